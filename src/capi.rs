@@ -1,0 +1,208 @@
+//! The C ABI declared in `cpp/include/ranked_list_loss.h`.
+//!
+//! Every entry point checks its pointers and sizes, catches panics, and reports failure as a nonzero return
+//! (an [`ErrorKind`] code) with a message for [`rll_last_error`]. Nothing is written on failure.
+#![allow(non_camel_case_types)]
+
+use crate::engine::{compute, Batch};
+use crate::error::{ErrorKind, Result, RllError};
+use crate::params::{Params, Semantics};
+use crate::real::Real;
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CString};
+
+/// `rll_semantics` of the header.
+pub type rll_semantics = c_int;
+pub const RLL_PAPER: rll_semantics = 0;
+pub const RLL_OFFICIAL_V2020: rll_semantics = 1;
+pub const RLL_OFFICIAL_V2019: rll_semantics = 2;
+
+/// `rll_params` of the header; the fields of [`Params`], with int flags.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct rll_params {
+    pub margin: f32,
+    pub alpha: f32,
+    pub t_n: f32,
+    pub t_p: f32,
+    pub base_n: f32,
+    pub base_p: f32,
+    pub lambda: f32,
+    pub semantics: i32,
+    pub query_only: i32,
+    pub detach_weights: i32,
+}
+
+impl From<&Params> for rll_params {
+    fn from(p: &Params) -> Self {
+        rll_params {
+            margin: p.margin,
+            alpha: p.alpha,
+            t_n: p.t_n,
+            t_p: p.t_p,
+            base_n: p.base_n,
+            base_p: p.base_p,
+            lambda: p.lambda,
+            semantics: p.semantics as i32,
+            query_only: p.query_only as i32,
+            detach_weights: p.detach_weights as i32,
+        }
+    }
+}
+
+impl TryFrom<&rll_params> for Params {
+    type Error = RllError;
+    fn try_from(p: &rll_params) -> Result<Params> {
+        Ok(Params {
+            margin: p.margin,
+            alpha: p.alpha,
+            t_n: p.t_n,
+            t_p: p.t_p,
+            base_n: p.base_n,
+            base_p: p.base_p,
+            lambda: p.lambda,
+            semantics: Semantics::from_i32(p.semantics)?,
+            query_only: p.query_only != 0,
+            detach_weights: p.detach_weights != 0,
+        })
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(e: &RllError) -> c_int {
+    let msg = CString::new(e.message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|l| *l.borrow_mut() = msg);
+    e.kind as c_int
+}
+
+fn report(r: Result<()>) -> c_int {
+    match crate::catch(|| r) {
+        Ok(()) => 0,
+        Err(e) => set_error(&e),
+    }
+}
+
+fn null(name: &str) -> RllError {
+    RllError::new(ErrorKind::NullPointer, format!("{name} is NULL"))
+}
+
+/// The message of the last nonzero return on this thread ("" if none). Valid until the next failing call on
+/// this thread.
+#[no_mangle]
+pub extern "C" fn rll_last_error() -> *const c_char {
+    LAST_ERROR.with(|l| l.borrow().as_ptr())
+}
+
+/// Fills `*p` with the proto defaults (m 0.4, α 1.2, T_n 10, T_p 0, b 2.71828, λ 1, PAPER, flags 0).
+///
+/// # Safety
+/// `p` is NULL (ignored, and reported by `rll_last_error`) or points to writable memory for one `rll_params`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_params_default(p: *mut rll_params) {
+    report(crate::catch(|| {
+        if p.is_null() {
+            return Err(null("p"));
+        }
+        // SAFETY: non-null, and writable by the caller's contract.
+        unsafe { p.write(rll_params::from(&Params::default())) };
+        Ok(())
+    }));
+}
+
+/// Sets the number of worker threads (0: `RLL_NUM_THREADS`, else all cores). Results do not depend on it.
+#[no_mangle]
+pub extern "C" fn rll_set_num_threads(n: c_int) -> c_int {
+    report(if n < 0 {
+        Err(RllError::param(format!("rll_set_num_threads: n = {n} is negative")))
+    } else {
+        crate::parallel::set_num_threads(n as usize);
+        Ok(())
+    })
+}
+
+/// The shared body of `rll_loss_f32` and `rll_loss_f64`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_c<T: Real>(
+    p: *const rll_params,
+    x: *const T,
+    labels: *const T,
+    n: i64,
+    d: i64,
+    loss_weight: T,
+    loss: *mut T,
+    grad: *mut T,
+) -> c_int {
+    report(crate::catch(|| {
+        for (ptr, name) in [(p.is_null(), "p"), (x.is_null(), "x"), (labels.is_null(), "labels"), (loss.is_null(), "loss")] {
+            if ptr {
+                return Err(null(name));
+            }
+        }
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        if n <= 0 {
+            return Err(RllError::size(format!("n = {n} must be > 0")));
+        }
+        if d <= 0 {
+            return Err(RllError::size(format!("d = {d} must be > 0")));
+        }
+        let (n, d) = (n as usize, d as usize);
+        let nd = n
+            .checked_mul(d)
+            .filter(|&v| v <= isize::MAX as usize / std::mem::size_of::<T>())
+            .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;
+        // SAFETY: non-null; the caller guarantees n·d readable values at x, n at labels, and n·d writable values
+        // at grad when it is non-null.
+        let (xs, ls) = unsafe { (std::slice::from_raw_parts(x, nd), std::slice::from_raw_parts(labels, n)) };
+        let g = if grad.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(grad, nd) }) };
+        let value = compute(&params, Batch { x: xs, labels: ls, n, d }, loss_weight, g, None)?;
+        // SAFETY: non-null and writable by the caller's contract.
+        unsafe { loss.write(value) };
+        Ok(())
+    }))
+}
+
+/// Loss of a batch of `n` rows of `d` floats (row-major) with `n` float labels; `*loss` receives E and `grad`
+/// (n·d values, may be NULL) receives loss_weight · ∂E/∂x. Returns 0, or an `rll_error` code.
+///
+/// # Safety
+/// Non-null pointers must address the sizes stated; `grad` must not overlap the inputs.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_f32(
+    p: *const rll_params,
+    x: *const f32,
+    labels: *const f32,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut f32,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_c(p, x, labels, n, d, loss_weight, loss, grad) }
+}
+
+/// `rll_loss_f32` in double precision.
+///
+/// # Safety
+/// As `rll_loss_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_f64(
+    p: *const rll_params,
+    x: *const f64,
+    labels: *const f64,
+    n: i64,
+    d: i64,
+    loss_weight: f64,
+    loss: *mut f64,
+    grad: *mut f64,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_c(p, x, labels, n, d, loss_weight, loss, grad) }
+}

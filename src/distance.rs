@@ -1,0 +1,144 @@
+//! The N×N Euclidean distance matrix, on centred and power-of-two-scaled features.
+//!
+//! Distances and differences do not change under translation, so the features are centred first (this removes the
+//! cancellation of ‖x_i‖² + ‖x_j‖² − 2 x_i·x_j for features far from the origin). They are then scaled by 2^−e so
+//! that max |x| lies in [0.5, 1): scaling by a power of two is exact, so the loss computed in scaled units equals the
+//! unscaled one up to the final ×2^e, and no finite input can overflow a squared norm.
+
+use crate::parallel::{for_row_blocks, SharedRows};
+use crate::real::Real;
+
+/// Features ready for the pairwise work: `x` (n×d, row-major) = (input − mean) · 2^−`exp`.
+pub struct Scaled<T> {
+    pub x: Vec<T>,
+    pub n: usize,
+    pub d: usize,
+    /// Input units = scaled units · 2^exp.
+    pub exp: i32,
+}
+
+/// Centres the rows of `x` (n×d) and scales them by a power of two (see the module comment).
+pub fn center_and_scale<T: Real>(x: &[T], n: usize, d: usize) -> Scaled<T> {
+    // In f64, first scaled so that max |x| < 1, so that neither the mean nor the centring can overflow.
+    let e1 = pow2_exponent(x.iter().fold(0f64, |a, v| a.max(v.f64().abs())));
+    let y: Vec<f64> = x.iter().map(|v| mul_pow2(v.f64(), -e1)).collect();
+    // Mean summed in row order: deterministic.
+    let mut mean = vec![0f64; d];
+    for row in y.chunks_exact(d) {
+        for (m, v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    let inv_n = 1.0 / n as f64;
+    mean.iter_mut().for_each(|m| *m *= inv_n);
+    let mut centred: Vec<f64> = Vec::with_capacity(n * d);
+    for row in y.chunks_exact(d) {
+        centred.extend(row.iter().zip(&mean).map(|(v, m)| v - m));
+    }
+    let e2 = pow2_exponent(centred.iter().fold(0f64, |a, v| a.max(v.abs())));
+    let x = centred.iter().map(|&v| T::of(mul_pow2(v, -e2))).collect();
+    Scaled { x, n, d, exp: e1 + e2 }
+}
+
+/// The e with a = f · 2^e, f in [0.5, 1); 0 for a = 0.
+fn pow2_exponent(a: f64) -> i32 {
+    if a > 0.0 && a.is_finite() {
+        let mut e = a.log2().floor() as i32 + 1;
+        // log2 can round across a power of two: settle e exactly.
+        while mul_pow2(a, -e) >= 1.0 {
+            e += 1;
+        }
+        while mul_pow2(a, -e) < 0.5 {
+            e -= 1;
+        }
+        e
+    } else {
+        0
+    }
+}
+
+/// v · 2^k in f64, in steps that keep every intermediate in range.
+fn mul_pow2(v: f64, k: i32) -> f64 {
+    let mut v = v;
+    let mut k = k;
+    while k != 0 {
+        let step = k.clamp(-600, 600);
+        v *= 2f64.powi(step);
+        k -= step;
+    }
+    v
+}
+
+/// Squared norms of the rows, summed in index order.
+pub fn row_norms<T: Real>(s: &Scaled<T>) -> Vec<T> {
+    s.x.chunks_exact(s.d)
+        .map(|r| r.iter().fold(T::zero(), |a, &v| a + v * v))
+        .collect()
+}
+
+/// Rows shorter than this, relative to their block, are computed in one GEMM call.
+const ROW_BLOCK: usize = 32;
+
+/// Fills `dist` (n×n, row-major, symmetric, zero diagonal) with ‖x_i − x_j‖.
+///
+/// The upper triangle comes from the Gram matrix; where ‖x_i − x_j‖² < (‖x_i‖² + ‖x_j‖²)/64 the Gram form has lost
+/// more than six bits to cancellation, and the distance is summed directly instead.
+pub fn pairwise<T: Real>(s: &Scaled<T>, norms: &[T], dist: &mut [T]) {
+    let (n, d) = (s.n, s.d);
+    assert_eq!(dist.len(), n * n);
+    let out = SharedRows::new(dist, n, n);
+    let x = &s.x;
+    let sixty_fourth = T::of(1.0 / 64.0);
+    let two = T::of(2.0);
+    for_row_blocks(n, ROW_BLOCK, |r0, r1| {
+        // SAFETY: each block writes only its own rows r0..r1.
+        let rows = unsafe { out.rows_mut(r0, r1) };
+        let m = r1 - r0;
+        let cols = n - r0;
+        // SAFETY: A = x[r0..r1] (m×d), B = x[r0..]ᵀ (d×cols, strided), C = rows[.., r0..] (m×cols, row stride n);
+        // all in bounds, C is a separate buffer.
+        unsafe {
+            T::gemm(
+                m,
+                d,
+                cols,
+                T::one(),
+                x.as_ptr().add(r0 * d),
+                d as isize,
+                1,
+                x.as_ptr().add(r0 * d),
+                1,
+                d as isize,
+                T::zero(),
+                rows.as_mut_ptr().add(r0),
+                n as isize,
+                1,
+            );
+        }
+        for i in r0..r1 {
+            let row = &mut rows[(i - r0) * n..(i - r0 + 1) * n];
+            row[i] = T::zero();
+            let xi = &x[i * d..(i + 1) * d];
+            for j in i + 1..n {
+                let scale = norms[i] + norms[j];
+                let mut sq = scale - two * row[j];
+                if sq < scale * sixty_fourth {
+                    let xj = &x[j * d..(j + 1) * d];
+                    sq = xi.iter().zip(xj).fold(T::zero(), |a, (&p, &q)| a + (p - q) * (p - q));
+                }
+                row[j] = sq.max(T::zero()).sqrt();
+            }
+        }
+    });
+    // Mirror the upper triangle, so that d_ij and d_ji are the same number.
+    for_row_blocks(n, ROW_BLOCK, |r0, r1| {
+        let base = out.as_ptr();
+        for i in r0..r1 {
+            for j in 0..i {
+                // SAFETY: (i, j) with j < i is written only by the block of row i; (j, i) lies in the upper
+                // triangle, which no thread writes in this phase.
+                unsafe { *base.add(i * n + j) = *base.add(j * n + i) };
+            }
+        }
+    });
+}

@@ -1,0 +1,45 @@
+//! Ranked List Loss (Wang et al., CVPR 2019, "Ranked List Loss for Deep Metric Learning") for Caffe.
+//!
+//! The engine computes, from the N×N Euclidean distance matrix of a batch (O(N² + N·D) memory), one of three
+//! semantics (see [`Semantics`] and README.md):
+//! - `PAPER`: L = (1/N) Σ_i [L_P(i) + λ L_N(i)] with its exact gradient (options: query-only, detached weights);
+//! - `OFFICIAL_V2020`, `OFFICIAL_V2019`: the gradient of the official `DistanceWeightedValidPairLossV12` layer and
+//!   the value it reports.
+//!
+//! Hosts: the C ABI ([`capi`], `cpp/include/ranked_list_loss.h`), the cxx bridge for the Caffe layers
+//! ([`bridge`]), and this Rust API ([`compute`]).
+
+pub mod bridge;
+pub mod capi;
+mod distance;
+pub mod engine;
+pub mod error;
+pub mod normalize;
+mod official;
+mod paper;
+mod parallel;
+pub mod params;
+pub mod real;
+mod rows;
+
+pub use engine::{compute, Batch, STATS_PER_SAMPLE};
+pub use error::{ErrorKind, Result, RllError};
+pub use official::{EPS_DIR, EPS_SUM};
+pub use parallel::{num_threads, set_num_threads};
+pub use params::{Params, Semantics};
+pub use real::Real;
+
+/// Converts a caught panic into an error, so that nothing unwinds across a foreign boundary.
+pub(crate) fn catch<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(RllError::new(ErrorKind::Internal, format!("internal error (a bug, please report): {what}")))
+        }
+    }
+}
