@@ -20,7 +20,10 @@ fn batch(n: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
 fn bench(c: &mut Criterion) {
     let shapes = [(60, 512), (180, 512), (1024, 512), (4096, 128)];
     for semantics in [Semantics::Paper, Semantics::OfficialV2020] {
-        let params = Params { semantics, ..Params::default() };
+        let params = Params {
+            semantics,
+            ..Params::default()
+        };
         let mut group = c.benchmark_group(format!("{semantics:?}"));
         group.sample_size(10);
         for &(n, d) in &shapes {
@@ -28,9 +31,26 @@ fn bench(c: &mut Criterion) {
             let mut grad = vec![0f32; n * d];
             for threads in [1, 2] {
                 set_num_threads(threads);
-                group.bench_with_input(BenchmarkId::new(format!("{n}x{d}"), format!("{threads}t")), &(), |b, _| {
-                    b.iter(|| compute(&params, Batch { x: &x, labels: &labels, n, d }, 1.0, Some(&mut grad), None))
-                });
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{n}x{d}"), format!("{threads}t")),
+                    &(),
+                    |b, _| {
+                        b.iter(|| {
+                            compute(
+                                &params,
+                                Batch {
+                                    x: &x,
+                                    labels: &labels,
+                                    n,
+                                    d,
+                                },
+                                1.0,
+                                Some(&mut grad),
+                                None,
+                            )
+                        })
+                    },
+                );
             }
         }
         group.finish();

@@ -42,8 +42,22 @@ mod ffi {
         fn l2_normalize_f32(x: &[f32], n: usize, d: usize, y: &mut [f32], norms: &mut [f32]) -> Result<()>;
         fn l2_normalize_f64(x: &[f64], n: usize, d: usize, y: &mut [f64], norms: &mut [f64]) -> Result<()>;
         /// dx = (dy − (y·dy) y)/‖x‖ per row.
-        fn l2_normalize_backward_f32(y: &[f32], dy: &[f32], norms: &[f32], n: usize, d: usize, dx: &mut [f32]) -> Result<()>;
-        fn l2_normalize_backward_f64(y: &[f64], dy: &[f64], norms: &[f64], n: usize, d: usize, dx: &mut [f64]) -> Result<()>;
+        fn l2_normalize_backward_f32(
+            y: &[f32],
+            dy: &[f32],
+            norms: &[f32],
+            n: usize,
+            d: usize,
+            dx: &mut [f32],
+        ) -> Result<()>;
+        fn l2_normalize_backward_f64(
+            y: &[f64],
+            dy: &[f64],
+            norms: &[f64],
+            n: usize,
+            d: usize,
+            dx: &mut [f64],
+        ) -> Result<()>;
     }
 }
 

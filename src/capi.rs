@@ -139,7 +139,12 @@ unsafe fn loss_c<T: Real>(
     grad: *mut T,
 ) -> c_int {
     report(crate::catch(|| {
-        for (ptr, name) in [(p.is_null(), "p"), (x.is_null(), "x"), (labels.is_null(), "labels"), (loss.is_null(), "loss")] {
+        for (ptr, name) in [
+            (p.is_null(), "p"),
+            (x.is_null(), "x"),
+            (labels.is_null(), "labels"),
+            (loss.is_null(), "loss"),
+        ] {
             if ptr {
                 return Err(null(name));
             }
@@ -160,8 +165,23 @@ unsafe fn loss_c<T: Real>(
         // SAFETY: non-null; the caller guarantees n·d readable values at x, n at labels, and n·d writable values
         // at grad when it is non-null.
         let (xs, ls) = unsafe { (std::slice::from_raw_parts(x, nd), std::slice::from_raw_parts(labels, n)) };
-        let g = if grad.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(grad, nd) }) };
-        let value = compute(&params, Batch { x: xs, labels: ls, n, d }, loss_weight, g, None)?;
+        let g = if grad.is_null() {
+            None
+        } else {
+            Some(unsafe { std::slice::from_raw_parts_mut(grad, nd) })
+        };
+        let value = compute(
+            &params,
+            Batch {
+                x: xs,
+                labels: ls,
+                n,
+                d,
+            },
+            loss_weight,
+            g,
+            None,
+        )?;
         // SAFETY: non-null and writable by the caller's contract.
         unsafe { loss.write(value) };
         Ok(())

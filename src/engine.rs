@@ -3,7 +3,7 @@
 
 use crate::distance::{center_and_scale, pairwise, row_norms, Scaled};
 use crate::error::{ErrorKind, Result, RllError};
-use crate::official::{Official, OfficialCoef, EPS_DIR, EPS_SUM};
+use crate::official::{Official, OfficialCoef, RowSums, EPS_DIR};
 use crate::paper::Paper;
 use crate::parallel::{for_row_blocks, SharedRows};
 use crate::params::{Params, Semantics};
@@ -68,7 +68,11 @@ pub fn compute<T: Real>(
                 sum += Official::reported_row(i, labels, &dist[i * n..(i + 1) * n], theta, m).f64();
             }
             let pairs = (n * n.saturating_sub(1) / 2) as f64;
-            let value = if pairs > 0.0 { ldexp(T::of(sum / pairs), 2 * e) } else { T::zero() };
+            let value = if pairs > 0.0 {
+                ldexp(T::of(sum / pairs), 2 * e)
+            } else {
+                T::zero()
+            };
             // V2019 pushes along raw differences, which scale with the input.
             (value, rows, if v2020 { 0 } else { e })
         }
@@ -103,11 +107,10 @@ fn validate<T: Real>(
     if b.d == 0 {
         return Err(RllError::size("d = 0: the features are empty"));
     }
-    let nd = b
-        .n
-        .checked_mul(b.d)
-        .filter(|&nd| nd <= isize::MAX as usize / 8 && b.n <= (isize::MAX as usize / 8).isqrt())
-        .ok_or_else(|| RllError::size(format!("n = {}, d = {}: too large", b.n, b.d)))?;
+    let nd =
+        b.n.checked_mul(b.d)
+            .filter(|&nd| nd <= isize::MAX as usize / 8 && b.n <= (isize::MAX as usize / 8).isqrt())
+            .ok_or_else(|| RllError::size(format!("n = {}, d = {}: too large", b.n, b.d)))?;
     if b.x.len() != nd {
         return Err(RllError::size(format!(
             "x has {} values but n·d = {}·{} = {nd}",
@@ -117,7 +120,11 @@ fn validate<T: Real>(
         )));
     }
     if b.labels.len() != b.n {
-        return Err(RllError::size(format!("labels has {} values but n = {}", b.labels.len(), b.n)));
+        return Err(RllError::size(format!(
+            "labels has {} values but n = {}",
+            b.labels.len(),
+            b.n
+        )));
     }
     if let Some(g) = grad {
         if g.len() != nd {
@@ -178,7 +185,11 @@ fn paper_params<T: Real>(p: &Params, s: &Scaled<T>) -> Paper<T> {
 
 fn official_params<T: Real>(p: &Params, s: &Scaled<T>, v2020: bool) -> Official<T> {
     let (m, alpha) = (p.margin as f64, p.alpha as f64);
-    let (beta_p, beta_n) = if v2020 { (1.0 - m / 2.0, 1.0 + m / 2.0) } else { (alpha - m, alpha) };
+    let (beta_p, beta_n) = if v2020 {
+        (1.0 - m / 2.0, 1.0 + m / 2.0)
+    } else {
+        (alpha - m, alpha)
+    };
     Official {
         beta_p: ldexp(T::of(beta_p), -s.exp),
         beta_n: ldexp(T::of(beta_n), -s.exp),
@@ -198,23 +209,20 @@ fn run_rows<T: Real, R: RowCoef<T>>(rc: &R, labels: &[T], dist: &[T], coef: &mut
         // SAFETY: each block writes only its own rows r0..r1 of `coef` and `stats`.
         let (rows, srows) = unsafe { (out.rows_mut(r0, r1), st.rows_mut(r0, r1)) };
         for i in r0..r1 {
-            srows[i - r0] = rc.row(i, labels, &dist[i * n..(i + 1) * n], &mut rows[(i - r0) * n..(i - r0 + 1) * n]);
+            srows[i - r0] = rc.row(
+                i,
+                labels,
+                &dist[i * n..(i + 1) * n],
+                &mut rows[(i - r0) * n..(i - r0 + 1) * n],
+            );
         }
     });
     stats
 }
 
-/// The OFFICIAL passes: global exponent shift, per-row sums S±, Z, then the coefficients.
+/// The OFFICIAL passes: per-row sums S±, Z and q, then the coefficients.
 fn run_official<T: Real>(p: &Official<T>, labels: &[T], dist: &[T], coef: &mut [T], n: usize) -> Vec<RowStats<T>> {
-    let mut max_e = T::neg_infinity();
-    for i in 0..n {
-        max_e = max_e.max(p.row_max_exponent(i, labels, &dist[i * n..(i + 1) * n]));
-    }
-    // Keep Σ over all N² pairs of e^(exponent − shift) below the type's maximum.
-    let limit = T::max_value().f64().ln() - 2.0 * ((n + 1) as f64).ln() - 2.0;
-    let shift = if max_e.is_finite() && max_e.f64() > limit { max_e - T::of(limit) } else { T::zero() };
-    let eps = T::of(EPS_SUM) * (-shift).exp();
-    let mut sums = vec![(T::zero(), T::zero()); n];
+    let mut sums = vec![RowSums::default(); n];
     {
         let out = SharedRows::new(coef, n, n);
         let sh = SharedRows::new(&mut sums, n, 1);
@@ -223,12 +231,14 @@ fn run_official<T: Real>(p: &Official<T>, labels: &[T], dist: &[T], coef: &mut [
             let (rows, srows) = unsafe { (out.rows_mut(r0, r1), sh.rows_mut(r0, r1)) };
             for i in r0..r1 {
                 let w = &mut rows[(i - r0) * n..(i - r0 + 1) * n];
-                srows[i - r0] = p.row_sums(i, labels, &dist[i * n..(i + 1) * n], shift, eps, w);
+                srows[i - r0] = p.row_sums(i, labels, &dist[i * n..(i + 1) * n], w);
             }
         });
     }
-    let z = sums.iter().fold(eps, |z, &(sp, sn)| z + (sp + sn));
-    run_rows(&OfficialCoef { p, sums: &sums, z }, labels, dist, coef, n)
+    let ln_mass: Vec<f64> = sums.iter().map(Official::<T>::ln_mass).collect();
+    let ln_z = Official::<T>::ln_z(&ln_mass);
+    let q: Vec<f64> = ln_mass.iter().map(|&l| (l - ln_z).exp()).collect();
+    run_rows(&OfficialCoef { p, sums: &sums, q: &q }, labels, dist, coef, n)
 }
 
 /// A := A + Aᵀ in place (the full PAPER gradient: each pair acts through both endpoints' lists).

@@ -39,7 +39,10 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(RllError::new(ErrorKind::Internal, format!("internal error (a bug, please report): {what}")))
+            Err(RllError::new(
+                ErrorKind::Internal,
+                format!("internal error (a bug, please report): {what}"),
+            ))
         }
     }
 }

@@ -8,9 +8,13 @@ use crate::error::{Result, RllError};
 use crate::real::{saturate, Real};
 
 fn check(len: usize, n: usize, d: usize, what: &str) -> Result<()> {
-    let nd = n.checked_mul(d).ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;
+    let nd = n
+        .checked_mul(d)
+        .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;
     if len != nd {
-        return Err(RllError::size(format!("{what} has {len} values but n·d = {n}·{d} = {nd}")));
+        return Err(RllError::size(format!(
+            "{what} has {len} values but n·d = {n}·{d} = {nd}"
+        )));
     }
     Ok(())
 }
@@ -45,7 +49,12 @@ pub fn l2_backward<T: Real>(y: &[T], dy: &[T], norms: &[T], n: usize, d: usize, 
     check(dy.len(), n, d, "dy")?;
     check(dx.len(), n, d, "dx")?;
     check(norms.len(), n, 1, "norms")?;
-    for (((yr, gr), &nv), out) in y.chunks_exact(d).zip(dy.chunks_exact(d)).zip(norms).zip(dx.chunks_exact_mut(d)) {
+    for (((yr, gr), &nv), out) in y
+        .chunks_exact(d)
+        .zip(dy.chunks_exact(d))
+        .zip(norms)
+        .zip(dx.chunks_exact_mut(d))
+    {
         if nv <= T::zero() {
             out.iter_mut().for_each(|o| *o = T::zero());
             continue;

@@ -8,8 +8,8 @@
 //! (V2019). Only the query's own row is differentiated. The value is
 //!   E = (1/P) Σ_{a<b} [s_ab [d − (θ − m)]₊² + (1 − s_ab) [θ − d]₊²],   P = N(N − 1)/2, θ = α,
 //! computed on the current batch (the 2020 release wrote it one iteration late, inside Backward).
-//! When the largest exponent would overflow a sum, every weight and every ε is multiplied by the same e^−shift:
-//! all of the ratios above are unchanged.
+//! Sums are kept as e^M · A with M the largest exponent of the row's set (or ln ε): the ratios w/S and q are then
+//! exact for any exponent, where the original overflows (or, for a row of tiny weights, loses them).
 
 use crate::real::Real;
 use crate::rows::{RowCoef, RowStats};
@@ -40,38 +40,59 @@ impl<T: Real> Official<T> {
         }
     }
 
-    /// The largest weight exponent of row i's active pairs (−inf if none).
-    pub fn row_max_exponent(&self, i: usize, labels: &[T], dist: &[T]) -> T {
-        let mut m = T::neg_infinity();
+    /// Row i's sums in log form: S^σ_i = e^{M^σ} A^σ with the shifted weights exp(e_ij − M^σ) written into `w`.
+    /// M^σ is the largest of ln ε and the row's exponents of set σ, so every A^σ lies in [1, N + 1].
+    pub fn row_sums(&self, i: usize, labels: &[T], dist: &[T], w: &mut [T]) -> RowSums {
+        let ln_eps = EPS_SUM.ln();
+        let (mut mp, mut mn) = (ln_eps, ln_eps);
         for (j, (&y, &d)) in labels.iter().zip(dist).enumerate() {
-            if j != i {
-                if let Some(e) = self.exponent(y == labels[i], d) {
-                    m = m.max(e);
+            let same = y == labels[i];
+            if let (true, Some(e)) = (j != i, self.exponent(same, d)) {
+                let e = e.f64();
+                if same {
+                    mp = mp.max(e);
+                } else {
+                    mn = mn.max(e);
                 }
             }
         }
-        m
-    }
-
-    /// Writes the shifted weights of row i into `w` and returns (S⁺_i, S⁻_i), each started at `eps`, summed in j order.
-    pub fn row_sums(&self, i: usize, labels: &[T], dist: &[T], shift: T, eps: T, w: &mut [T]) -> (T, T) {
-        let (mut sp, mut sn) = (eps, eps);
+        // Sums start from ε, like the original's, then add the weights in j order.
+        let (mut ap, mut an) = (T::of((ln_eps - mp).exp()), T::of((ln_eps - mn).exp()));
+        let (tmp, tmn) = (T::of(mp), T::of(mn));
         for (j, ((&y, &d), wj)) in labels.iter().zip(dist).zip(w.iter_mut()).enumerate() {
             *wj = T::zero();
-            if j == i {
-                continue;
-            }
             let same = y == labels[i];
-            if let Some(e) = self.exponent(same, d) {
-                *wj = (e - shift).exp();
+            if let (true, Some(e)) = (j != i, self.exponent(same, d)) {
                 if same {
-                    sp = sp + *wj;
+                    *wj = (e - tmp).exp();
+                    ap = ap + *wj;
                 } else {
-                    sn = sn + *wj;
+                    *wj = (e - tmn).exp();
+                    an = an + *wj;
                 }
             }
         }
-        (sp, sn)
+        RowSums {
+            m_pos: mp,
+            a_pos: ap.f64(),
+            m_neg: mn,
+            a_neg: an.f64(),
+        }
+    }
+
+    /// ln(S⁺_i + S⁻_i).
+    pub fn ln_mass(s: &RowSums) -> f64 {
+        let (lp, ln) = (s.m_pos + s.a_pos.ln(), s.m_neg + s.a_neg.ln());
+        let hi = lp.max(ln);
+        hi + ((lp - hi).exp() + (ln - hi).exp()).ln()
+    }
+
+    /// ln Z = ln(ε + Σ_k (S⁺_k + S⁻_k)), summed in k order after one shift by the largest term.
+    pub fn ln_z(ln_mass: &[f64]) -> f64 {
+        let ln_eps = EPS_SUM.ln();
+        let hi = ln_mass.iter().fold(ln_eps, |a, &v| a.max(v));
+        let sum = ln_mass.iter().fold((ln_eps - hi).exp(), |a, &v| a + (v - hi).exp());
+        hi + sum.ln()
     }
 
     /// The reported value's sum over the pairs (i, j > i), in scaled units (θ and m scaled).
@@ -90,12 +111,21 @@ impl<T: Real> Official<T> {
     }
 }
 
-/// The second pass: B_ij from the weights already in `coef` and the row's (S⁺_i, S⁻_i, Z).
+/// One row's weight sums S^σ_i = e^{m_σ} · a_σ (kept apart so that no sum can overflow or underflow).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowSums {
+    pub m_pos: f64,
+    pub a_pos: f64,
+    pub m_neg: f64,
+    pub a_neg: f64,
+}
+
+/// The second pass: B_ij from the shifted weights already in `coef`, the row's sums and its query weight.
 pub(crate) struct OfficialCoef<'a, T> {
     pub p: &'a Official<T>,
-    /// Per row: (S⁺_i, S⁻_i).
-    pub sums: &'a [(T, T)],
-    pub z: T,
+    pub sums: &'a [RowSums],
+    /// q_i = (S⁺_i + S⁻_i)/Z.
+    pub q: &'a [f64],
 }
 
 impl<T: Real> RowCoef<T> for OfficialCoef<'_, T> {
@@ -103,8 +133,9 @@ impl<T: Real> RowCoef<T> for OfficialCoef<'_, T> {
     /// division), and returns L_P(i) = Σ_pos (w/S⁺)(d − β_P), L_N(i) = Σ_neg (w/S⁻)(β_N − d) as statistics.
     fn row(&self, i: usize, labels: &[T], dist: &[T], coef: &mut [T]) -> RowStats<T> {
         let p = self.p;
-        let (sp, sn) = self.sums[i];
-        let half_q = T::of(0.5) * ((sp + sn) / self.z);
+        // w_ij / S^σ_i = exp(e_ij − m_σ) / a_σ: the shifted weight over the shifted sum.
+        let (sp, sn) = (T::of(self.sums[i].a_pos), T::of(self.sums[i].a_neg));
+        let half_q = T::of(0.5 * self.q[i]);
         let mut s = RowStats::default();
         for (j, ((&y, &d), c)) in labels.iter().zip(dist).zip(coef.iter_mut()).enumerate() {
             if j == i || p.exponent(y == labels[i], d).is_none() {
@@ -117,7 +148,7 @@ impl<T: Real> RowCoef<T> for OfficialCoef<'_, T> {
             } else {
                 s.n_neg += 1;
             }
-            // A weight that underflowed contributes nothing (and its sum may be 0).
+            // A weight that underflowed contributes nothing.
             if w == T::zero() {
                 continue;
             }

@@ -73,11 +73,19 @@ impl<T: Real> RowCoef<T> for Paper<T> {
             }
             let g = if y == yi {
                 let h = d - self.beta_p;
-                let bracket = if self.detach { T::one() } else { T::one() + self.t_p * (h - l_p) };
+                let bracket = if self.detach {
+                    T::one()
+                } else {
+                    T::one() + self.t_p * (h - l_p)
+                };
                 *c / wp * bracket
             } else {
                 let h = self.beta_n - d;
-                let bracket = if self.detach { T::one() } else { T::one() + self.t_n * (h - l_n) };
+                let bracket = if self.detach {
+                    T::one()
+                } else {
+                    T::one() + self.t_n * (h - l_n)
+                };
                 -self.lambda * (*c / wn) * bracket
             };
             *c = if d > T::zero() {

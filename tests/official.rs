@@ -1,5 +1,6 @@
 //! OFFICIAL_V2020 and OFFICIAL_V2019 against the worked example of spec B.3 and the pair-by-pair reference.
 
+#![allow(clippy::approx_constant)] // 2.71828 is the original base literal, not e
 mod common;
 use common::*;
 use ranked_list_loss::{compute, Batch, Semantics};
@@ -9,7 +10,12 @@ fn worked_example() -> Data {
         .iter()
         .flat_map(|deg: &f64| [deg.to_radians().cos(), deg.to_radians().sin()])
         .collect();
-    Data { x, labels: vec![0.0, 0.0, 1.0, 1.0], n: 4, d: 2 }
+    Data {
+        x,
+        labels: vec![0.0, 0.0, 1.0, 1.0],
+        n: 4,
+        d: 2,
+    }
 }
 
 fn run(semantics: Semantics, data: &Data, loss_weight: f64) -> (f64, Vec<f64>) {
@@ -23,7 +29,12 @@ fn run(semantics: Semantics, data: &Data, loss_weight: f64) -> (f64, Vec<f64>) {
 
 fn run_with(p: &ranked_list_loss::Params, data: &Data, loss_weight: f64) -> (f64, Vec<f64>) {
     let mut grad = vec![0.0; data.n * data.d];
-    let batch = Batch { x: &data.x, labels: &data.labels, n: data.n, d: data.d };
+    let batch = Batch {
+        x: &data.x,
+        labels: &data.labels,
+        n: data.n,
+        d: data.d,
+    };
     let loss = compute(p, batch, loss_weight, Some(&mut grad), None).unwrap();
     (loss, grad)
 }
@@ -36,7 +47,14 @@ const PRINTED: f64 = 8e-10;
 fn v2020_worked_example_every_printed_digit() {
     let (loss, g) = run(Semantics::OfficialV2020, &worked_example(), 1.0);
     let expected = [
-        0.030147619, 0.012487429, 0.025888240, 0.019864889, 0.193858614, -0.032334741, -0.000135825, 0.0,
+        0.030147619,
+        0.012487429,
+        0.025888240,
+        0.019864889,
+        0.193858614,
+        -0.032334741,
+        -0.000135825,
+        0.0,
     ];
     for (k, (a, b)) in g.iter().zip(expected).enumerate() {
         assert!((a - b).abs() < PRINTED, "grad[{k}] = {a:.12}, spec {b}");
@@ -51,7 +69,14 @@ fn v2020_worked_example_every_printed_digit() {
 fn v2019_worked_example_every_printed_digit() {
     let (_, g) = run(Semantics::OfficialV2019, &worked_example(), 1.0);
     let expected = [
-        0.045753175, -0.045753174, -0.016746824, 0.062499999, 0.403786850, -0.016737726, -0.000235256, 0.0,
+        0.045753175,
+        -0.045753174,
+        -0.016746824,
+        0.062499999,
+        0.403786850,
+        -0.016737726,
+        -0.000235256,
+        0.0,
     ];
     for (k, (a, b)) in g.iter().zip(expected).enumerate() {
         assert!((a - b).abs() < PRINTED, "grad[{k}] = {a:.12}, spec {b}");
@@ -62,7 +87,11 @@ fn v2019_worked_example_every_printed_digit() {
 fn official_matches_the_pair_by_pair_reference_on_random_batches() {
     let mut r = rng(11);
     for case in 0..60 {
-        let semantics = if case % 2 == 0 { Semantics::OfficialV2020 } else { Semantics::OfficialV2019 };
+        let semantics = if case % 2 == 0 {
+            Semantics::OfficialV2020
+        } else {
+            Semantics::OfficialV2019
+        };
         let data = match case % 3 {
             0 => pk_batch(&mut r, 2 + case % 5, 3, 3 + case % 7, 0.6),
             1 => irregular_batch(&mut r, 5 + case % 11, 3, 4, 0.5),
@@ -80,13 +109,21 @@ fn official_matches_the_pair_by_pair_reference_on_random_batches() {
         let (rloss, rg) = official_reference(&p, &data, lw);
         let e = rel_err(&g, &rg, 1e-300);
         assert!(e < 1e-10, "case {case}: gradient relative error {e}");
-        assert!((loss - rloss).abs() <= 1e-12 * rloss.abs().max(1e-300), "case {case}: value {loss} vs {rloss}");
+        assert!(
+            (loss - rloss).abs() <= 1e-12 * rloss.abs().max(1e-300),
+            "case {case}: value {loss} vs {rloss}"
+        );
     }
 }
 
 #[test]
 fn official_reference_value_for_fewer_than_two_samples_is_zero_not_nan() {
-    let data = Data { x: vec![0.3, -0.2], labels: vec![1.0], n: 1, d: 2 };
+    let data = Data {
+        x: vec![0.3, -0.2],
+        labels: vec![1.0],
+        n: 1,
+        d: 2,
+    };
     for s in [Semantics::OfficialV2020, Semantics::OfficialV2019] {
         let (loss, g) = run(s, &data, 1.0);
         assert_eq!(loss, 0.0);

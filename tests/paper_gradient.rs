@@ -10,7 +10,19 @@ const H: f64 = 1e-6;
 
 fn engine(p: &Params, data: &Data, x: &[f64]) -> (f64, Vec<f64>) {
     let mut g = vec![0.0; x.len()];
-    let loss = compute(p, Batch { x, labels: &data.labels, n: data.n, d: data.d }, 1.0, Some(&mut g), None).unwrap();
+    let loss = compute(
+        p,
+        Batch {
+            x,
+            labels: &data.labels,
+            n: data.n,
+            d: data.d,
+        },
+        1.0,
+        Some(&mut g),
+        None,
+    )
+    .unwrap();
     (loss, g)
 }
 
@@ -70,7 +82,10 @@ fn paper_loss_equals_the_definition() {
     for (case, (p, data)) in batches(1, 40).into_iter().enumerate() {
         let (loss, _) = engine(&p, &data, &data.x);
         let reference = paper_loss(&p, &data, &data.x);
-        assert!((loss - reference).abs() <= 1e-12 * reference.abs().max(1e-12), "case {case}: {loss} vs {reference}");
+        assert!(
+            (loss - reference).abs() <= 1e-12 * reference.abs().max(1e-12),
+            "case {case}: {loss} vs {reference}"
+        );
     }
 }
 
@@ -102,7 +117,11 @@ fn detach_weights_matches_differences_with_weights_and_sets_frozen() {
         let (_, g) = engine(&p, &data, &data.x);
         let x0 = data.x.clone();
         let num = fd(&data.x, |x, _| {
-            let v = Views { set_x: &x0, weight_x: &x0, hinge_x: x };
+            let v = Views {
+                set_x: &x0,
+                weight_x: &x0,
+                hinge_x: x,
+            };
             (0..data.n).map(|i| paper_row(&p, &data, i, &v)).sum::<f64>() / data.n as f64
         });
         let e = rel_err(&g, &num, 1e-3);
@@ -120,7 +139,11 @@ fn query_only_fd(p: &Params, data: &Data, frozen_weights: bool) -> Vec<f64> {
         let mut xq = x0.clone();
         xq[k * d..(k + 1) * d].copy_from_slice(&x[k * d..(k + 1) * d]);
         let weight_x: &[f64] = if frozen_weights { &x0 } else { &xq };
-        let v = Views { set_x: &x0, weight_x, hinge_x: &xq };
+        let v = Views {
+            set_x: &x0,
+            weight_x,
+            hinge_x: &xq,
+        };
         paper_row(p, data, k, &v) / data.n as f64
     })
 }
@@ -151,7 +174,10 @@ fn full_gradient_is_query_part_plus_gallery_part() {
     // The sum over samples of the full gradient is 0 (L is translation invariant); the query-only one is not.
     let mut r = rng(9);
     let data = pk_batch(&mut r, 3, 3, 4, 0.6);
-    let p = Params { semantics: Semantics::Paper, ..Params::default() };
+    let p = Params {
+        semantics: Semantics::Paper,
+        ..Params::default()
+    };
     let (_, g) = engine(&p, &data, &data.x);
     for c in 0..data.d {
         let s: f64 = (0..data.n).map(|i| g[i * data.d + c]).sum();
@@ -167,7 +193,13 @@ fn large_temperatures_and_unnormalised_features_still_match_differences() {
     while done < 8 {
         let mut data = pk_batch(&mut r, 3, 3, 3, 1.0);
         data.x.iter_mut().for_each(|v| *v *= 40.0);
-        let p = Params { t_p: 50.0, t_n: 50.0, alpha: 30.0, margin: 10.0, ..Params::default() };
+        let p = Params {
+            t_p: 50.0,
+            t_n: 50.0,
+            alpha: 30.0,
+            margin: 10.0,
+            ..Params::default()
+        };
         if boundary_gap(&p, &data, &[20.0, 30.0]) < 1e-2 {
             continue;
         }

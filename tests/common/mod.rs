@@ -41,7 +41,10 @@ pub fn irregular_batch(r: &mut ChaCha8Rng, n: usize, classes: usize, d: usize, s
 }
 
 pub fn dist(x: &[f64], d: usize, i: usize, j: usize) -> f64 {
-    (0..d).map(|k| (x[i * d + k] - x[j * d + k]).powi(2)).sum::<f64>().sqrt()
+    (0..d)
+        .map(|k| (x[i * d + k] - x[j * d + k]).powi(2))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// The paper's row loss for query i, with the sets decided by `set_x`, the weights computed from `weight_x`
@@ -85,7 +88,11 @@ pub fn paper_row(p: &Params, data: &Data, i: usize, v: &Views) -> f64 {
 
 /// L = (1/N) Σ_i [L_P(i) + λ L_N(i)], straight from the definition.
 pub fn paper_loss(p: &Params, data: &Data, x: &[f64]) -> f64 {
-    let v = Views { set_x: x, weight_x: x, hinge_x: x };
+    let v = Views {
+        set_x: x,
+        weight_x: x,
+        hinge_x: x,
+    };
     (0..data.n).map(|i| paper_row(p, data, i, &v)).sum::<f64>() / data.n as f64
 }
 
@@ -111,7 +118,11 @@ pub fn official_reference(p: &Params, data: &Data, loss_weight: f64) -> (f64, Ve
     let (n, d) = (data.n, data.d);
     let m = p.margin as f64;
     let theta = p.alpha as f64;
-    let (beta_p, beta_n) = if v2020 { (1.0 - m / 2.0, 1.0 + m / 2.0) } else { (theta - m, theta) };
+    let (beta_p, beta_n) = if v2020 {
+        (1.0 - m / 2.0, 1.0 + m / 2.0)
+    } else {
+        (theta - m, theta)
+    };
     let eps = 1e-8;
     // Step 1 (pairs in lexicographic order) and the inner forward.
     let mut pairs = Vec::new();
@@ -139,7 +150,9 @@ pub fn official_reference(p: &Params, data: &Data, loss_weight: f64) -> (f64, Ve
             diff.iter().map(|v| loss_weight * sigma * v / (dp + 1e-6)).collect()
         } else {
             let violates = if similar { dp > theta - m } else { dp < theta };
-            diff.iter().map(|v| if violates { loss_weight * sigma * v } else { 0.0 }).collect()
+            diff.iter()
+                .map(|v| if violates { loss_weight * sigma * v } else { 0.0 })
+                .collect()
         };
         g_a.push(g);
         // Step 4: raw pair weights, pow(base, T x).
@@ -158,7 +171,11 @@ pub fn official_reference(p: &Params, data: &Data, loss_weight: f64) -> (f64, Ve
     // Step 5: per-sample sums from ε.
     let (mut sp, mut sn) = (vec![eps; n], vec![eps; n]);
     for (k, &(a, b)) in pairs.iter().enumerate() {
-        let s = if data.labels[a] == data.labels[b] { &mut sp } else { &mut sn };
+        let s = if data.labels[a] == data.labels[b] {
+            &mut sp
+        } else {
+            &mut sn
+        };
         s[a] += w[k];
         s[b] += w[k];
     }
@@ -175,7 +192,11 @@ pub fn official_reference(p: &Params, data: &Data, loss_weight: f64) -> (f64, Ve
             grad[b * d + c] += c_b * (-g_a[k][c]);
         }
     }
-    let value = if pairs.is_empty() { 0.0 } else { value / pairs.len() as f64 };
+    let value = if pairs.is_empty() {
+        0.0
+    } else {
+        value / pairs.len() as f64
+    };
     (value, grad)
 }
 
@@ -187,5 +208,8 @@ pub fn rel_err(a: &[f64], b: &[f64], floor: f64) -> f64 {
 }
 
 pub fn params(semantics: Semantics) -> Params {
-    Params { semantics, ..Params::default() }
+    Params {
+        semantics,
+        ..Params::default()
+    }
 }

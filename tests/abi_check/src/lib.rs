@@ -21,7 +21,11 @@ mod tests {
         assert_eq!(align_of::<h::rll_params>(), align_of::<r::rll_params>());
         macro_rules! field {
             ($f:ident) => {{
-                assert_eq!(offset_of!(h::rll_params, $f), offset_of!(r::rll_params, $f), stringify!($f));
+                assert_eq!(
+                    offset_of!(h::rll_params, $f),
+                    offset_of!(r::rll_params, $f),
+                    stringify!($f)
+                );
                 let (a, b): (h::rll_params, r::rll_params) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
                 same_type(&a.$f, &b.$f);
             }};
@@ -77,12 +81,30 @@ mod tests {
         let f64_r: unsafe extern "C" fn(*const R, *const f64, *const f64, i64, i64, f64, *mut f64, *mut f64) -> i32 =
             r::rll_loss_f64;
         let _ = (f32_h, f64_h, f32_r, f64_r);
-        same_type(h::rll_params_default as unsafe extern "C" fn(*mut P), h::rll_params_default);
-        same_type(r::rll_params_default as unsafe extern "C" fn(*mut R), r::rll_params_default);
-        same_type(h::rll_last_error as unsafe extern "C" fn() -> *const std::ffi::c_char, h::rll_last_error);
-        same_type(r::rll_last_error as extern "C" fn() -> *const std::ffi::c_char, r::rll_last_error);
-        same_type(h::rll_set_num_threads as unsafe extern "C" fn(i32) -> i32, h::rll_set_num_threads);
-        same_type(r::rll_set_num_threads as extern "C" fn(i32) -> i32, r::rll_set_num_threads);
+        same_type(
+            h::rll_params_default as unsafe extern "C" fn(*mut P),
+            h::rll_params_default,
+        );
+        same_type(
+            r::rll_params_default as unsafe extern "C" fn(*mut R),
+            r::rll_params_default,
+        );
+        same_type(
+            h::rll_last_error as unsafe extern "C" fn() -> *const std::ffi::c_char,
+            h::rll_last_error,
+        );
+        same_type(
+            r::rll_last_error as extern "C" fn() -> *const std::ffi::c_char,
+            r::rll_last_error,
+        );
+        same_type(
+            h::rll_set_num_threads as unsafe extern "C" fn(i32) -> i32,
+            h::rll_set_num_threads,
+        );
+        same_type(
+            r::rll_set_num_threads as extern "C" fn(i32) -> i32,
+            r::rll_set_num_threads,
+        );
     }
 
     /// The symbols the header declares resolve to the library's: calling through the bindgen declarations works.

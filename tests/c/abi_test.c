@@ -1,0 +1,94 @@
+/* The C ABI from C: built against the cdylib and cpp/include/ranked_list_loss.h by `make test-c`.
+ * Expected numbers are spec B.3's worked example, not values printed by the library. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ranked_list_loss.h"
+
+static int failures = 0, passes = 0;
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    if (cond) {                                            \
+      ++passes;                                            \
+    } else {                                               \
+      ++failures;                                          \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fprintf(stderr, "\n");                               \
+    }                                                      \
+  } while (0)
+
+static void worked_example(double *x) {
+  const double deg[4] = {0, 60, 30, 150};
+  for (int i = 0; i < 4; ++i) {
+    x[2 * i] = cos(deg[i] * M_PI / 180.0);
+    x[2 * i + 1] = sin(deg[i] * M_PI / 180.0);
+  }
+}
+
+int main(void) {
+  rll_params p;
+  memset(&p, 0xff, sizeof p);
+  rll_params_default(&p);
+  CHECK(p.margin == 0.4f && p.alpha == 1.2f && p.t_n == 10.0f && p.t_p == 0.0f && p.lambda == 1.0f,
+        "defaults: m %g alpha %g t_n %g t_p %g lambda %g", p.margin, p.alpha, p.t_n, p.t_p, p.lambda);
+  CHECK(p.semantics == RLL_PAPER && p.query_only == 0 && p.detach_weights == 0, "default flags");
+
+  double x[8], labels[4] = {0, 0, 1, 1}, grad[8], loss = -1;
+  worked_example(x);
+  p.semantics = RLL_OFFICIAL_V2020;
+  int rc = rll_loss_f64(&p, x, labels, 4, 2, 1.0, &loss, grad);
+  CHECK(rc == 0, "rll_loss_f64 returned %d: %s", rc, rll_last_error());
+  const double v2020[8] = {0.030147619, 0.012487429, 0.025888240, 0.019864889,
+                           0.193858614, -0.032334741, -0.000135825, 0.0};
+  for (int k = 0; k < 8; ++k) CHECK(fabs(grad[k] - v2020[k]) < 8e-10, "V2020 grad[%d] = %.12f", k, grad[k]);
+  CHECK(fabs(loss - 0.306659043) < 1e-8, "V2020 value %.12f", loss);
+
+  p.semantics = RLL_OFFICIAL_V2019;
+  rc = rll_loss_f64(&p, x, labels, 4, 2, 1.0, &loss, grad);
+  const double v2019[8] = {0.045753175, -0.045753174, -0.016746824, 0.062499999,
+                           0.403786850, -0.016737726, -0.000235256, 0.0};
+  CHECK(rc == 0, "V2019 rc %d", rc);
+  for (int k = 0; k < 8; ++k) CHECK(fabs(grad[k] - v2019[k]) < 8e-10, "V2019 grad[%d] = %.12f", k, grad[k]);
+
+  /* float, with a loss weight: the gradient scales, the value does not. */
+  float xf[8], lf[4] = {0, 0, 1, 1}, gf[8], lossf = -1;
+  for (int k = 0; k < 8; ++k) xf[k] = (float)x[k];
+  p.semantics = RLL_OFFICIAL_V2020;
+  rc = rll_loss_f32(&p, xf, lf, 4, 2, 0.5f, &lossf, gf);
+  CHECK(rc == 0, "rll_loss_f32 rc %d", rc);
+  for (int k = 0; k < 8; ++k) CHECK(fabsf(gf[k] - 0.5f * (float)v2020[k]) < 2e-6f, "f32 grad[%d] = %g", k, gf[k]);
+  CHECK(fabsf(lossf - 0.306659043f) < 2e-6f, "f32 value %g", lossf);
+
+  /* PAPER on the same batch, loss only (grad NULL): beta_P = 0.8, beta_N = 1.2.
+   * Row 0: P* = {1} (h = 0.2), N* = {2} (h = 1.2 - d02); row 1 the same; row 2: P* = {3} (h = 0.932),
+   * N* = {0, 1} (equal h); row 3: P* = {2}, N* empty. */
+  p.semantics = RLL_PAPER;
+  rc = rll_loss_f64(&p, x, labels, 4, 2, 1.0, &loss, NULL);
+  const double d02 = sqrt(2 - 2 * cos(M_PI / 6)), d23 = sqrt(3.0);
+  const double expected = (2 * (0.2 + (1.2 - d02)) + 2 * (d23 - 0.8) + (1.2 - d02)) / 4;
+  CHECK(rc == 0 && fabs(loss - expected) < 1e-6, "PAPER loss %.9f, expected %.9f", loss, expected);
+
+  /* Errors: nonzero code, a message, nothing written. */
+  double sentinel = 42.0;
+  rc = rll_loss_f64(&p, NULL, labels, 4, 2, 1.0, &sentinel, grad);
+  CHECK(rc == RLL_ERR_NULL_POINTER && strcmp(rll_last_error(), "x is NULL") == 0, "NULL x: %d %s", rc,
+        rll_last_error());
+  x[3] = NAN;
+  rc = rll_loss_f64(&p, x, labels, 4, 2, 1.0, &sentinel, grad);
+  CHECK(rc == RLL_ERR_NON_FINITE && strstr(rll_last_error(), "x[1][1] = NaN"), "NaN: %d %s", rc, rll_last_error());
+  CHECK(sentinel == 42.0, "loss written on error");
+  p.semantics = 9;
+  worked_example(x);
+  rc = rll_loss_f64(&p, x, labels, 4, 2, 1.0, &sentinel, grad);
+  CHECK(rc == RLL_ERR_PARAMETER && strstr(rll_last_error(), "semantics = 9"), "semantics: %s", rll_last_error());
+  rll_params_default(&p);
+  p.alpha = 0;
+  rc = rll_loss_f64(&p, x, labels, 4, 2, 1.0, &sentinel, grad);
+  CHECK(rc == RLL_ERR_PARAMETER && strstr(rll_last_error(), "alpha = 0"), "alpha: %s", rll_last_error());
+  CHECK(rll_set_num_threads(1) == 0, "set threads");
+
+  printf("C ABI: %d passed, %d failed\n", passes, failures);
+  return failures != 0;
+}
