@@ -32,10 +32,12 @@ def load(path):
     return lib
 
 
-def batch(n, d, seed=0):
+def batch(n, d, seed=0, radius=1.0):
+    """Features on a sphere of `radius`: 1 is a normalised embedding (random pairs at d ≈ 1.41, few inside the
+    margins); 0.5 puts every pair inside them (d ≈ 0.71: all negatives active), the dense worst case."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x *= radius / np.linalg.norm(x, axis=1, keepdims=True)
     return x, (np.arange(n) // 3).astype(np.float32)
 
 
@@ -67,6 +69,20 @@ def ours(lib, x, y):
     return run, (lambda: (loss.value, g))
 
 
+def check_agreement(lib, n=180, d=512):
+    """Both implement the PAPER loss: their values must agree before their times mean anything."""
+    import torch
+
+    for radius in (1.0, 0.5):
+        x, y = batch(n, d, radius=radius)
+        run, result = ours(lib, x, y)
+        run()
+        from pytorch_metric_learning.losses import RankedListLoss
+
+        ref = RankedListLoss(margin=0.4, Tn=10, alpha=1.2, Tp=0)(torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)))
+        print(f"check ‖x‖={radius:g}: ours {result()[0]:.6f}, pytorch-metric-learning {ref.item():.6f}")
+
+
 def pml(x, y):
     import torch
     from pytorch_metric_learning.losses import RankedListLoss
@@ -83,17 +99,21 @@ def pml(x, y):
     return run
 
 
-def peak_rss_child(lib_path, n, d, threads):
-    """Peak RSS (MB) of a fresh process that runs our loss once at this shape, minus its baseline."""
+def peak_rss_child(lib_path, n, d, threads, radius):
+    """Peak RSS (MB) that one call of our loss adds, in a fresh process (Linux VmHWM)."""
     code = f"""
-import ctypes, resource, sys
+import sys
 sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
 import compare_pml as c
+def hwm():
+    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))
 lib = c.load({lib_path!r}); lib.rll_set_num_threads({threads})
-x, y = c.batch({n}, {d})
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-run, _ = c.ours(lib, x, y); run()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+x, y = c.batch({n}, {d}, radius={radius})
+run, _ = c.ours(lib, x, y)
+open('/proc/self/clear_refs', 'w').write('5')  # resets VmHWM (ru_maxrss would carry the parent's peak)
+base = hwm()
+run()
+print((hwm() - base) / 1024)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
@@ -103,24 +123,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lib", default="target/release/libranked_list_loss.so")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--radius", type=float, nargs="+", default=[1.0, 0.5],
+                    help="feature norms to run (1: normalised embeddings; 0.5: every negative active)")
     args = ap.parse_args()
     import torch
 
     lib = load(args.lib)
+    check_agreement(lib)
     print(f"torch {torch.__version__}, CPU, float32, forward+backward, median of >= 5 runs")
-    print("| N×D | threads | ours (ms) | pytorch-metric-learning (ms) | speed-up | our extra peak RSS (MB) |")
-    print("|---|---|---|---|---|---|")
-    for threads in args.threads:
-        torch.set_num_threads(threads)
-        lib.rll_set_num_threads(threads)
-        for n, d in SHAPES:
-            x, y = batch(n, d)
-            run, result = ours(lib, x, y)
-            t_ours = median_time(run)
-            t_pml = median_time(pml(x, y))
-            rss = peak_rss_child(os.path.abspath(args.lib), n, d, threads)
-            print(f"| {n}×{d} | {threads} | {t_ours * 1e3:.2f} | {t_pml * 1e3:.2f} | {t_pml / t_ours:.1f}× | {rss:.0f} |",
-                  flush=True)
+    print("| N×D | ‖x‖ | threads | ours (ms) | pytorch-metric-learning (ms) | speed-up | our extra peak RSS (MB) |")
+    print("|---|---|---|---|---|---|---|")
+    for radius in args.radius:
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            lib.rll_set_num_threads(threads)
+            for n, d in SHAPES:
+                x, y = batch(n, d, radius=radius)
+                run, _ = ours(lib, x, y)
+                t_ours = median_time(run)
+                t_pml = median_time(pml(x, y))
+                rss = peak_rss_child(os.path.abspath(args.lib), n, d, threads, radius)
+                print(f"| {n}×{d} | {radius:g} | {threads} | {t_ours * 1e3:.2f} | {t_pml * 1e3:.2f} | "
+                      f"{t_pml / t_ours:.1f}× | {rss:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

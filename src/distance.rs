@@ -19,25 +19,65 @@ pub struct Scaled<T> {
 
 /// Centres the rows of `x` (n×d) and scales them by a power of two (see the module comment).
 pub fn center_and_scale<T: Real>(x: &[T], n: usize, d: usize) -> Scaled<T> {
+    // Column-wise running maxima: independent lanes, so the loops vectorise.
+    let max_of = |m: &[f64]| m.iter().fold(0f64, |a, &b| a.max(b));
+    let mut colmax = vec![0f64; d];
+    for row in x.chunks_exact(d) {
+        for (m, v) in colmax.iter_mut().zip(row) {
+            *m = m.max(v.f64().abs());
+        }
+    }
     // In f64, first scaled so that max |x| < 1, so that neither the mean nor the centring can overflow.
-    let e1 = pow2_exponent(x.iter().fold(0f64, |a, v| a.max(v.f64().abs())));
-    let y: Vec<f64> = x.iter().map(|v| mul_pow2(v.f64(), -e1)).collect();
+    let e1 = pow2_exponent(max_of(&colmax));
+    if (-1000..=1000).contains(&e1) {
+        let f1 = 2f64.powi(-e1);
+        centre_scaled(x, n, d, e1, colmax, |v| v * f1)
+    } else {
+        centre_scaled(x, n, d, e1, colmax, |v| mul_pow2(v, -e1))
+    }
+}
+
+/// The rest of `center_and_scale`, given the first scaling `s1` = ·2^−e1 (a closure, so that the common case of
+/// one multiplication compiles to vector code).
+fn centre_scaled<T: Real>(
+    x: &[T],
+    n: usize,
+    d: usize,
+    e1: i32,
+    mut colmax: Vec<f64>,
+    s1: impl Fn(f64) -> f64,
+) -> Scaled<T> {
     // Mean summed in row order: deterministic.
     let mut mean = vec![0f64; d];
-    for row in y.chunks_exact(d) {
+    for row in x.chunks_exact(d) {
         for (m, v) in mean.iter_mut().zip(row) {
-            *m += v;
+            *m += s1(v.f64());
         }
     }
     let inv_n = 1.0 / n as f64;
     mean.iter_mut().for_each(|m| *m *= inv_n);
-    let mut centred: Vec<f64> = Vec::with_capacity(n * d);
-    for row in y.chunks_exact(d) {
-        centred.extend(row.iter().zip(&mean).map(|(v, m)| v - m));
+    colmax.iter_mut().for_each(|m| *m = 0.0);
+    for row in x.chunks_exact(d) {
+        for ((m, v), c) in colmax.iter_mut().zip(row).zip(&mean) {
+            *m = m.max((s1(v.f64()) - c).abs());
+        }
     }
-    let e2 = pow2_exponent(centred.iter().fold(0f64, |a, v| a.max(v.abs())));
-    let x = centred.iter().map(|&v| T::of(mul_pow2(v, -e2))).collect();
-    Scaled { x, n, d, exp: e1 + e2 }
+    let e2 = pow2_exponent(colmax.iter().fold(0f64, |a, &b| a.max(b)));
+    // |x − mean| · 2^−e1 lies in (2^−1075, 2), so 2^−e2 overflows f64 only for e2 < −1000: then two steps.
+    let f2 = 2f64.powi((-e2).min(1000));
+    let f2b = 2f64.powi((-e2 - 1000).max(0));
+    let mut out = vec![T::zero(); n * d];
+    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        for ((o, v), c) in o.iter_mut().zip(row).zip(&mean) {
+            *o = T::of((s1(v.f64()) - c) * f2 * f2b);
+        }
+    }
+    Scaled {
+        x: out,
+        n,
+        d,
+        exp: e1 + e2,
+    }
 }
 
 /// The e with a = f · 2^e, f in [0.5, 1); 0 for a = 0.
@@ -77,7 +117,7 @@ pub fn row_norms<T: Real>(s: &Scaled<T>) -> Vec<T> {
 }
 
 /// Rows shorter than this, relative to their block, are computed in one GEMM call.
-const ROW_BLOCK: usize = 32;
+const ROW_BLOCK: usize = 64;
 
 /// Fills `dist` (n×n, row-major, symmetric, zero diagonal) with ‖x_i − x_j‖.
 ///
@@ -118,26 +158,35 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, norms: &[T], dist: &mut [T]) {
         for i in r0..r1 {
             let row = &mut rows[(i - r0) * n..(i - r0 + 1) * n];
             row[i] = T::zero();
+            let ni = norms[i];
+            // Three simple loops (the first and last vectorise): Gram form, rare exact sums, square roots.
+            for (g, &nj) in row[i + 1..].iter_mut().zip(&norms[i + 1..]) {
+                *g = ni + nj - two * *g;
+            }
             let xi = &x[i * d..(i + 1) * d];
-            for j in i + 1..n {
-                let scale = norms[i] + norms[j];
-                let mut sq = scale - two * row[j];
-                if sq < scale * sixty_fourth {
+            for (j, g) in row.iter_mut().enumerate().skip(i + 1) {
+                if *g < (ni + norms[j]) * sixty_fourth {
                     let xj = &x[j * d..(j + 1) * d];
-                    sq = xi.iter().zip(xj).fold(T::zero(), |a, (&p, &q)| a + (p - q) * (p - q));
+                    *g = xi.iter().zip(xj).fold(T::zero(), |a, (&p, &q)| a + (p - q) * (p - q));
                 }
-                row[j] = sq.max(T::zero()).sqrt();
+            }
+            for g in row[i + 1..].iter_mut() {
+                *g = g.max(T::zero()).sqrt();
             }
         }
     });
-    // Mirror the upper triangle, so that d_ij and d_ji are the same number.
-    for_row_blocks(n, ROW_BLOCK, |r0, r1| {
+    // Mirror the upper triangle in tiles (so that reads of the transposed side stay in cache): d_ij and d_ji are
+    // then the same number.
+    const TILE: usize = 64;
+    for_row_blocks(n, TILE, |r0, r1| {
         let base = out.as_ptr();
-        for i in r0..r1 {
-            for j in 0..i {
-                // SAFETY: (i, j) with j < i is written only by the block of row i; (j, i) lies in the upper
-                // triangle, which no thread writes in this phase.
-                unsafe { *base.add(i * n + j) = *base.add(j * n + i) };
+        for j0 in (0..r1).step_by(TILE) {
+            for i in r0..r1 {
+                for j in j0..(j0 + TILE).min(i) {
+                    // SAFETY: (i, j) with j < i is written only by the block of row i; (j, i) lies in the upper
+                    // triangle, which no thread writes in this phase.
+                    unsafe { *base.add(i * n + j) = *base.add(j * n + i) };
+                }
             }
         }
     });

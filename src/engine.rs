@@ -1,20 +1,24 @@
 //! One loss evaluation: validation, distances, the semantics' row coefficients, and the gradient
-//! ∂E/∂x_i = Σ_j A_ij (x_i − x_j) = (Σ_j A_ij) x_i − (A X)_i as one matrix product.
+//! ∂E/∂x_i = Σ_j A_ij (x_i − x_j), as sparse sums or as one matrix product (Σ_j A_ij) x_i − (A X)_i.
 
 use crate::distance::{center_and_scale, pairwise, row_norms, Scaled};
 use crate::error::{ErrorKind, Result, RllError};
-use crate::official::{Official, OfficialCoef, RowSums, EPS_DIR};
+use crate::official::{Official, RowSums, EPS_DIR};
 use crate::paper::Paper;
 use crate::parallel::{for_row_blocks, SharedRows};
 use crate::params::{Params, Semantics};
 use crate::real::{ldexp, saturate, Real};
-use crate::rows::{RowCoef, RowStats};
+use crate::rows::{RowStats, SparseRow};
 
 /// Number of per-sample statistics: L_P(i), L_N(i), |P*_i|, |N*_i|.
 pub const STATS_PER_SAMPLE: usize = 4;
 
 /// Rows per parallel block in the row passes and the gradient product.
 const BLOCK: usize = 32;
+
+/// Rows per block of the dense gradient product: large enough that packing X is amortised. Fixed (not derived
+/// from the thread count), so results do not depend on it.
+const GEMM_BLOCK: usize = 256;
 
 /// The inputs of one evaluation.
 #[derive(Debug, Clone, Copy)]
@@ -44,37 +48,82 @@ pub fn compute<T: Real>(
     let norms = row_norms(&scaled);
     let mut dist = vec![T::zero(); n * n];
     pairwise(&scaled, &norms, &mut dist);
-    let mut coef = vec![T::zero(); n * n];
     let e = scaled.exp;
+    let mut row_stats = vec![RowStats::default(); n];
 
-    let (value, row_stats, grad_scale) = match params.semantics {
+    let (value, coefs, grad_scale) = match params.semantics {
         Semantics::Paper => {
             let p = paper_params(params, &scaled);
-            let rows = run_rows(&p, labels, &dist, &mut coef, n);
-            let total = rows.iter().fold(0f64, |a, r| a + r.loss.f64());
-            if !params.query_only {
-                symmetrize_add(&mut coef, n);
-            }
-            (ldexp(T::of(total / n as f64), e), rows, 0)
+            let symmetric = !params.query_only;
+            let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, symmetric);
+            let coefs = coef_rows(dist, n, dense, &mut row_stats, |i, drow, sc| {
+                if dense {
+                    p.row_dense(i, labels, drow, &mut sc.w)
+                } else {
+                    p.row(i, labels, drow, &mut sc.list)
+                }
+            });
+            let total = row_stats.iter().fold(0f64, |a, r| a + r.loss.f64());
+            (ldexp(T::of(total / n as f64), e), coefs.symmetric(symmetric), 0)
         }
         Semantics::OfficialV2020 | Semantics::OfficialV2019 => {
             let v2020 = params.semantics == Semantics::OfficialV2020;
             let p = official_params(params, &scaled, v2020);
-            let rows = run_official(&p, labels, &dist, &mut coef, n);
             let theta = ldexp(T::of(params.alpha as f64), -e);
             let m = ldexp(T::of(params.margin as f64), -e);
-            let mut sum = 0f64;
-            for i in 0..n {
-                sum += Official::reported_row(i, labels, &dist[i * n..(i + 1) * n], theta, m).f64();
-            }
+            let sum = (0..n).fold(0f64, |a, i| {
+                a + Official::reported_row(i, labels, &dist[i * n..(i + 1) * n], theta, m).f64()
+            });
             let pairs = (n * n.saturating_sub(1) / 2) as f64;
             let value = if pairs > 0.0 {
                 ldexp(T::of(sum / pairs), 2 * e)
             } else {
                 T::zero()
             };
+            let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, false);
+            // Pass 1: the sums S±_i; then Z and q_i; pass 2: the coefficients. A dense row recomputes its weights
+            // in pass 2 rather than keeping N² of them.
+            let mut sums = vec![RowSums::default(); n];
+            let mut lists: Vec<SparseRow<T>> = vec![Vec::new(); if dense { 0 } else { n }];
+            par_rows(
+                n,
+                &mut sums,
+                |i, s, scratch| {
+                    *s = p.row_sums(i, labels, &dist[i * n..(i + 1) * n], scratch);
+                    scratch
+                },
+                (!dense).then_some(&mut lists),
+            );
+            let ln_mass: Vec<f64> = sums.iter().map(Official::<T>::ln_mass).collect();
+            let ln_z = Official::<T>::ln_z(&ln_mass);
+            let q = |i: usize| (ln_mass[i] - ln_z).exp();
+            let coefs = if dense {
+                coef_rows(dist, n, true, &mut row_stats, |i, drow, sc| {
+                    p.row_sums(i, labels, drow, &mut sc.list);
+                    let st = p.row_coef(i, labels, drow, &sums[i], q(i), &mut sc.list);
+                    drow.iter_mut().for_each(|v| *v = T::zero());
+                    for &(j, v) in &sc.list {
+                        drow[j as usize] = v;
+                    }
+                    st
+                })
+            } else {
+                let ls = SharedRows::new(&mut lists, n, 1);
+                let st = SharedRows::new(&mut row_stats, n, 1);
+                for_row_blocks(n, BLOCK, |r0, r1| {
+                    // SAFETY: each block touches only its own rows r0..r1.
+                    let (ls, st) = unsafe { (ls.rows_mut(r0, r1), st.rows_mut(r0, r1)) };
+                    for i in r0..r1 {
+                        st[i - r0] = p.row_coef(i, labels, &dist[i * n..(i + 1) * n], &sums[i], q(i), &mut ls[i - r0]);
+                    }
+                });
+                Coefs::Sparse {
+                    rows: lists,
+                    symmetric: false,
+                }
+            };
             // V2019 pushes along raw differences, which scale with the input.
-            (value, rows, if v2020 { 0 } else { e })
+            (value, coefs, if v2020 { 0 } else { e })
         }
     };
 
@@ -88,7 +137,7 @@ pub fn compute<T: Real>(
     }
     if let Some(grad) = grad {
         let factor = ldexp(loss_weight, grad_scale);
-        gradient(&coef, &scaled, factor, grad);
+        gradient(coefs, &scaled, factor, grad);
     }
     Ok(saturate(value))
 }
@@ -200,64 +249,220 @@ fn official_params<T: Real>(p: &Params, s: &Scaled<T>, v2020: bool) -> Official<
     }
 }
 
-/// Runs `rc` on every row in parallel; returns the rows' statistics in row order.
-fn run_rows<T: Real, R: RowCoef<T>>(rc: &R, labels: &[T], dist: &[T], coef: &mut [T], n: usize) -> Vec<RowStats<T>> {
-    let mut stats = vec![RowStats::default(); n];
-    let out = SharedRows::new(coef, n, n);
-    let st = SharedRows::new(&mut stats, n, 1);
-    for_row_blocks(n, BLOCK, |r0, r1| {
-        // SAFETY: each block writes only its own rows r0..r1 of `coef` and `stats`.
-        let (rows, srows) = unsafe { (out.rows_mut(r0, r1), st.rows_mut(r0, r1)) };
-        for i in r0..r1 {
-            srows[i - r0] = rc.row(
-                i,
-                labels,
-                &dist[i * n..(i + 1) * n],
-                &mut rows[(i - r0) * n..(i - r0 + 1) * n],
-            );
-        }
-    });
-    stats
+/// The gradient coefficients: B as sparse rows, or A (B, or B + Bᵀ once symmetrised) as a dense N×N matrix.
+enum Coefs<T> {
+    Sparse { rows: Vec<SparseRow<T>>, symmetric: bool },
+    Dense { a: Vec<T>, symmetric: bool },
 }
 
-/// The OFFICIAL passes: per-row sums S±, Z and q, then the coefficients.
-fn run_official<T: Real>(p: &Official<T>, labels: &[T], dist: &[T], coef: &mut [T], n: usize) -> Vec<RowStats<T>> {
-    let mut sums = vec![RowSums::default(); n];
+impl<T> Coefs<T> {
+    fn symmetric(self, symmetric: bool) -> Self {
+        match self {
+            Coefs::Sparse { rows, .. } => Coefs::Sparse { rows, symmetric },
+            Coefs::Dense { a, .. } => Coefs::Dense { a, symmetric },
+        }
+    }
+}
+
+/// Whether the coefficients are better kept dense: a sparse term costs about four times a dense one (gathered
+/// rows, no register blocking), so dense when 4·nnz > N². Counting the sets is one cheap pass over the distances.
+fn is_dense<T: Real>(dist: &[T], labels: &[T], beta_p: T, beta_n: T, symmetric: bool) -> bool {
+    let n = labels.len();
+    let mut counts = vec![0usize; n];
+    let c = SharedRows::new(&mut counts, n, 1);
+    for_row_blocks(n, BLOCK, |r0, r1| {
+        // SAFETY: each block writes only its own rows r0..r1.
+        let c = unsafe { c.rows_mut(r0, r1) };
+        for i in r0..r1 {
+            let row = &dist[i * n..(i + 1) * n];
+            c[i - r0] = labels
+                .iter()
+                .zip(row)
+                .filter(|&(&y, &d)| if y == labels[i] { d > beta_p } else { d < beta_n })
+                .count();
+        }
+    });
+    let nnz = counts.iter().sum::<usize>() * if symmetric { 2 } else { 1 };
+    nnz.saturating_mul(4) > n * n
+}
+
+/// Per-block scratch space of the row passes.
+#[derive(Default)]
+struct Scratch<T> {
+    list: SparseRow<T>,
+    w: Vec<T>,
+}
+
+/// Runs `f(i, dist row i, scratch)` for every row (in parallel blocks) and stores its statistics in `out[i]`.
+/// Dense: `f` overwrites dist row i with the row's coefficients (row i is read by row i alone, so the distance
+/// buffer becomes A). Sparse: `f` leaves them in `scratch.list`, which is kept as row i.
+fn coef_rows<T: Real, F>(mut dist: Vec<T>, n: usize, dense: bool, out: &mut [RowStats<T>], f: F) -> Coefs<T>
+where
+    F: Fn(usize, &mut [T], &mut Scratch<T>) -> RowStats<T> + Sync,
+{
+    let mut lists: Vec<SparseRow<T>> = vec![Vec::new(); if dense { 0 } else { n }];
     {
-        let out = SharedRows::new(coef, n, n);
-        let sh = SharedRows::new(&mut sums, n, 1);
+        let dm = SharedRows::new(&mut dist, n, n);
+        let ls = SharedRows::new(&mut lists, if dense { 0 } else { n }, 1);
+        let os = SharedRows::new(out, n, 1);
         for_row_blocks(n, BLOCK, |r0, r1| {
-            // SAFETY: each block writes only its own rows r0..r1.
-            let (rows, srows) = unsafe { (out.rows_mut(r0, r1), sh.rows_mut(r0, r1)) };
+            // SAFETY: each block touches only its own rows r0..r1 of every buffer.
+            let (drows, orows) = unsafe { (dm.rows_mut(r0, r1), os.rows_mut(r0, r1)) };
+            let mut scratch = Scratch::default();
             for i in r0..r1 {
-                let w = &mut rows[(i - r0) * n..(i - r0 + 1) * n];
-                srows[i - r0] = p.row_sums(i, labels, &dist[i * n..(i + 1) * n], w);
+                orows[i - r0] = f(i, &mut drows[(i - r0) * n..(i - r0 + 1) * n], &mut scratch);
+                if !dense {
+                    // SAFETY: row i of `lists` belongs to this block.
+                    unsafe { ls.rows_mut(i, i + 1)[0] = std::mem::take(&mut scratch.list) };
+                }
             }
         });
     }
-    let ln_mass: Vec<f64> = sums.iter().map(Official::<T>::ln_mass).collect();
-    let ln_z = Official::<T>::ln_z(&ln_mass);
-    let q: Vec<f64> = ln_mass.iter().map(|&l| (l - ln_z).exp()).collect();
-    run_rows(&OfficialCoef { p, sums: &sums, q: &q }, labels, dist, coef, n)
+    if dense {
+        Coefs::Dense { a: dist, symmetric: false }
+    } else {
+        Coefs::Sparse { rows: lists, symmetric: false }
+    }
 }
 
-/// A := A + Aᵀ in place (the full PAPER gradient: each pair acts through both endpoints' lists).
+/// Runs `f(i, &mut out[i], scratch)` for every row; when `keep` is given, the scratch list `f` returns is kept
+/// as `keep[i]`.
+fn par_rows<T: Real, S: Send, F>(n: usize, out: &mut [S], f: F, keep: Option<&mut Vec<SparseRow<T>>>)
+where
+    F: for<'s> Fn(usize, &mut S, &'s mut SparseRow<T>) -> &'s mut SparseRow<T> + Sync,
+{
+    let kept = keep.is_some();
+    let mut none: Vec<SparseRow<T>> = Vec::new();
+    let keep = keep.unwrap_or(&mut none);
+    let ks = SharedRows::new(keep, if kept { n } else { 0 }, 1);
+    let os = SharedRows::new(out, n, 1);
+    for_row_blocks(n, BLOCK, |r0, r1| {
+        // SAFETY: each block touches only its own rows r0..r1.
+        let orows = unsafe { os.rows_mut(r0, r1) };
+        let mut scratch = Vec::new();
+        for i in r0..r1 {
+            let list = f(i, &mut orows[i - r0], &mut scratch);
+            if kept {
+                // SAFETY: row i of `keep` belongs to this block.
+                unsafe { ks.rows_mut(i, i + 1)[0] = std::mem::take(list) };
+            }
+        }
+    });
+}
+
+/// ∂E/∂x_i = factor · Σ_j A_ij (x_i − x_j) with A = B (query-only) or B + Bᵀ (`symmetric`: each pair acts through
+/// both endpoints' lists): sparse sums, or one dense product (Σ_j A_ij) x_i − (A X)_i. The choice depends only on
+/// the input, so results do not depend on the thread count.
+fn gradient<T: Real>(coefs: Coefs<T>, s: &Scaled<T>, factor: T, grad: &mut [T]) {
+    let (n, d) = (s.n, s.d);
+    let out = SharedRows::new(grad, n, d);
+    match coefs {
+        Coefs::Sparse { rows: b, symmetric } => {
+            let mut bt: Vec<SparseRow<T>> = Vec::new();
+            if symmetric {
+                bt = vec![Vec::new(); n];
+                for (j, row) in b.iter().enumerate() {
+                    for &(k, v) in row {
+                        bt[k as usize].push((j as u32, v));
+                    }
+                }
+            }
+            for_row_blocks(n, BLOCK, |r0, r1| {
+                // SAFETY: each block writes only its own rows r0..r1.
+                let rows = unsafe { out.rows_mut(r0, r1) };
+                for i in r0..r1 {
+                    let g = &mut rows[(i - r0) * d..(i - r0 + 1) * d];
+                    g.iter_mut().for_each(|v| *v = T::zero());
+                    let mut r = T::zero();
+                    for &(j, v) in b[i].iter().chain(bt.get(i).into_iter().flatten()) {
+                        r = r + v;
+                        let xj = &s.x[j as usize * d..(j as usize + 1) * d];
+                        g.iter_mut().zip(xj).for_each(|(o, &x)| *o = *o - v * x);
+                    }
+                    finish_row(g, r, &s.x[i * d..(i + 1) * d], factor);
+                }
+            });
+        }
+        Coefs::Dense { mut a, symmetric } => {
+            if symmetric {
+                symmetrize_add(&mut a, n);
+            }
+            for_row_blocks(n, GEMM_BLOCK, |r0, r1| {
+                // SAFETY: each block writes only its own rows r0..r1.
+                let rows = unsafe { out.rows_mut(r0, r1) };
+                // SAFETY: A[r0..r1] is (r1−r0)×n, X is n×d, the output rows (r1−r0)×d; disjoint buffers.
+                unsafe {
+                    T::gemm(
+                        r1 - r0,
+                        n,
+                        d,
+                        -T::one(),
+                        a.as_ptr().add(r0 * n),
+                        n as isize,
+                        1,
+                        s.x.as_ptr(),
+                        d as isize,
+                        1,
+                        T::zero(),
+                        rows.as_mut_ptr(),
+                        d as isize,
+                        1,
+                    );
+                }
+                for i in r0..r1 {
+                    let r = a[i * n..(i + 1) * n].iter().fold(T::zero(), |acc, &v| acc + v);
+                    finish_row(
+                        &mut rows[(i - r0) * d..(i - r0 + 1) * d],
+                        r,
+                        &s.x[i * d..(i + 1) * d],
+                        factor,
+                    );
+                }
+            });
+        }
+    }
+}
+
+/// A := A + Aᵀ in place, in parallel: the block of rows r0..r1 owns every pair of tiles (I, J), (J, I) with I
+/// its own tile and J ≥ I, so no element is touched by two threads. The transposed tile goes through a small
+/// buffer, so that both sides are read and written along rows.
 fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
     const TILE: usize = 64;
     let base = SharedRows::new(a, n, n);
     for_row_blocks(n, TILE, |r0, r1| {
         let p = base.as_ptr();
-        // The block of rows r0..r1 owns every element (i, j), (j, i) with i in r0..r1 and j ≥ i: disjoint
-        // between blocks, so no element is touched by two threads.
+        let mut buf = vec![T::zero(); TILE * TILE];
         for j0 in (r0..n).step_by(TILE) {
             let j1 = (j0 + TILE).min(n);
+            // buf[i][j] = A[j][i] for i in r0..r1, j in j0..j1.
+            for j in j0..j1 {
+                // SAFETY: rows j0..j1, columns r0..r1 are within A and owned by this block (see above).
+                let src = unsafe { std::slice::from_raw_parts(p.add(j * n + r0), r1 - r0) };
+                for (i, &v) in src.iter().enumerate() {
+                    buf[i * TILE + (j - j0)] = v;
+                }
+            }
             for i in r0..r1 {
-                for j in j0.max(i + 1)..j1 {
-                    // SAFETY: i, j < n; ownership as above.
-                    unsafe {
-                        let s = *p.add(i * n + j) + *p.add(j * n + i);
-                        *p.add(i * n + j) = s;
-                        *p.add(j * n + i) = s;
+                // SAFETY: row i, columns j0..j1: within A and owned by this block.
+                let dst = unsafe { std::slice::from_raw_parts_mut(p.add(i * n + j0), j1 - j0) };
+                let b = &mut buf[(i - r0) * TILE..(i - r0) * TILE + (j1 - j0)];
+                for (k, (o, t)) in dst.iter_mut().zip(b.iter_mut()).enumerate() {
+                    // On the diagonal tile only j > i is summed; the rest of it is left as it is.
+                    if j0 != r0 || j0 + k > i {
+                        let s = *o + *t;
+                        *o = s;
+                        *t = s;
+                    }
+                }
+            }
+            for j in j0..j1 {
+                // SAFETY: as above.
+                let dst = unsafe { std::slice::from_raw_parts_mut(p.add(j * n + r0), r1 - r0) };
+                for (i, o) in dst.iter_mut().enumerate() {
+                    let on_diagonal_tile = j0 == r0;
+                    // Diagonal tile: write back only the strictly lower part (j > i+r0 means (j, i) below).
+                    if !on_diagonal_tile || j > r0 + i {
+                        *o = buf[i * TILE + (j - j0)];
                     }
                 }
             }
@@ -265,38 +470,9 @@ fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
     });
 }
 
-/// grad_i = factor · [(Σ_j A_ij) x_i − Σ_j A_ij x_j], x in scaled units.
-fn gradient<T: Real>(a: &[T], s: &Scaled<T>, factor: T, grad: &mut [T]) {
-    let (n, d) = (s.n, s.d);
-    let out = SharedRows::new(grad, n, d);
-    for_row_blocks(n, BLOCK, |r0, r1| {
-        // SAFETY: each block writes only its own rows r0..r1.
-        let rows = unsafe { out.rows_mut(r0, r1) };
-        // SAFETY: A[r0..r1] is (r1−r0)×n, X is n×d, the output rows (r1−r0)×d; disjoint buffers.
-        unsafe {
-            T::gemm(
-                r1 - r0,
-                n,
-                d,
-                -T::one(),
-                a.as_ptr().add(r0 * n),
-                n as isize,
-                1,
-                s.x.as_ptr(),
-                d as isize,
-                1,
-                T::zero(),
-                rows.as_mut_ptr(),
-                d as isize,
-                1,
-            );
-        }
-        for i in r0..r1 {
-            let r = a[i * n..(i + 1) * n].iter().fold(T::zero(), |acc, &v| acc + v);
-            let xi = &s.x[i * d..(i + 1) * d];
-            for (g, &xv) in rows[(i - r0) * d..(i - r0 + 1) * d].iter_mut().zip(xi) {
-                *g = saturate((*g + r * xv) * factor);
-            }
-        }
-    });
+/// g ← factor · (g + r x_i), saturated.
+fn finish_row<T: Real>(g: &mut [T], r: T, xi: &[T], factor: T) {
+    for (o, &xv) in g.iter_mut().zip(xi) {
+        *o = saturate((*o + r * xv) * factor);
+    }
 }

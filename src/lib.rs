@@ -11,7 +11,8 @@
 
 pub mod bridge;
 pub mod capi;
-mod distance;
+#[doc(hidden)]
+pub mod distance;
 pub mod engine;
 pub mod error;
 pub mod normalize;

@@ -12,7 +12,7 @@
 //! exact for any exponent, where the original overflows (or, for a row of tiny weights, loses them).
 
 use crate::real::Real;
-use crate::rows::{RowCoef, RowStats};
+use crate::rows::{RowStats, SparseRow};
 
 /// ε of the original layer's sums.
 pub const EPS_SUM: f64 = 1e-8;
@@ -40,42 +40,38 @@ impl<T: Real> Official<T> {
         }
     }
 
-    /// Row i's sums in log form: S^σ_i = e^{M^σ} A^σ with the shifted weights exp(e_ij − M^σ) written into `w`.
-    /// M^σ is the largest of ln ε and the row's exponents of set σ, so every A^σ lies in [1, N + 1].
-    pub fn row_sums(&self, i: usize, labels: &[T], dist: &[T], w: &mut [T]) -> RowSums {
+    /// Row i's active pairs with their shifted weights exp(e_ij − M^σ) into `out`, and its sums in log form:
+    /// S^σ_i = e^{M^σ} A^σ. M^σ is the largest of ln ε and the row's exponents of set σ, so A^σ lies in [1, N + 1].
+    pub fn row_sums(&self, i: usize, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowSums {
+        out.clear();
         let ln_eps = EPS_SUM.ln();
-        let (mut mp, mut mn) = (ln_eps, ln_eps);
+        let (mut mp, mut mn) = (T::of(ln_eps), T::of(ln_eps));
         for (j, (&y, &d)) in labels.iter().zip(dist).enumerate() {
             let same = y == labels[i];
             if let (true, Some(e)) = (j != i, self.exponent(same, d)) {
-                let e = e.f64();
                 if same {
                     mp = mp.max(e);
                 } else {
                     mn = mn.max(e);
                 }
+                out.push((j as u32, e));
             }
         }
         // Sums start from ε, like the original's, then add the weights in j order.
-        let (mut ap, mut an) = (T::of((ln_eps - mp).exp()), T::of((ln_eps - mn).exp()));
-        let (tmp, tmn) = (T::of(mp), T::of(mn));
-        for (j, ((&y, &d), wj)) in labels.iter().zip(dist).zip(w.iter_mut()).enumerate() {
-            *wj = T::zero();
-            let same = y == labels[i];
-            if let (true, Some(e)) = (j != i, self.exponent(same, d)) {
-                if same {
-                    *wj = (e - tmp).exp();
-                    ap = ap + *wj;
-                } else {
-                    *wj = (e - tmn).exp();
-                    an = an + *wj;
-                }
+        let (mut ap, mut an) = (T::of((ln_eps - mp.f64()).exp()), T::of((ln_eps - mn.f64()).exp()));
+        for (j, v) in out.iter_mut() {
+            if labels[*j as usize] == labels[i] {
+                *v = (*v - mp).exp();
+                ap = ap + *v;
+            } else {
+                *v = (*v - mn).exp();
+                an = an + *v;
             }
         }
         RowSums {
-            m_pos: mp,
+            m_pos: mp.f64(),
             a_pos: ap.f64(),
-            m_neg: mn,
+            m_neg: mn.f64(),
             a_neg: an.f64(),
         }
     }
@@ -120,50 +116,39 @@ pub struct RowSums {
     pub a_neg: f64,
 }
 
-/// The second pass: B_ij from the shifted weights already in `coef`, the row's sums and its query weight.
-pub(crate) struct OfficialCoef<'a, T> {
-    pub p: &'a Official<T>,
-    pub sums: &'a [RowSums],
-    /// q_i = (S⁺_i + S⁻_i)/Z.
-    pub q: &'a [f64],
-}
-
-impl<T: Real> RowCoef<T> for OfficialCoef<'_, T> {
-    /// Turns the weights in `coef` into B_ij = ±½ q_i (w_ij / S^±_i) / (d_ij + 1e-6) (V2020; V2019 without the
+impl<T: Real> Official<T> {
+    /// Turns row i's weights in `out` into B_ij = ±½ q_i (w_ij / S^±_i) / (d_ij + 1e-6) (V2020; V2019 without the
     /// division), and returns L_P(i) = Σ_pos (w/S⁺)(d − β_P), L_N(i) = Σ_neg (w/S⁻)(β_N − d) as statistics.
-    fn row(&self, i: usize, labels: &[T], dist: &[T], coef: &mut [T]) -> RowStats<T> {
-        let p = self.p;
+    pub fn row_coef(
+        &self,
+        i: usize,
+        labels: &[T],
+        dist: &[T],
+        sums: &RowSums,
+        q: f64,
+        out: &mut SparseRow<T>,
+    ) -> RowStats<T> {
         // w_ij / S^σ_i = exp(e_ij − m_σ) / a_σ: the shifted weight over the shifted sum.
-        let (sp, sn) = (T::of(self.sums[i].a_pos), T::of(self.sums[i].a_neg));
-        let half_q = T::of(0.5 * self.q[i]);
+        let (sp, sn) = (T::of(sums.a_pos), T::of(sums.a_neg));
+        let half_q = T::of(0.5 * q);
         let mut s = RowStats::default();
-        for (j, ((&y, &d), c)) in labels.iter().zip(dist).zip(coef.iter_mut()).enumerate() {
-            if j == i || p.exponent(y == labels[i], d).is_none() {
-                continue;
-            }
-            let w = *c;
-            let same = y == labels[i];
-            if same {
+        for (j, v) in out.iter_mut() {
+            let d = dist[*j as usize];
+            let w = *v;
+            let g = if labels[*j as usize] == labels[i] {
                 s.n_pos += 1;
-            } else {
-                s.n_neg += 1;
-            }
-            // A weight that underflowed contributes nothing.
-            if w == T::zero() {
-                continue;
-            }
-            let g = if same {
-                s.l_p = s.l_p + w / sp * (d - p.beta_p);
+                s.l_p = s.l_p + w / sp * (d - self.beta_p);
                 half_q * (w / sp)
             } else {
-                s.l_n = s.l_n + w / sn * (p.beta_n - d);
+                s.n_neg += 1;
+                s.l_n = s.l_n + w / sn * (self.beta_n - d);
                 -half_q * (w / sn)
             };
-            let b = match p.eps_dir {
+            let b = match self.eps_dir {
                 Some(eps) => g / (d + eps),
                 None => g,
             };
-            *c = b.max(-p.coef_cap).min(p.coef_cap);
+            *v = b.max(-self.coef_cap).min(self.coef_cap);
         }
         s
     }

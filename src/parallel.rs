@@ -3,7 +3,9 @@
 //! Work is split into fixed blocks of rows; each block's result depends only on its rows, never on which thread or
 //! in which order it ran, so outputs are bit-identical for 1, 2 or 64 threads.
 
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
@@ -59,30 +61,38 @@ impl<T> SharedRows<T> {
     }
 }
 
+/// The rayon pool for the current thread count, built once per count (building one costs far more than a call).
+fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
+    static POOL: Mutex<Option<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+    let mut guard = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    match &*guard {
+        Some((t, p)) if *t == threads => p.clone(),
+        _ => {
+            let p = Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("rll-worker-{i}"))
+                    .build()
+                    .expect("cannot start the worker threads"),
+            );
+            *guard = Some((threads, p.clone()));
+            p
+        }
+    }
+}
+
 /// Runs `f(r0, r1)` over blocks of `block` rows of `0..n`, on up to `num_threads()` threads.
 pub(crate) fn for_row_blocks<F>(n: usize, block: usize, f: F)
 where
-    F: Fn(usize, usize) + Sync,
+    F: Fn(usize, usize) + Sync + Send,
 {
     let block = block.max(1);
     let blocks = n.div_ceil(block);
-    let threads = num_threads().min(blocks).max(1);
-    if threads == 1 {
-        for b in 0..blocks {
-            f(b * block, ((b + 1) * block).min(n));
-        }
-        return;
+    let threads = num_threads();
+    let run = |b: usize| f(b * block, ((b + 1) * block).min(n));
+    if threads == 1 || blocks == 1 {
+        (0..blocks).for_each(run);
+    } else {
+        pool(threads).install(|| (0..blocks).into_par_iter().for_each(run));
     }
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let b = next.fetch_add(1, Ordering::Relaxed);
-                if b >= blocks {
-                    break;
-                }
-                f(b * block, ((b + 1) * block).min(n));
-            });
-        }
-    });
 }

@@ -1,7 +1,8 @@
-//! The per-query (row) step shared by every semantics: from one row of distances to one row of gradient
-//! coefficients B_ij, where ∂E/∂x_i = Σ_j B_ij (x_i − x_j) for the query's own list.
+//! The per-query (row) results shared by every semantics: one sparse row of gradient coefficients B_ij (only the
+//! pairs in the query's sets are nonzero), where ∂E/∂x_i = Σ_j B_ij (x_i − x_j) for the query's own list.
 
-use crate::real::Real;
+/// The nonzero coefficients of one row, as (j, B_ij) with j increasing.
+pub type SparseRow<T> = Vec<(u32, T)>;
 
 /// What one query's list contributes, in scaled units.
 #[derive(Debug, Clone, Copy, Default)]
@@ -16,10 +17,4 @@ pub struct RowStats<T> {
     pub n_pos: usize,
     /// |N*_i|.
     pub n_neg: usize,
-}
-
-/// One semantics' row computation.
-pub(crate) trait RowCoef<T: Real>: Sync {
-    /// Fills `coef` (length N) for query `i` from its distance row and returns the row's statistics.
-    fn row(&self, i: usize, labels: &[T], dist: &[T], coef: &mut [T]) -> RowStats<T>;
 }
