@@ -319,9 +319,15 @@ where
         });
     }
     if dense {
-        Coefs::Dense { a: dist, symmetric: false }
+        Coefs::Dense {
+            a: dist,
+            symmetric: false,
+        }
     } else {
-        Coefs::Sparse { rows: lists, symmetric: false }
+        Coefs::Sparse {
+            rows: lists,
+            symmetric: false,
+        }
     }
 }
 
@@ -431,7 +437,7 @@ fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
     let base = SharedRows::new(a, n, n);
     for_row_blocks(n, TILE, |r0, r1| {
         let p = base.as_ptr();
-        let mut buf = vec![T::zero(); TILE * TILE];
+        let mut buf = [T::zero(); TILE * TILE];
         for j0 in (r0..n).step_by(TILE) {
             let j1 = (j0 + TILE).min(n);
             // buf[i][j] = A[j][i] for i in r0..r1, j in j0..j1.

@@ -11,8 +11,7 @@
 
 pub mod bridge;
 pub mod capi;
-#[doc(hidden)]
-pub mod distance;
+mod distance;
 pub mod engine;
 pub mod error;
 pub mod normalize;

@@ -146,20 +146,38 @@ impl<T: Real> Paper<T> {
         let (inv_wp, inv_wn) = (T::one() / wp, T::one() / wn);
         for (j, ((&y, d), &wv)) in labels.iter().zip(row.iter_mut()).zip(w.iter()).enumerate() {
             let dv = *d;
-            let active = if y == yi { dv > self.beta_p && j != i } else { dv < self.beta_n };
+            let active = if y == yi {
+                dv > self.beta_p && j != i
+            } else {
+                dv < self.beta_n
+            };
             *d = if !active || dv <= T::zero() {
                 T::zero()
             } else {
                 let g = if y == yi {
-                    let bracket = if self.detach { T::one() } else { T::one() + self.t_p * (dv - self.beta_p - l_p) };
+                    let bracket = if self.detach {
+                        T::one()
+                    } else {
+                        T::one() + self.t_p * (dv - self.beta_p - l_p)
+                    };
                     wv * inv_wp * bracket
                 } else {
-                    let bracket = if self.detach { T::one() } else { T::one() + self.t_n * (self.beta_n - dv - l_n) };
+                    let bracket = if self.detach {
+                        T::one()
+                    } else {
+                        T::one() + self.t_n * (self.beta_n - dv - l_n)
+                    };
                     -self.lambda * (wv * inv_wn) * bracket
                 };
                 (self.inv_n * g / dv).max(-self.coef_cap).min(self.coef_cap)
             };
         }
-        RowStats { loss: l_p + self.lambda * l_n, l_p, l_n, n_pos, n_neg }
+        RowStats {
+            loss: l_p + self.lambda * l_n,
+            l_p,
+            l_n,
+            n_pos,
+            n_neg,
+        }
     }
 }

@@ -240,11 +240,19 @@ fn sparse_and_dense_paths_match_the_plain_reference_at_large_n() {
                 let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
                 row.iter_mut().for_each(|v| *v *= radius / norm);
             }
-            let p = Params { query_only: q, detach_weights: dw, t_p: 1.0, ..Params::default() };
+            let p = Params {
+                query_only: q,
+                detach_weights: dw,
+                t_p: 1.0,
+                ..Params::default()
+            };
             let (loss, g) = engine(&p, &data, &data.x);
             let reference = paper_gradient_reference(&p, &data);
             let e = rel_err(&g, &reference, 1e-30);
-            assert!(e < 1e-11, "radius {radius}, query_only {q}, detach {dw}: relative error {e}");
+            assert!(
+                e < 1e-11,
+                "radius {radius}, query_only {q}, detach {dw}: relative error {e}"
+            );
             let rl = paper_loss(&p, &data, &data.x);
             assert!((loss - rl).abs() < 1e-12 * rl.abs().max(1e-12));
         }

@@ -240,11 +240,19 @@ pub fn paper_gradient_reference(p: &Params, data: &Data) -> Vec<f64> {
         let wn: f64 = neg.iter().map(|t| t.2).sum();
         let ln = neg.iter().map(|t| t.2 * (bn - t.1)).sum::<f64>() / wn.max(f64::MIN_POSITIVE);
         for &(j, dij, w) in &pos {
-            let bracket = if p.detach_weights { 1.0 } else { 1.0 + tp * (dij - bp - lp) };
+            let bracket = if p.detach_weights {
+                1.0
+            } else {
+                1.0 + tp * (dij - bp - lp)
+            };
             c[i * n + j] = w / wp * bracket / n as f64;
         }
         for &(j, dij, w) in &neg {
-            let bracket = if p.detach_weights { 1.0 } else { 1.0 + tn * (bn - dij - ln) };
+            let bracket = if p.detach_weights {
+                1.0
+            } else {
+                1.0 + tn * (bn - dij - ln)
+            };
             c[i * n + j] = -lambda * w / wn * bracket / n as f64;
         }
     }

