@@ -1,0 +1,58 @@
+#include <vector>
+
+#include "caffe/layers/normalization_layer.hpp"
+#include "caffe/layers/rll_bridge.hpp"
+
+namespace caffe {
+
+template <typename Dtype>
+void NormalizationLayer<Dtype>::LayerSetUp(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  CHECK_EQ(this->layer_param_.normalization_param().norm(),
+      NormalizationParameter_Norm_L2) << "Normalization layer '"
+      << this->layer_param_.name() << "': only norm: L2 is supported (got "
+      << NormalizationParameter_Norm_Name(
+             this->layer_param_.normalization_param().norm()) << ")";
+}
+
+template <typename Dtype>
+void NormalizationLayer<Dtype>::Reshape(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  CHECK_GE(bottom[0]->num_axes(), 1) << "Normalization layer '"
+      << this->layer_param_.name() << "': bottom[0] needs a sample axis";
+  top[0]->ReshapeLike(*bottom[0]);
+  vector<int> norms_shape(1, bottom[0]->shape(0));
+  norms_.Reshape(norms_shape);
+}
+
+template <typename Dtype>
+void NormalizationLayer<Dtype>::Forward_cpu(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  try {
+    rll_bridge::L2Normalize(bottom[0]->cpu_data(), bottom[0]->shape(0),
+        bottom[0]->count(1), top[0]->mutable_cpu_data(),
+        norms_.mutable_cpu_data());
+  } catch (const rust::Error& e) {
+    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
+               << e.what();
+  }
+}
+
+template <typename Dtype>
+void NormalizationLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
+    const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
+  if (!propagate_down[0]) { return; }
+  try {
+    rll_bridge::L2NormalizeBackward(top[0]->cpu_data(), top[0]->cpu_diff(),
+        norms_.cpu_data(), bottom[0]->shape(0), bottom[0]->count(1),
+        bottom[0]->mutable_cpu_diff());
+  } catch (const rust::Error& e) {
+    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
+               << e.what();
+  }
+}
+
+INSTANTIATE_CLASS(NormalizationLayer);
+REGISTER_LAYER_CLASS(Normalization);
+
+}  // namespace caffe

@@ -1,0 +1,56 @@
+#ifndef CAFFE_RLL_BRIDGE_HPP_
+#define CAFFE_RLL_BRIDGE_HPP_
+
+// The one place where the Caffe layers meet the Rust library (cxx bridge, namespace rll). Overloads pick the
+// Rust entry point of each Dtype; errors arrive as rust::Error and leave as a fatal log naming the layer.
+
+#include <string>
+
+#include "caffe/common.hpp"
+#include "caffe/rll/bridge.rs.h"
+#include "rust/cxx.h"
+
+namespace caffe {
+namespace rll_bridge {
+
+inline rust::Slice<const uint8_t> Bytes(const std::string& s) {
+  return rust::Slice<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+template <typename T>
+inline rust::Slice<T> Span(T* p, size_t n) {
+  return n == 0 ? rust::Slice<T>() : rust::Slice<T>(p, n);
+}
+
+inline float Loss(const std::string& param, const float* x, const float* labels, int n, int d, float loss_weight,
+                  float* grad, float* stats) {
+  return rll::loss_f32(Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n, d, loss_weight,
+                       Span(grad, grad ? size_t(n) * d : 0), Span(stats, stats ? size_t(n) * 4 : 0));
+}
+inline double Loss(const std::string& param, const double* x, const double* labels, int n, int d,
+                   double loss_weight, double* grad, double* stats) {
+  return rll::loss_f64(Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n, d, loss_weight,
+                       Span(grad, grad ? size_t(n) * d : 0), Span(stats, stats ? size_t(n) * 4 : 0));
+}
+
+inline void L2Normalize(const float* x, int n, int d, float* y, float* norms) {
+  rll::l2_normalize_f32(Span(x, size_t(n) * d), n, d, Span(y, size_t(n) * d), Span(norms, n));
+}
+inline void L2Normalize(const double* x, int n, int d, double* y, double* norms) {
+  rll::l2_normalize_f64(Span(x, size_t(n) * d), n, d, Span(y, size_t(n) * d), Span(norms, n));
+}
+
+inline void L2NormalizeBackward(const float* y, const float* dy, const float* norms, int n, int d, float* dx) {
+  rll::l2_normalize_backward_f32(Span(y, size_t(n) * d), Span(dy, size_t(n) * d), Span(norms, n), n, d,
+                                 Span(dx, size_t(n) * d));
+}
+inline void L2NormalizeBackward(const double* y, const double* dy, const double* norms, int n, int d,
+                                double* dx) {
+  rll::l2_normalize_backward_f64(Span(y, size_t(n) * d), Span(dy, size_t(n) * d), Span(norms, n), n, d,
+                                 Span(dx, size_t(n) * d));
+}
+
+}  // namespace rll_bridge
+}  // namespace caffe
+
+#endif  // CAFFE_RLL_BRIDGE_HPP_
