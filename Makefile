@@ -8,9 +8,11 @@ CARGO ?= cargo
 RELEASE_DIR := target/release
 LIB_SO := $(RELEASE_DIR)/libranked_list_loss.so
 CACHE ?= $(HOME)/.cache/ranked-list-loss
+CAFFE_TREE ?= $(CURDIR)/build/caffe
+export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean
+.PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch
 
 all: build
 
@@ -26,7 +28,7 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint
+test: test-rust test-c test-abi lint test-patch test-caffe
 	@echo "make test: all suites passed"
 
 # The engine's tests: finite differences, references, properties, errors (cargo test).
@@ -58,5 +60,22 @@ bench-pml: build
 	  python3 -m pip install -q torch pytorch-metric-learning==2.9.0
 	python3 bench/compare_pml.py --lib $(LIB_SO)
 
+# caffe_patch/apply on synthetic trees (BVLC master's CMake layout, refusals, idempotence).
+test-patch:
+	$(CARGO) build --release --lib
+	python3 tests/caffe_patch/test_apply.py
+
+# A real Caffe from the PyPI sdist, patched, built CPU_ONLY (fresh tree; ccache in $(CACHE)).
+caffe: build
+	$(CARGO) build --release -p rll-migrate
+	caffe_patch/build_caffe.sh $(CAFFE_TREE)
+
+# Our gtests in the patched tree, `caffe train` on the tiny and original-style nets, rll-migrate equivalence.
+test-caffe: caffe
+	python3 -c "import numpy, h5py" 2>/dev/null || python3 -m pip install -q numpy h5py
+	$(CARGO) test --release -p rll-migrate
+	CAFFE_TREE=$(CAFFE_TREE) python3 tests/caffe/test_caffe.py
+
 clean:
 	$(CARGO) clean
+	rm -rf build

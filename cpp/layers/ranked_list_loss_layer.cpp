@@ -10,6 +10,11 @@ namespace caffe {
 template <typename Dtype>
 void RankedListLossLayer<Dtype>::LayerSetUp(
     const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  // The statistics top is for logging: by default it weighs 0 in the net's loss.
+  if (this->layer_param_.loss_weight_size() == 0) {
+    this->layer_param_.add_loss_weight(Dtype(1));
+    if (top.size() > 1) { this->layer_param_.add_loss_weight(Dtype(0)); }
+  }
   LossLayer<Dtype>::LayerSetUp(bottom, top);
   this->layer_param_.SerializeToString(&param_bytes_);
   try {
