@@ -1,6 +1,7 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
-# Finer targets: test-rust, test-c, test-abi, lint, test-caffe, test-octave, ptx-check, bench, bench-pml.
+# Finer targets: test-rust, test-c, test-abi, lint, test-patch, test-caffe, test-octave, bench, bench-pml;
+# caffe / matcaffe build the patched Caffe alone.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -12,7 +13,8 @@ CAFFE_TREE ?= $(CURDIR)/build/caffe
 export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch
+.PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
+	matcaffe test-octave demo deps-demo
 
 all: build
 
@@ -28,7 +30,7 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint test-patch test-caffe
+test: test-rust test-c test-abi lint test-patch test-caffe test-octave
 	@echo "make test: all suites passed"
 
 # The engine's tests: finite differences, references, properties, errors (cargo test).
@@ -71,10 +73,33 @@ caffe: build
 	caffe_patch/build_caffe.sh $(CAFFE_TREE)
 
 # Our gtests in the patched tree, `caffe train` on the tiny and original-style nets, rll-migrate equivalence.
-test-caffe: caffe
+test-caffe: matcaffe
 	python3 -c "import numpy, h5py" 2>/dev/null || python3 -m pip install -q numpy h5py
 	$(CARGO) test --release -p rll-migrate
 	CAFFE_TREE=$(CAFFE_TREE) python3 tests/caffe/test_caffe.py
+
+# The patched Caffe with matcaffe for GNU Octave (MEX by mkoctfile) and the CaffeMex compatibility layer.
+matcaffe: build
+	$(CARGO) build --release -p rll-migrate
+	caffe_patch/build_caffe.sh --octave $(CAFFE_TREE)
+
+# The matlab/ workflow in Octave: sampler, Recall@K and NMI, CaffeMex shim, training and resuming, data preparation.
+test-octave: matcaffe
+	cd tests/octave && GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) octave-cli --no-gui --no-window-system \
+	  run_tests.m
+
+# The main job: train a small convnet with RankedListLoss through matcaffe in Octave on Fashion-MNIST (classes
+# 0-4), evaluate retrieval on the unseen classes 5-9. Variables: SEMANTICS, DATA, ITERS, OUT.
+SEMANTICS ?= PAPER
+DATA ?= fashion-mnist
+ITERS ?= 2000
+OUT ?= demo_out
+deps-demo:
+	$(call apt_need,dataset-fashion-mnist gnuplot-nox)
+
+demo: deps-demo matcaffe
+	GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) SEMANTICS=$(SEMANTICS) DATA=$(DATA) ITERS=$(ITERS) OUT=$(OUT) \
+	  octave-cli --no-gui --no-window-system --eval "run('matlab/demo/run_demo.m')"
 
 clean:
 	$(CARGO) clean

@@ -2,6 +2,7 @@
 """Writes the example nets and solvers of prototxt/ (run from anywhere; the files are committed).
 
   tiny/                      a small net for tests: HDF5 features -> FC -> Normalization -> RankedListLoss
+  fashion_mnist/             the main job's convnet (make demo)
   <dataset>/rll/             the paper's layout with type "RankedListLoss" (PAPER semantics)
   <dataset>/original/        the same nets written like the original release (legacy inputs,
                              DistanceWeightedValidPairLossV12 with contrastive_loss_param_v2, softmax_t_*_param)
@@ -215,6 +216,48 @@ def tiny():
     return net.text(), sol
 
 
+def fashion_mnist():
+    """The main job's small convnet (as the PyTorch anchor of shared notes): conv 5x5x32, ReLU, max-pool 2,
+    conv 5x5x64, ReLU, max-pool 2, FC 256, ReLU, FC 64 = the embedding; training adds L2 normalisation and
+    RankedListLoss. P x K = 5 x 12."""
+    def body(net):
+        net.layer("conv1", "Convolution", ["data"], ["conv1"],
+                  "  convolution_param {\n    num_output: 32\n    kernel_size: 5\n    weight_filler { type: \"xavier\" }\n"
+                  "    bias_filler { type: \"constant\" }\n  }\n")
+        net.layer("relu1", "ReLU", ["conv1"], ["conv1"])
+        net.pool("pool1", "conv1", "MAX", 2, 2)
+        net.layer("conv2", "Convolution", ["pool1"], ["conv2"],
+                  "  convolution_param {\n    num_output: 64\n    kernel_size: 5\n    weight_filler { type: \"xavier\" }\n"
+                  "    bias_filler { type: \"constant\" }\n  }\n")
+        net.layer("relu2", "ReLU", ["conv2"], ["conv2"])
+        net.pool("pool2", "conv2", "MAX", 2, 2)
+        net.layer("fc1", "InnerProduct", ["pool2"], ["fc1"],
+                  "  inner_product_param {\n    num_output: 256\n    weight_filler { type: \"xavier\" }\n"
+                  "    bias_filler { type: \"constant\" }\n  }\n")
+        net.layer("relu3", "ReLU", ["fc1"], ["fc1"])
+        net.layer("embedding", "InnerProduct", ["fc1"], ["embedding"],
+                  "  inner_product_param {\n    num_output: 64\n    weight_filler { type: \"xavier\" }\n"
+                  "    bias_filler { type: \"constant\" }\n  }\n")
+
+    train = Net("fashion_mnist_rll")
+    train.add("# P x K = 5 x 12 images of 28 x 28, pixels in [0, 1]; matlab/demo/rll_demo.m fills data and label.")
+    train.add('layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n  top: "label"\n  input_param {\n'
+              "    shape { dim: 60 dim: 1 dim: 28 dim: 28 }\n    shape { dim: 60 }\n  }\n}")
+    body(train)
+    train.layer("norm", "Normalization", ["embedding"], ["embedding/norm"], "  normalization_param { norm: L2 }\n")
+    train.layer("loss", "RankedListLoss", ["embedding/norm", "label"], ["loss"],
+                "  propagate_down: true\n  propagate_down: false\n"
+                "  ranked_list_loss_param { margin: 0.4 alpha: 1.2 t_n: 10 t_p: 0 semantics: PAPER }\n")
+    deploy = Net("fashion_mnist_deploy")
+    deploy.add('layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n  input_param { shape { dim: 1 dim: 1 dim: 28 '
+               "dim: 28 } }\n}")
+    body(deploy)
+    # pytorch-metric-learning's RankedListLoss is half of ours (imbalance 0.5): lr 0.005 here is its 0.01.
+    sol = ('net: "train.prototxt"\ntype: "SGD"\nbase_lr: 0.005\nlr_policy: "fixed"\nmomentum: 0.9\n'
+           "weight_decay: 2e-5\nmax_iter: 2000\ndisplay: 0\nsnapshot: 0\nsolver_mode: CPU\nrandom_seed: 0\n")
+    return train.text(), deploy.text(), sol
+
+
 def write(rel, text):
     path = os.path.join(HERE, rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -231,6 +274,10 @@ def main():
         for heads in (["H"], ["L"], ["M"], ["H", "L", "M"]):
             name = "concat" if len(heads) == 3 else heads[0]
             write(f"{key}/deploy_prototxts/test_{name}.prototxt", deploy_net(key, heads))
+    train, deploy, sol = fashion_mnist()
+    write("fashion_mnist/train.prototxt", train)
+    write("fashion_mnist/deploy.prototxt", deploy)
+    write("fashion_mnist/solver.prototxt", sol)
     net, sol = tiny()
     write("tiny/train.prototxt", net)
     write("tiny/solver.prototxt", sol)
