@@ -6,11 +6,12 @@ function results = rll_demo(opts)
 %   Writes to opts.out: results.json, rll_demo.png (loss curve and a 2-D projection of the test embeddings),
 %   Recall_demo.txt, the checkpoints and the nets.
 % Fields of opts: semantics ['PAPER' | 'OFFICIAL_V2020' | 'OFFICIAL_V2019'], data ['fashion-mnist' or a folder
-%   prepared by matlab/data/rll_prepare_*], iters [2000], out ['demo_out'], seed [0].
+%   prepared by matlab/data/rll_prepare_*], iters [2000], out ['demo_out'], seed [0], base_lr [the solver's].
 
 here = fileparts(mfilename('fullpath'));
 repo = fileparts(fileparts(here));
-defaults = struct('semantics', 'PAPER', 'data', 'fashion-mnist', 'iters', 2000, 'out', 'demo_out', 'seed', 0);
+defaults = struct('semantics', 'PAPER', 'data', 'fashion-mnist', 'iters', 2000, 'out', 'demo_out', 'seed', 0, ...
+                  'base_lr', []);
 for f = fieldnames(defaults)'
   if ~isfield(opts, f{1}) || isempty(opts.(f{1})), opts.(f{1}) = defaults.(f{1}); end
 end
@@ -33,6 +34,9 @@ write_text(fullfile(out, 'train.prototxt'), net_text);
 copyfile(fullfile(repo, 'prototxt', 'fashion_mnist', 'deploy.prototxt'), fullfile(out, 'deploy.prototxt'));
 solver_text = regexprep(fileread(fullfile(repo, 'prototxt', 'fashion_mnist', 'solver.prototxt')), ...
                         'max_iter: \d+', sprintf('max_iter: %d', opts.iters));
+if ~isempty(opts.base_lr)
+  solver_text = regexprep(solver_text, 'base_lr: [0-9.eE+-]+', sprintf('base_lr: %g', opts.base_lr));
+end
 write_text(fullfile(out, 'solver.prototxt'), solver_text);
 
 ks = [1 2 4 8];
