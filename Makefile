@@ -1,6 +1,7 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
-# Finer targets: test-rust, test-c, test-abi, lint, test-patch, test-caffe, test-octave, bench, bench-pml;
+# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, bench,
+# bench-pml, gpu-bundle (for cuda/gpu_check.sh on a GPU machine);
 # caffe / matcaffe build the patched Caffe alone.
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	matcaffe test-octave demo deps-demo
+	matcaffe test-octave demo deps-demo ptx-check gpu-bundle
 
 all: build
 
@@ -30,7 +31,7 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint test-patch test-caffe test-octave
+test: test-rust test-c test-abi lint ptx-check test-patch test-caffe test-octave
 	@echo "make test: all suites passed"
 
 # The engine's tests: finite differences, references, properties, errors (cargo test).
@@ -100,6 +101,26 @@ deps-demo:
 demo: deps-demo matcaffe
 	GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) SEMANTICS=$(SEMANTICS) DATA=$(DATA) ITERS=$(ITERS) OUT=$(OUT) \
 	  octave-cli --no-gui --no-window-system --eval "run('matlab/demo/run_demo.m')"
+
+# Kernels: NVRTC (pinned wheel) compiles every family of cuda/, the committed PTX must be current, and ptxas
+# assembles it for sm_70, sm_80 and sm_90; the cuda feature builds, with its GPU tests compiled. No GPU needed.
+ptx-check:
+	python3 cuda/build_ptx.py --check
+	CARGO_TARGET_DIR=target/cuda $(CARGO) build --release --features cuda
+	CARGO_TARGET_DIR=target/cuda $(CARGO) test --release --features cuda --test gpu --no-run
+	CARGO_TARGET_DIR=target/cuda $(CARGO) test --release --features cuda --lib cuda::
+	CARGO_TARGET_DIR=target/cuda $(CARGO) clippy --release --features cuda --all-targets -- -D warnings
+
+# What cuda/gpu_check.sh needs on a GPU machine (which has no Rust): the cuda build, its tests, the pure-Python
+# pytorch-metric-learning wheel. Then: run cuda/gpu_check.sh there with .gpu_bundle carried.
+gpu-bundle:
+	CARGO_TARGET_DIR=target/cuda $(CARGO) build --release --features cuda --lib --example gpu_small
+	rm -rf .gpu_bundle && mkdir -p .gpu_bundle
+	cp target/cuda/release/libranked_list_loss.so target/cuda/release/examples/gpu_small .gpu_bundle/
+	cp $$(CARGO_TARGET_DIR=target/cuda $(CARGO) test --release --features cuda --test gpu --no-run \
+	  --message-format=json 2>/dev/null | python3 -c "import json,sys; [print(m['executable']) for m in \
+	  map(json.loads, sys.stdin) if m.get('executable') and m['target']['name'] == 'gpu']") .gpu_bundle/gpu_tests
+	python3 -m pip download -q --no-deps pytorch-metric-learning==2.9.0 -d .gpu_bundle
 
 clean:
 	$(CARGO) clean

@@ -220,24 +220,27 @@ def fashion_mnist():
     """The main job's small convnet (as the PyTorch anchor of shared notes): conv 5x5x32, ReLU, max-pool 2,
     conv 5x5x64, ReLU, max-pool 2, FC 256, ReLU, FC 64 = the embedding; training adds L2 normalisation and
     RankedListLoss. P x K = 5 x 12."""
+    def fill(fan_in):
+        # PyTorch's default initialisation (uniform in +-1/sqrt(fan_in), weights and biases), as the anchor run of
+        # shared/notes/fashion-mnist-anchor.md, so that "untrained" means the same there and here.
+        b = 1.0 / fan_in ** 0.5
+        return (f"    weight_filler {{ type: \"uniform\" min: {-b:.6g} max: {b:.6g} }}\n"
+                f"    bias_filler {{ type: \"uniform\" min: {-b:.6g} max: {b:.6g} }}\n")
+
     def body(net):
         net.layer("conv1", "Convolution", ["data"], ["conv1"],
-                  "  convolution_param {\n    num_output: 32\n    kernel_size: 5\n    weight_filler { type: \"xavier\" }\n"
-                  "    bias_filler { type: \"constant\" }\n  }\n")
+                  "  convolution_param {\n    num_output: 32\n    kernel_size: 5\n" + fill(25) + "  }\n")
         net.layer("relu1", "ReLU", ["conv1"], ["conv1"])
         net.pool("pool1", "conv1", "MAX", 2, 2)
         net.layer("conv2", "Convolution", ["pool1"], ["conv2"],
-                  "  convolution_param {\n    num_output: 64\n    kernel_size: 5\n    weight_filler { type: \"xavier\" }\n"
-                  "    bias_filler { type: \"constant\" }\n  }\n")
+                  "  convolution_param {\n    num_output: 64\n    kernel_size: 5\n" + fill(32 * 25) + "  }\n")
         net.layer("relu2", "ReLU", ["conv2"], ["conv2"])
         net.pool("pool2", "conv2", "MAX", 2, 2)
         net.layer("fc1", "InnerProduct", ["pool2"], ["fc1"],
-                  "  inner_product_param {\n    num_output: 256\n    weight_filler { type: \"xavier\" }\n"
-                  "    bias_filler { type: \"constant\" }\n  }\n")
+                  "  inner_product_param {\n    num_output: 256\n" + fill(64 * 4 * 4) + "  }\n")
         net.layer("relu3", "ReLU", ["fc1"], ["fc1"])
         net.layer("embedding", "InnerProduct", ["fc1"], ["embedding"],
-                  "  inner_product_param {\n    num_output: 64\n    weight_filler { type: \"xavier\" }\n"
-                  "    bias_filler { type: \"constant\" }\n  }\n")
+                  "  inner_product_param {\n    num_output: 64\n" + fill(256) + "  }\n")
 
     train = Net("fashion_mnist_rll")
     train.add("# P x K = 5 x 12 images of 28 x 28, pixels in [0, 1]; matlab/demo/rll_demo.m fills data and label.")

@@ -38,6 +38,58 @@ mod ffi {
             grad: &mut [f64],
             stats: &mut [f64],
         ) -> Result<f64>;
+        /// `loss_f32` on device memory: the pointers (as integers) are the layer's gpu_data()/mutable_gpu_diff();
+        /// `grad` and `stats` may be 0; `stream` 0 is the legacy default stream. Fails where built without CUDA.
+        #[allow(clippy::too_many_arguments)]
+        fn loss_gpu_f32(
+            layer_param: &[u8],
+            x: usize,
+            labels: usize,
+            n: usize,
+            d: usize,
+            loss_weight: f32,
+            grad: usize,
+            stats: usize,
+            stream: usize,
+            device: i32,
+        ) -> Result<f32>;
+        #[allow(clippy::too_many_arguments)]
+        fn loss_gpu_f64(
+            layer_param: &[u8],
+            x: usize,
+            labels: usize,
+            n: usize,
+            d: usize,
+            loss_weight: f64,
+            grad: usize,
+            stats: usize,
+            stream: usize,
+            device: i32,
+        ) -> Result<f64>;
+        /// L2 normalisation of device rows (the Normalization layer on the GPU).
+        #[allow(clippy::too_many_arguments)]
+        fn l2_normalize_gpu(
+            is_double: bool,
+            x: usize,
+            n: usize,
+            d: usize,
+            y: usize,
+            norms: usize,
+            stream: usize,
+            device: i32,
+        ) -> Result<()>;
+        #[allow(clippy::too_many_arguments)]
+        fn l2_normalize_backward_gpu(
+            is_double: bool,
+            y: usize,
+            dy: usize,
+            norms: usize,
+            n: usize,
+            d: usize,
+            dx: usize,
+            stream: usize,
+            device: i32,
+        ) -> Result<()>;
         /// y = x/‖x‖ per row; norms receives ‖x_i‖.
         fn l2_normalize_f32(x: &[f32], n: usize, d: usize, y: &mut [f32], norms: &mut [f32]) -> Result<()>;
         fn l2_normalize_f64(x: &[f64], n: usize, d: usize, y: &mut [f64], norms: &mut [f64]) -> Result<()>;
@@ -126,4 +178,184 @@ fn l2_normalize_backward_f32(y: &[f32], dy: &[f32], norms: &[f32], n: usize, d: 
 
 fn l2_normalize_backward_f64(y: &[f64], dy: &[f64], norms: &[f64], n: usize, d: usize, dx: &mut [f64]) -> Result<()> {
     crate::catch(|| l2_backward(y, dy, norms, n, d, dx))
+}
+
+#[cfg(feature = "cuda")]
+mod gpu {
+    use super::*;
+    use crate::cuda::{compute_gpu, l2_backward_gpu, l2_forward_gpu, GpuArgs, GpuReal};
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss<T: GpuReal>(
+        layer_param: &[u8],
+        x: usize,
+        labels: usize,
+        n: usize,
+        d: usize,
+        loss_weight: T,
+        grad: usize,
+        stats: usize,
+        stream: usize,
+        device: i32,
+    ) -> Result<T> {
+        crate::catch(|| {
+            let params = Params::decode_layer(layer_param)?;
+            let args = GpuArgs {
+                x: x as u64,
+                labels: labels as u64,
+                n,
+                d,
+                grad: grad as u64,
+                stats: stats as u64,
+                stream: stream as u64,
+                device,
+            };
+            compute_gpu::<T>(&params, args, loss_weight)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalize(
+        is_double: bool,
+        x: usize,
+        n: usize,
+        d: usize,
+        y: usize,
+        norms: usize,
+        stream: usize,
+        device: i32,
+    ) -> Result<()> {
+        let (x, y, norms, stream) = (x as u64, y as u64, norms as u64, stream as u64);
+        if is_double {
+            l2_forward_gpu::<f64>(x, n, d, y, norms, stream, device)
+        } else {
+            l2_forward_gpu::<f32>(x, n, d, y, norms, stream, device)
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalize_backward(
+        is_double: bool,
+        y: usize,
+        dy: usize,
+        norms: usize,
+        n: usize,
+        d: usize,
+        dx: usize,
+        stream: usize,
+        device: i32,
+    ) -> Result<()> {
+        let (y, dy, norms, dx, stream) = (y as u64, dy as u64, norms as u64, dx as u64, stream as u64);
+        if is_double {
+            l2_backward_gpu::<f64>(y, dy, norms, n, d, dx, stream, device)
+        } else {
+            l2_backward_gpu::<f32>(y, dy, norms, n, d, dx, stream, device)
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+mod gpu {
+    use crate::error::{ErrorKind, Result, RllError};
+
+    fn unavailable<T>() -> Result<T> {
+        Err(RllError::new(
+            ErrorKind::Device,
+            "this ranked_list_loss was built without the cuda feature",
+        ))
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub fn loss<T>(
+        _: &[u8],
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: T,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: i32,
+    ) -> Result<T> {
+        unavailable()
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalize(_: bool, _: usize, _: usize, _: usize, _: usize, _: usize, _: usize, _: i32) -> Result<()> {
+        unavailable()
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub fn normalize_backward(
+        _: bool,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: usize,
+        _: i32,
+    ) -> Result<()> {
+        unavailable()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn loss_gpu_f32(
+    layer_param: &[u8],
+    x: usize,
+    labels: usize,
+    n: usize,
+    d: usize,
+    loss_weight: f32,
+    grad: usize,
+    stats: usize,
+    stream: usize,
+    device: i32,
+) -> Result<f32> {
+    gpu::loss(layer_param, x, labels, n, d, loss_weight, grad, stats, stream, device)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn loss_gpu_f64(
+    layer_param: &[u8],
+    x: usize,
+    labels: usize,
+    n: usize,
+    d: usize,
+    loss_weight: f64,
+    grad: usize,
+    stats: usize,
+    stream: usize,
+    device: i32,
+) -> Result<f64> {
+    gpu::loss(layer_param, x, labels, n, d, loss_weight, grad, stats, stream, device)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn l2_normalize_gpu(
+    is_double: bool,
+    x: usize,
+    n: usize,
+    d: usize,
+    y: usize,
+    norms: usize,
+    stream: usize,
+    device: i32,
+) -> Result<()> {
+    crate::catch(|| gpu::normalize(is_double, x, n, d, y, norms, stream, device))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn l2_normalize_backward_gpu(
+    is_double: bool,
+    y: usize,
+    dy: usize,
+    norms: usize,
+    n: usize,
+    d: usize,
+    dx: usize,
+    stream: usize,
+    device: i32,
+) -> Result<()> {
+    crate::catch(|| gpu::normalize_backward(is_double, y, dy, norms, n, d, dx, stream, device))
 }

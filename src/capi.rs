@@ -226,3 +226,132 @@ pub unsafe extern "C" fn rll_loss_f64(
     // SAFETY: forwarded under the same contract.
     unsafe { loss_c(p, x, labels, n, d, loss_weight, loss, grad) }
 }
+
+/// The shared body of `rll_loss_gpu_f32` and `rll_loss_gpu_f64`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_gpu_c<T: Real>(
+    p: *const rll_params,
+    x: *const T,
+    labels: *const T,
+    n: i64,
+    d: i64,
+    loss_weight: T,
+    loss: *mut T,
+    grad: *mut T,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    report(crate::catch(|| {
+        for (ptr, name) in [(p.is_null(), "p"), (loss.is_null(), "loss")] {
+            if ptr {
+                return Err(null(name));
+            }
+        }
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        if n <= 0 || d <= 0 {
+            return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
+        }
+        let value = gpu_dispatch::<T>(
+            &params,
+            x as u64,
+            labels as u64,
+            n as usize,
+            d as usize,
+            loss_weight,
+            grad as u64,
+            stream as u64,
+            device,
+        )?;
+        // SAFETY: non-null host pointer, writable by the caller's contract.
+        unsafe { loss.write(value) };
+        Ok(())
+    }))
+}
+
+#[cfg(feature = "cuda")]
+#[allow(clippy::too_many_arguments)]
+fn gpu_dispatch<T: Real>(
+    params: &Params,
+    x: u64,
+    labels: u64,
+    n: usize,
+    d: usize,
+    loss_weight: T,
+    grad: u64,
+    stream: u64,
+    device: c_int,
+) -> Result<T> {
+    use crate::cuda::{compute_gpu, GpuArgs};
+    let args = GpuArgs {
+        x,
+        labels,
+        n,
+        d,
+        grad,
+        stats: 0,
+        stream,
+        device,
+    };
+    // T is f32 or f64 (the two Real types); go through f64 to pick the instantiation.
+    if std::mem::size_of::<T>() == 4 {
+        compute_gpu::<f32>(params, args, loss_weight.f64() as f32).map(|v| T::of(v as f64))
+    } else {
+        compute_gpu::<f64>(params, args, loss_weight.f64()).map(|v| T::of(v))
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+#[allow(clippy::too_many_arguments)]
+fn gpu_dispatch<T: Real>(_: &Params, _: u64, _: u64, _: usize, _: usize, _: T, _: u64, _: u64, _: c_int) -> Result<T> {
+    Err(RllError::new(
+        ErrorKind::Device,
+        "this ranked_list_loss was built without the cuda feature",
+    ))
+}
+
+/// `rll_loss_f32` on device memory: `x` (n·d), `labels` (n) and `grad` (n·d, may be NULL) are device pointers of
+/// `device`, work is ordered on `stream` (a cudaStream_t; NULL: the legacy default stream); `*loss` is host memory.
+///
+/// # Safety
+/// The device pointers must address the sizes stated on `device`; `stream` must be NULL or a live stream there.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_f32(
+    p: *const rll_params,
+    x: *const f32,
+    labels: *const f32,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut f32,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_c(p, x, labels, n, d, loss_weight, loss, grad, stream, device) }
+}
+
+/// `rll_loss_gpu_f32` in double precision.
+///
+/// # Safety
+/// As `rll_loss_gpu_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_f64(
+    p: *const rll_params,
+    x: *const f64,
+    labels: *const f64,
+    n: i64,
+    d: i64,
+    loss_weight: f64,
+    loss: *mut f64,
+    grad: *mut f64,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_c(p, x, labels, n, d, loss_weight, loss, grad, stream, device) }
+}

@@ -53,7 +53,7 @@ pub fn compute<T: Real>(
 
     let (value, coefs, grad_scale) = match params.semantics {
         Semantics::Paper => {
-            let p = paper_params(params, &scaled);
+            let p = paper_params(params, Units::from(&scaled));
             let symmetric = !params.query_only;
             let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, symmetric);
             let coefs = coef_rows(dist, n, dense, &mut row_stats, |i, drow, sc| {
@@ -68,7 +68,7 @@ pub fn compute<T: Real>(
         }
         Semantics::OfficialV2020 | Semantics::OfficialV2019 => {
             let v2020 = params.semantics == Semantics::OfficialV2020;
-            let p = official_params(params, &scaled, v2020);
+            let p = official_params(params, Units::from(&scaled), v2020);
             let theta = ldexp(T::of(params.alpha as f64), -e);
             let m = ldexp(T::of(params.margin as f64), -e);
             let sum = (0..n).fold(0f64, |a, i| {
@@ -142,7 +142,7 @@ pub fn compute<T: Real>(
     Ok(saturate(value))
 }
 
-fn validate<T: Real>(
+pub(crate) fn validate<T: Real>(
     params: &Params,
     b: &Batch<'_, T>,
     loss_weight: T,
@@ -212,13 +212,31 @@ fn coef_cap<T: Real>(n: usize) -> T {
     T::max_value() / T::of(4.0 * n as f64)
 }
 
+/// The batch's scale: input units = scaled units · 2^exp (see `distance`), and its size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Units {
+    pub exp: i32,
+    pub n: usize,
+    pub d: usize,
+}
+
+impl<T> From<&Scaled<T>> for Units {
+    fn from(s: &Scaled<T>) -> Self {
+        Units {
+            exp: s.exp,
+            n: s.n,
+            d: s.d,
+        }
+    }
+}
+
 /// A temperature in scaled units, clamped so that T·h stays far from overflow (h < 4√d in scaled units).
-fn scaled_temperature<T: Real>(t: f64, s: &Scaled<T>) -> T {
+fn scaled_temperature<T: Real>(t: f64, s: Units) -> T {
     let cap = T::max_value() / T::of(64.0 * ((s.d as f64).sqrt() + 1.0));
     ldexp(T::of(t), s.exp).min(cap)
 }
 
-fn paper_params<T: Real>(p: &Params, s: &Scaled<T>) -> Paper<T> {
+pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
     let alpha = p.alpha as f64;
     Paper {
         beta_p: ldexp(T::of(alpha - p.margin as f64), -s.exp),
@@ -232,7 +250,7 @@ fn paper_params<T: Real>(p: &Params, s: &Scaled<T>) -> Paper<T> {
     }
 }
 
-fn official_params<T: Real>(p: &Params, s: &Scaled<T>, v2020: bool) -> Official<T> {
+pub(crate) fn official_params<T: Real>(p: &Params, s: Units, v2020: bool) -> Official<T> {
     let (m, alpha) = (p.margin as f64, p.alpha as f64);
     let (beta_p, beta_n) = if v2020 {
         (1.0 - m / 2.0, 1.0 + m / 2.0)

@@ -11,6 +11,8 @@
 
 pub mod bridge;
 pub mod capi;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 mod distance;
 pub mod engine;
 pub mod error;

@@ -43,6 +43,14 @@ int rll_loss_f32(const rll_params *p, const float *x, const float *labels, int64
 int rll_loss_f64(const rll_params *p, const double *x, const double *labels, int64_t n, int64_t d,
                  double loss_weight, double *loss, double *grad /* n*d values, may be NULL */);
 
+/* The same on device memory (built with the cuda feature; otherwise RLL_ERR_DEVICE): x, labels and grad are
+ * device pointers of `device`, work is ordered on `stream` (a cudaStream_t; NULL: the legacy default stream);
+ * *loss is host memory. */
+int rll_loss_gpu_f32(const rll_params *p, const float *x, const float *labels, int64_t n, int64_t d,
+                     float loss_weight, float *loss, float *grad, void *stream, int device);
+int rll_loss_gpu_f64(const rll_params *p, const double *x, const double *labels, int64_t n, int64_t d,
+                     double loss_weight, double *loss, double *grad, void *stream, int device);
+
 /* Thread-local message for the last nonzero return ("" if none). */
 const char *rll_last_error(void);
 

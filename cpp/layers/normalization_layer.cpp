@@ -52,6 +52,41 @@ void NormalizationLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
   }
 }
 
+#ifndef CPU_ONLY
+template <typename Dtype>
+void NormalizationLayer<Dtype>::Forward_gpu(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  try {
+    rll_bridge::L2NormalizeGpu(bottom[0]->gpu_data(), bottom[0]->shape(0),
+        bottom[0]->count(1), top[0]->mutable_gpu_data(),
+        norms_.mutable_gpu_data(), device);
+  } catch (const rust::Error& e) {
+    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
+               << e.what();
+  }
+}
+
+template <typename Dtype>
+void NormalizationLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
+    const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
+  if (!propagate_down[0]) { return; }
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  try {
+    rll_bridge::L2NormalizeBackwardGpu(top[0]->gpu_data(), top[0]->gpu_diff(),
+        norms_.gpu_data(), bottom[0]->shape(0), bottom[0]->count(1),
+        bottom[0]->mutable_gpu_diff(), device);
+  } catch (const rust::Error& e) {
+    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
+               << e.what();
+  }
+}
+#else
+STUB_GPU(NormalizationLayer);
+#endif
+
 INSTANTIATE_CLASS(NormalizationLayer);
 REGISTER_LAYER_CLASS(Normalization);
 

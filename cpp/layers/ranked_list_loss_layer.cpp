@@ -75,7 +75,38 @@ void RankedListLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
   }
 }
 
-// Forward_gpu / Backward_gpu: Layer's defaults run the CPU path on host copies.
+#ifndef CPU_ONLY
+template <typename Dtype>
+void RankedListLossLayer<Dtype>::Forward_gpu(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  int device = 0;
+  CUDA_CHECK(cudaGetDevice(&device));
+  Dtype* stats = top.size() > 1 ? top[1]->mutable_gpu_data() : NULL;
+  try {
+    top[0]->mutable_cpu_data()[0] = rll_bridge::LossGpu(param_bytes_,
+        bottom[0]->gpu_data(), bottom[1]->gpu_data(), bottom[0]->shape(0),
+        bottom[0]->count(1), grad_.mutable_gpu_data(), stats, device);
+  } catch (const rust::Error& e) {
+    LOG(FATAL) << this->type() << " layer '" << this->layer_param_.name()
+               << "': " << e.what();
+  }
+}
+
+template <typename Dtype>
+void RankedListLossLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
+    const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
+  if (propagate_down[1]) {
+    LOG(FATAL) << this->type() << " layer '" << this->layer_param_.name()
+               << "' cannot backpropagate to label inputs.";
+  }
+  if (propagate_down[0]) {
+    caffe_gpu_scale(grad_.count(), top[0]->cpu_diff()[0], grad_.gpu_data(),
+        bottom[0]->mutable_gpu_diff());
+  }
+}
+#else
+STUB_GPU(RankedListLossLayer);
+#endif
 
 INSTANTIATE_CLASS(RankedListLossLayer);
 REGISTER_LAYER_CLASS(RankedListLoss);

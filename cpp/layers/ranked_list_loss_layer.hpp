@@ -59,6 +59,11 @@ class RankedListLossLayer : public LossLayer<Dtype> {
   /// bottom[0] diff = (top[0] diff) · dE/dx.
   virtual void Backward_cpu(const vector<Blob<Dtype>*>& top,
       const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
+  /// The same on the device (the Rust CUDA kernels on gpu_data(); needs Rust built with --features cuda).
+  virtual void Forward_gpu(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+  virtual void Backward_gpu(const vector<Blob<Dtype>*>& top,
+      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
 
   /// The serialized LayerParameter, handed to Rust on every call.
   std::string param_bytes_;

@@ -50,6 +50,27 @@ inline void L2NormalizeBackward(const double* y, const double* dy, const double*
                                  Span(dx, size_t(n) * d));
 }
 
+// The device-memory entry points (a GPU build of Caffe; Rust built with --features cuda). Pointers cross as
+// integers; stream 0 is the legacy default stream Caffe uses.
+template <typename T> inline size_t Addr(const T* p) { return reinterpret_cast<size_t>(p); }
+
+inline float LossGpu(const std::string& param, const float* x, const float* labels, int n, int d, float* grad,
+                     float* stats, int device) {
+  return rll::loss_gpu_f32(Bytes(param), Addr(x), Addr(labels), n, d, 1.0f, Addr(grad), Addr(stats), 0, device);
+}
+inline double LossGpu(const std::string& param, const double* x, const double* labels, int n, int d, double* grad,
+                      double* stats, int device) {
+  return rll::loss_gpu_f64(Bytes(param), Addr(x), Addr(labels), n, d, 1.0, Addr(grad), Addr(stats), 0, device);
+}
+template <typename T>
+inline void L2NormalizeGpu(const T* x, int n, int d, T* y, T* norms, int device) {
+  rll::l2_normalize_gpu(sizeof(T) == 8, Addr(x), n, d, Addr(y), Addr(norms), 0, device);
+}
+template <typename T>
+inline void L2NormalizeBackwardGpu(const T* y, const T* dy, const T* norms, int n, int d, T* dx, int device) {
+  rll::l2_normalize_backward_gpu(sizeof(T) == 8, Addr(y), Addr(dy), Addr(norms), n, d, Addr(dx), 0, device);
+}
+
 }  // namespace rll_bridge
 }  // namespace caffe
 

@@ -1,0 +1,184 @@
+// Distances: centring and power-of-two scaling of the features (as the CPU path, bit for bit), row norms, and
+// the N x N distance matrix from a tiled Gram product.
+#include "rll_common.cuh"
+
+// Column reductions in two stages, so that many blocks share a tall matrix and the order stays fixed.
+// Stage 1, launch: grid (ceil(d / 32), RLL_COL_CHUNKS), block (32, 8). Each block reduces its share of the rows of
+// 32 columns into partial[chunk * d + col]. `what`: 0 = max |x|, 1 = sum of x 2^-e1, 2 = max |x 2^-e1 - mean|.
+#define RLL_COL_CHUNKS 64
+template <typename T>
+__device__ void column_partial(const T* x, long n, long d, const int* info, const double* mean, int what,
+                               double* partial) {
+  __shared__ double buf[8][33];
+  const long col = blockIdx.x * 32 + threadIdx.x;
+  const long rows_per_chunk = (n + RLL_COL_CHUNKS - 1) / RLL_COL_CHUNKS;
+  const long r0 = blockIdx.y * rows_per_chunk;
+  const long r1 = r0 + rows_per_chunk < n ? r0 + rows_per_chunk : n;
+  double acc = 0.0;
+  if (col < d) {
+    for (long r = r0 + threadIdx.y; r < r1; r += 8) {
+      double v = (double)x[r * d + col];
+      if (what == 0) {
+        acc = fmax(acc, fabs(v));
+      } else if (what == 1) {
+        acc += mul_pow2(v, -info[0]);
+      } else {
+        acc = fmax(acc, fabs(mul_pow2(v, -info[0]) - mean[col]));
+      }
+    }
+  }
+  buf[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && col < d) {
+    double a = buf[0][threadIdx.x];
+    for (int k = 1; k < 8; ++k) a = (what == 1) ? a + buf[k][threadIdx.x] : fmax(a, buf[k][threadIdx.x]);
+    partial[(long)blockIdx.y * d + col] = a;
+  }
+}
+
+// Stage 2, launch: grid ceil(d / 256), block 256: one thread per column over the chunks in order.
+// what 0/2: column maxima into colmax; what 1: means (sum / n) into mean.
+__device__ void column_finish(const double* partial, long n, long d, int what, double* out) {
+  const long col = blockIdx.x * (long)blockDim.x + threadIdx.x;
+  if (col >= d) return;
+  double a = 0.0;
+  for (int c = 0; c < RLL_COL_CHUNKS; ++c) {
+    const double v = partial[(long)c * d + col];
+    a = (what == 1) ? a + v : fmax(a, v);
+  }
+  out[col] = (what == 1) ? a * (1.0 / (double)n) : a;
+}
+
+// Launch: grid 1, block RLL_THREADS. info[slot] = the power-of-two exponent of max(colmax).
+__device__ void exponent_of_max(const double* colmax, long d, int* info, int slot) {
+  __shared__ double buf[RLL_THREADS];
+  double m = 0.0;
+  for (long j = threadIdx.x; j < d; j += RLL_THREADS) m = fmax(m, colmax[j]);
+  m = block_max(m, buf);
+  if (threadIdx.x == 0) info[slot] = pow2_exponent(m);
+}
+
+// Launch: grid ceil(n d / 256), block 256. xs = ((x 2^-e1) - mean) 2^-e2, rounded to T once.
+template <typename T>
+__device__ void centre_scale(const T* x, long n, long d, const int* info, const double* mean, T* xs) {
+  const long k = blockIdx.x * (long)blockDim.x + threadIdx.x;
+  if (k >= n * d) return;
+  xs[k] = (T)mul_pow2(mul_pow2((double)x[k], -info[0]) - mean[k % d], -info[1]);
+}
+
+// Launch: grid ceil(n / 256), block 256. norms[i] = sum_k xs[i][k]^2 in index order.
+template <typename T> __device__ void row_norms(const T* xs, long n, long d, T* norms) {
+  const long i = blockIdx.x * (long)blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  T a = 0;
+  for (long k = 0; k < d; ++k) a += xs[i * d + k] * xs[i * d + k];
+  norms[i] = a;
+}
+
+// Launch: grid (ceil(n / 64), ceil(n / 64)), block (16, 16). Each block computes one 64 x 64 tile of the Gram
+// matrix (only tiles on or above the diagonal), each thread a 4 x 4 sub-tile, k in chunks of 16 through shared
+// memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij), summing (x_i - x_j)^2 directly where the
+// Gram form lost more than six bits, and writes d_ij and d_ji.
+template <typename T>
+__device__ void gram_distance(const T* xs, const T* norms, long n, long d, T* dist) {
+  if (blockIdx.y > blockIdx.x) return;
+  __shared__ T as[16][64 + 1];
+  __shared__ T bs[16][64 + 1];
+  const long row0 = blockIdx.y * 64, col0 = blockIdx.x * 64;
+  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
+  T acc[4][4];
+  for (int a = 0; a < 4; ++a)
+    for (int b = 0; b < 4; ++b) acc[a][b] = 0;
+  for (long k0 = 0; k0 < d; k0 += 16) {
+    for (int l = tid; l < 16 * 64; l += 256) {
+      const int r = l / 16, k = l % 16;
+      as[k][r] = (row0 + r < n && k0 + k < d) ? xs[(row0 + r) * d + k0 + k] : (T)0;
+      bs[k][r] = (col0 + r < n && k0 + k < d) ? xs[(col0 + r) * d + k0 + k] : (T)0;
+    }
+    __syncthreads();
+    for (int k = 0; k < 16; ++k) {
+      T av[4], bv[4];
+      for (int a = 0; a < 4; ++a) av[a] = as[k][ty + 16 * a];
+      for (int b = 0; b < 4; ++b) bv[b] = bs[k][tx + 16 * b];
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b) acc[a][b] = Num<T>::fma(av[a], bv[b], acc[a][b]);
+    }
+    __syncthreads();
+  }
+  for (int a = 0; a < 4; ++a) {
+    const long i = row0 + ty + 16 * a;
+    if (i >= n) continue;
+    for (int b = 0; b < 4; ++b) {
+      const long j = col0 + tx + 16 * b;
+      if (j >= n || j < i) continue;
+      if (j == i) {
+        dist[i * n + i] = 0;
+        continue;
+      }
+      const T scale = norms[i] + norms[j];
+      T sq = scale - (T)2 * acc[a][b];
+      if (sq < scale * (T)(1.0 / 64.0)) {
+        T s = 0;
+        for (long k = 0; k < d; ++k) {
+          const T t = xs[i * d + k] - xs[j * d + k];
+          s += t * t;
+        }
+        sq = s;
+      }
+      const T dij = Num<T>::sqrt(rll_max(sq, (T)0));
+      dist[i * n + j] = dij;
+      dist[j * n + i] = dij;
+    }
+  }
+}
+
+// Launch: grid RLL_CHECK_BLOCKS, block RLL_THREADS. partial[b] = the smallest index k of block b's share with a
+// non-finite v[k], or -1: the host reports the first one (argument checking, as the CPU path).
+#define RLL_CHECK_BLOCKS 256
+template <typename T> __device__ void first_nonfinite(const T* v, long count, long* partial) {
+  __shared__ long buf[RLL_THREADS];
+  long best = -1;
+  for (long k = blockIdx.x * (long)RLL_THREADS + threadIdx.x; k < count; k += (long)RLL_CHECK_BLOCKS * RLL_THREADS) {
+    if (!isfinite((double)v[k])) { best = k; break; }
+  }
+  buf[threadIdx.x] = best;
+  __syncthreads();
+  for (int s = RLL_THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      const long a = buf[threadIdx.x], b = buf[threadIdx.x + s];
+      buf[threadIdx.x] = (a < 0) ? b : ((b < 0) ? a : (a < b ? a : b));
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = buf[0];
+}
+
+#define RLL_INSTANTIATE(T, S)                                                                                  \
+  extern "C" __global__ void rll_column_partial_##S(const T* x, long n, long d, const int* info,              \
+                                                    const double* mean, int what, double* partial) {          \
+    column_partial<T>(x, n, d, info, mean, what, partial);                                                     \
+  }                                                                                                            \
+  extern "C" __global__ void rll_first_nonfinite_##S(const T* v, long count, long* partial) {                 \
+    first_nonfinite<T>(v, count, partial);                                                                     \
+  }                                                                                                            \
+  extern "C" __global__ void rll_centre_scale_##S(const T* x, long n, long d, const int* info,                \
+                                                  const double* mean, T* xs) {                                 \
+    centre_scale<T>(x, n, d, info, mean, xs);                                                                  \
+  }                                                                                                            \
+  extern "C" __global__ void rll_row_norms_##S(const T* xs, long n, long d, T* norms) {                       \
+    row_norms<T>(xs, n, d, norms);                                                                             \
+  }                                                                                                            \
+  extern "C" __global__ void rll_gram_distance_##S(const T* xs, const T* norms, long n, long d, T* dist) {    \
+    gram_distance<T>(xs, norms, n, d, dist);                                                                   \
+  }
+
+RLL_INSTANTIATE(float, f32)
+RLL_INSTANTIATE(double, f64)
+
+extern "C" __global__ void rll_column_finish(const double* partial, long n, long d, int what, double* out) {
+  column_finish(partial, n, d, what, out);
+}
+
+extern "C" __global__ void rll_exponent_of_max(const double* colmax, long d, int* info, int slot) {
+  exponent_of_max(colmax, d, info, slot);
+}

@@ -1,0 +1,89 @@
+// The gradient: grad_i = factor * [(sum_j A_ij) x_i - (A X)_i], with A symmetrised first for the full PAPER
+// gradient, as a tiled product that skips the all-zero tiles of A (mined sets are sparse).
+#include "rll_common.cuh"
+
+// Launch: grid (ceil(n / 32), ceil(n / 32)), block (32, 8). A := A + A^T: the block of tile (I, J), I <= J, owns
+// both (I, J) and (J, I) and exchanges them through shared memory.
+template <typename T> __device__ void symmetrize_add(T* a, long n) {
+  if (blockIdx.y > blockIdx.x) return;
+  __shared__ T upper[32][33], lower[32][33];
+  const long r0 = blockIdx.y * 32, c0 = blockIdx.x * 32;
+  for (int r = threadIdx.y; r < 32; r += 8) {
+    const long i = r0 + r, j = c0 + threadIdx.x;
+    upper[r][threadIdx.x] = (i < n && j < n) ? a[i * n + j] : (T)0;
+    const long i2 = c0 + r, j2 = r0 + threadIdx.x;
+    lower[r][threadIdx.x] = (i2 < n && j2 < n) ? a[i2 * n + j2] : (T)0;
+  }
+  __syncthreads();
+  const bool diagonal = blockIdx.x == blockIdx.y;
+  for (int r = threadIdx.y; r < 32; r += 8) {
+    const long i = r0 + r, j = c0 + threadIdx.x;
+    // upper[r][c] = A(r0 + r, c0 + c); lower[c][r] = A(c0 + c, r0 + r).
+    if (i < n && j < n && (!diagonal || j > i)) a[i * n + j] = upper[r][threadIdx.x] + lower[threadIdx.x][r];
+    const long i2 = c0 + r, j2 = r0 + threadIdx.x;
+    if (i2 < n && j2 < n && (!diagonal || i2 > j2)) a[i2 * n + j2] = lower[r][threadIdx.x] + upper[threadIdx.x][r];
+  }
+}
+
+// Launch: grid n, block RLL_THREADS. rsum[i] = sum_j A_ij (a fixed tree).
+template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
+  __shared__ T buf[RLL_THREADS];
+  T s = 0;
+  for (long j = threadIdx.x; j < n; j += RLL_THREADS) s += a[blockIdx.x * n + j];
+  s = block_sum(s, buf);
+  if (threadIdx.x == 0) rsum[blockIdx.x] = s;
+}
+
+// Launch: grid (ceil(d / 64), ceil(n / 64)), block (16, 16). One 64 x 64 tile of G = A X per block (4 x 4 per
+// thread), k in chunks of 16 through shared memory; a chunk whose 64 x 16 block of A is all zero (flags) is
+// skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i), saturated.
+template <typename T>
+__device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned char* flags, long n, long d, T factor,
+                         T* grad) {
+  __shared__ T as[16][64 + 1];
+  __shared__ T bs[16][64 + 1];
+  const long row0 = blockIdx.y * 64, col0 = blockIdx.x * 64;
+  const long k_tiles = (n + 15) / 16;
+  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
+  T acc[4][4];
+  for (int p = 0; p < 4; ++p)
+    for (int q = 0; q < 4; ++q) acc[p][q] = 0;
+  for (long kt = 0; kt < k_tiles; ++kt) {
+    if (!flags[blockIdx.y * k_tiles + kt]) continue;  // uniform across the block
+    const long k0 = kt * 16;
+    for (int l = tid; l < 16 * 64; l += 256) {
+      const int r = l / 16, k = l % 16;       // A: 64 rows x 16 k, k fastest
+      as[k][r] = (row0 + r < n && k0 + k < n) ? a[(row0 + r) * n + k0 + k] : (T)0;
+      const int kk = l / 64, c = l % 64;      // X: 16 k x 64 columns, columns fastest
+      bs[kk][c] = (k0 + kk < n && col0 + c < d) ? xs[(k0 + kk) * d + col0 + c] : (T)0;
+    }
+    __syncthreads();
+    for (int k = 0; k < 16; ++k) {
+      T av[4], bv[4];
+      for (int p = 0; p < 4; ++p) av[p] = as[k][ty + 16 * p];
+      for (int q = 0; q < 4; ++q) bv[q] = bs[k][tx + 16 * q];
+      for (int p = 0; p < 4; ++p)
+        for (int q = 0; q < 4; ++q) acc[p][q] = Num<T>::fma(av[p], bv[q], acc[p][q]);
+    }
+    __syncthreads();
+  }
+  for (int p = 0; p < 4; ++p) {
+    const long i = row0 + ty + 16 * p;
+    if (i >= n) continue;
+    for (int q = 0; q < 4; ++q) {
+      const long c = col0 + tx + 16 * q;
+      if (c < d) grad[i * d + c] = saturate(factor * (rsum[i] * xs[i * d + c] - acc[p][q]));
+    }
+  }
+}
+
+#define RLL_INSTANTIATE(T, S)                                                                                   \
+  extern "C" __global__ void rll_symmetrize_add_##S(T* a, long n) { symmetrize_add<T>(a, n); }                 \
+  extern "C" __global__ void rll_row_sums_##S(const T* a, long n, T* rsum) { row_sums<T>(a, n, rsum); }        \
+  extern "C" __global__ void rll_gradient_##S(const T* a, const T* xs, const T* rsum, const unsigned char* flags, \
+                                              long n, long d, T factor, T* grad) {                              \
+    gradient<T>(a, xs, rsum, flags, n, d, factor, grad);                                                        \
+  }
+
+RLL_INSTANTIATE(float, f32)
+RLL_INSTANTIATE(double, f64)

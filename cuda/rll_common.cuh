@@ -1,0 +1,73 @@
+// Shared helpers of the Ranked List Loss kernels (included by every family; compiled by NVRTC, no CUDA headers).
+//
+// Determinism: every reduction is a fixed-shape tree over a fixed block size (RLL_THREADS), and no kernel uses
+// atomics, so results are bit-identical run to run.
+#pragma once
+
+#define RLL_THREADS 256
+
+template <typename T> struct Num;
+template <> struct Num<float> {
+  __device__ static float exp(float x) { return expf(x); }
+  __device__ static float sqrt(float x) { return sqrtf(x); }
+  __device__ static float max_value() { return 3.402823466e38f; }
+  __device__ static float fma(float a, float b, float c) { return fmaf(a, b, c); }
+};
+template <> struct Num<double> {
+  __device__ static double exp(double x) { return ::exp(x); }
+  __device__ static double sqrt(double x) { return ::sqrt(x); }
+  __device__ static double max_value() { return 1.7976931348623157e308; }
+  __device__ static double fma(double a, double b, double c) { return ::fma(a, b, c); }
+};
+
+template <typename T> __device__ inline T rll_min(T a, T b) { return a < b ? a : b; }
+template <typename T> __device__ inline T rll_max(T a, T b) { return a > b ? a : b; }
+
+// ±infinity to ±MAX (the CPU path saturates the same way).
+template <typename T> __device__ inline T saturate(T v) {
+  const T m = Num<T>::max_value();
+  return v > m ? m : (v < -m ? -m : v);
+}
+
+// Sum over the block in a fixed tree; every thread gets the result. `buf` holds RLL_THREADS values.
+template <typename T> __device__ T block_sum(T v, T* buf) {
+  buf[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = RLL_THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) buf[threadIdx.x] += buf[threadIdx.x + s];
+    __syncthreads();
+  }
+  T r = buf[0];
+  __syncthreads();
+  return r;
+}
+
+template <typename T> __device__ T block_max(T v, T* buf) {
+  buf[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = RLL_THREADS / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) buf[threadIdx.x] = rll_max(buf[threadIdx.x], buf[threadIdx.x + s]);
+    __syncthreads();
+  }
+  T r = buf[0];
+  __syncthreads();
+  return r;
+}
+
+// x * 2^k in double, in steps that stay in range (k may exceed the exponent range of one factor).
+__device__ inline double mul_pow2(double v, int k) {
+  while (k != 0) {
+    int step = k > 600 ? 600 : (k < -600 ? -600 : k);
+    v = ldexp(v, step);
+    k -= step;
+  }
+  return v;
+}
+
+// The e with a = f * 2^e, f in [0.5, 1); 0 for a = 0 (as the CPU's pow2_exponent).
+__device__ inline int pow2_exponent(double a) {
+  if (!(a > 0.0) || a > 1.7976931348623157e308) return 0;
+  int e;
+  frexp(a, &e);
+  return e;
+}

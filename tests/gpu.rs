@@ -1,0 +1,232 @@
+//! The CUDA path against the CPU path on a real GPU (run by cuda/gpu_check.sh on a machine with one; CI only
+//! compiles this file). Every semantics and option, f32 and f64, P×K and irregular batches, sparse and dense sets.
+#![cfg(feature = "cuda")]
+
+mod common;
+use common::*;
+use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr};
+use ranked_list_loss::cuda::{compute_gpu, l2_backward_gpu, l2_forward_gpu, GpuArgs, GpuReal};
+use ranked_list_loss::normalize::{l2_backward, l2_forward};
+use ranked_list_loss::{compute, Batch, ErrorKind, Params, Real, Semantics};
+use std::sync::Arc;
+
+fn stream() -> Arc<CudaStream> {
+    CudaContext::new(0).expect("a CUDA device").default_stream()
+}
+
+fn ptr<T>(s: &Arc<CudaStream>, v: &CudaSlice<T>) -> u64 {
+    let (p, _sync) = v.device_ptr(s);
+    p
+}
+
+/// (loss, grad, stats) on the GPU.
+fn gpu<T: GpuReal>(
+    s: &Arc<CudaStream>,
+    p: &Params,
+    x: &[T],
+    y: &[T],
+    n: usize,
+    d: usize,
+    lw: T,
+) -> (T, Vec<T>, Vec<T>) {
+    let (xd, yd) = (s.clone_htod(x).unwrap(), s.clone_htod(y).unwrap());
+    let gd = s.alloc_zeros::<T>(n * d).unwrap();
+    let sd = s.alloc_zeros::<T>(n * 4).unwrap();
+    let args = GpuArgs {
+        x: ptr(s, &xd),
+        labels: ptr(s, &yd),
+        n,
+        d,
+        grad: ptr(s, &gd),
+        stats: ptr(s, &sd),
+        stream: s.cu_stream() as u64,
+        device: 0,
+    };
+    let loss = compute_gpu::<T>(p, args, lw).unwrap();
+    (loss, s.clone_dtoh(&gd).unwrap(), s.clone_dtoh(&sd).unwrap())
+}
+
+fn cpu<T: Real>(p: &Params, x: &[T], y: &[T], n: usize, d: usize, lw: T) -> (T, Vec<T>, Vec<T>) {
+    let mut g = vec![T::zero(); n * d];
+    let mut st = vec![T::zero(); n * 4];
+    let loss = compute(p, Batch { x, labels: y, n, d }, lw, Some(&mut g), Some(&mut st)).unwrap();
+    (loss, g, st)
+}
+
+fn variants() -> Vec<Params> {
+    let mut v = vec![];
+    for s in [Semantics::Paper, Semantics::OfficialV2020, Semantics::OfficialV2019] {
+        v.push(Params {
+            semantics: s,
+            t_p: 2.0,
+            ..Params::default()
+        });
+    }
+    for (q, dw) in [(true, false), (false, true), (true, true)] {
+        v.push(Params {
+            query_only: q,
+            detach_weights: dw,
+            ..Params::default()
+        });
+    }
+    v
+}
+
+fn batch(seed: u64, n: usize, d: usize, radius: f64, irregular: bool) -> Data {
+    let mut r = rng(seed);
+    let mut data = if irregular {
+        irregular_batch(&mut r, n, 7, d, 1.0)
+    } else {
+        pk_batch(&mut r, n / 3, 3, d, 1.0)
+    };
+    for row in data.x.chunks_exact_mut(d) {
+        let norm = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+        row.iter_mut().for_each(|v| *v *= radius / norm);
+    }
+    data
+}
+
+fn to<T: Real>(v: &[f64]) -> Vec<T> {
+    v.iter().map(|&x| T::of(x)).collect()
+}
+
+fn rel<T: Real>(a: &[T], b: &[T]) -> f64 {
+    let scale = b.iter().fold(1e-30f64, |m, v| m.max(v.f64().abs()));
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x.f64() - y.f64()).abs())
+        .fold(0.0, f64::max)
+        / scale
+}
+
+fn agree<T: GpuReal>(tol: f64) {
+    let s = stream();
+    let shapes = [
+        (60, 32, 1.0, false),
+        (180, 128, 1.0, false),
+        (180, 128, 0.5, false),
+        (301, 64, 0.7, true),
+    ];
+    for (k, &(n, d, radius, irregular)) in shapes.iter().enumerate() {
+        let data = batch(k as u64, n, d, radius, irregular);
+        let (x, y) = (to::<T>(&data.x), to::<T>(&data.labels));
+        for p in variants() {
+            let (lc, gc, sc) = cpu(&p, &x, &y, n, d, T::of(0.5));
+            let (lg, gg, sg) = gpu(&s, &p, &x, &y, n, d, T::of(0.5));
+            let le = (lg.f64() - lc.f64()).abs() / lc.f64().abs().max(1e-30);
+            assert!(le < tol, "{} {n}x{d} r{radius} {p:?}: loss gpu {lg} cpu {lc}", T::NAME);
+            let ge = rel(&gg, &gc);
+            assert!(
+                ge < tol,
+                "{} {n}x{d} r{radius} {p:?}: gradient relative error {ge}",
+                T::NAME
+            );
+            let counts_gpu: Vec<f64> = sg.chunks(4).flat_map(|r| [r[2].f64(), r[3].f64()]).collect();
+            let counts_cpu: Vec<f64> = sc.chunks(4).flat_map(|r| [r[2].f64(), r[3].f64()]).collect();
+            assert_eq!(counts_gpu, counts_cpu, "{} {p:?}: set sizes", T::NAME);
+        }
+    }
+}
+
+#[test]
+fn gpu_matches_cpu_f32() {
+    agree::<f32>(1e-5);
+}
+
+#[test]
+fn gpu_matches_cpu_f64() {
+    agree::<f64>(1e-12);
+}
+
+#[test]
+fn gpu_matches_cpu_at_1024x512() {
+    let s = stream();
+    let data = batch(9, 1024, 512, 1.0, false);
+    let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
+    for p in variants() {
+        let (lc, gc, _) = cpu(&p, &x, &y, 1024, 512, 1.0);
+        let (lg, gg, _) = gpu(&s, &p, &x, &y, 1024, 512, 1.0);
+        assert!((lg - lc).abs() <= 1e-5 * lc.abs().max(1e-30), "{p:?}: {lg} vs {lc}");
+        assert!(rel(&gg, &gc) < 1e-5, "{p:?}: {}", rel(&gg, &gc));
+    }
+}
+
+#[test]
+fn gpu_results_are_bit_identical_run_to_run() {
+    let s = stream();
+    let data = batch(3, 600, 96, 0.6, true);
+    let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
+    for p in variants() {
+        let a = gpu(&s, &p, &x, &y, 600, 96, 1.0);
+        let b = gpu(&s, &p, &x, &y, 600, 96, 1.0);
+        assert_eq!(a.0.to_bits(), b.0.to_bits());
+        assert!(a.1.iter().zip(&b.1).all(|(u, v)| u.to_bits() == v.to_bits()), "{p:?}");
+    }
+}
+
+#[test]
+fn gpu_works_on_a_created_stream() {
+    let ctx = CudaContext::new(0).unwrap();
+    let s = ctx.new_stream().unwrap();
+    let data = batch(5, 90, 16, 0.8, false);
+    let (x, y) = (to::<f64>(&data.x), to::<f64>(&data.labels));
+    let p = Params::default();
+    let (lc, gc, _) = cpu(&p, &x, &y, 90, 16, 1.0);
+    let (lg, gg, _) = gpu(&s, &p, &x, &y, 90, 16, 1.0);
+    assert!((lg - lc).abs() < 1e-12 && rel(&gg, &gc) < 1e-12);
+}
+
+#[test]
+fn gpu_rejects_bad_input_with_errors() {
+    let s = stream();
+    let x = s.clone_htod(&[0.5f32, f32::NAN, 0.1, 0.2]).unwrap();
+    let y = s.clone_htod(&[0.0f32, 1.0]).unwrap();
+    let base = GpuArgs {
+        x: ptr(&s, &x),
+        labels: ptr(&s, &y),
+        n: 2,
+        d: 2,
+        grad: 0,
+        stats: 0,
+        stream: 0,
+        device: 0,
+    };
+    let p = Params::default();
+    let e = compute_gpu::<f32>(&p, base, 1.0).unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::NonFinite, "x[0][1] is not finite")
+    );
+    let e = compute_gpu::<f32>(&p, GpuArgs { x: 0, ..base }, 1.0).unwrap_err();
+    assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NullPointer, "x is NULL"));
+    let e = compute_gpu::<f32>(&p, GpuArgs { n: 0, ..base }, 1.0).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Size);
+    let e = compute_gpu::<f32>(&p, GpuArgs { device: 57, ..base }, 1.0).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Device, "{e}");
+    let e = compute_gpu::<f32>(&Params { margin: -1.0, ..p }, base, 1.0).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Parameter);
+}
+
+#[test]
+fn gpu_l2_normalisation_matches_cpu() {
+    let s = stream();
+    let mut r = rng(4);
+    let (n, d) = (37, 300);
+    let mut x: Vec<f64> = (0..n * d).map(|_| rand::Rng::gen_range(&mut r, -2.0..2.0)).collect();
+    x[3 * d..4 * d].iter_mut().for_each(|v| *v = 0.0); // a zero row
+    let dy: Vec<f64> = (0..n * d).map(|_| rand::Rng::gen_range(&mut r, -1.0..1.0)).collect();
+    let (mut y, mut norms, mut dx) = (vec![0.0; n * d], vec![0.0; n], vec![0.0; n * d]);
+    l2_forward(&x, n, d, &mut y, &mut norms).unwrap();
+    l2_backward(&y, &dy, &norms, n, d, &mut dx).unwrap();
+    let (xd, dyd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&dy).unwrap());
+    let (yd, nd, dxd) = (
+        s.alloc_zeros::<f64>(n * d).unwrap(),
+        s.alloc_zeros::<f64>(n).unwrap(),
+        s.alloc_zeros::<f64>(n * d).unwrap(),
+    );
+    l2_forward_gpu::<f64>(ptr(&s, &xd), n, d, ptr(&s, &yd), ptr(&s, &nd), 0, 0).unwrap();
+    l2_backward_gpu::<f64>(ptr(&s, &yd), ptr(&s, &dyd), ptr(&s, &nd), n, d, ptr(&s, &dxd), 0, 0).unwrap();
+    assert!(rel(&s.clone_dtoh(&yd).unwrap(), &y) < 1e-13);
+    assert!(rel(&s.clone_dtoh(&dxd).unwrap(), &dx) < 1e-12);
+    let _ = f64::NAME;
+}
