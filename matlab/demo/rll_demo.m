@@ -106,7 +106,10 @@ j = struct('recall_at_1', r.recall(r.ks == 1), 'recall_at_2', r.recall(r.ks == 2
 end
 
 function plot_results(path, history, features, labels, opts)
-if exist('OCTAVE_VERSION', 'builtin'), graphics_toolkit('gnuplot'); end
+if exist('OCTAVE_VERSION', 'builtin')
+  warning('off', 'Octave:gnuplot-graphics');  % headless: gnuplot is the toolkit that prints without a display
+  graphics_toolkit('gnuplot');
+end
 h = figure('visible', 'off', 'position', [0 0 1100 450]);
 subplot(1, 2, 1);
 loss = history.loss(:, 1);
