@@ -92,6 +92,29 @@ class TinyNet(unittest.TestCase):
         self.assertLess(last, 0.7 * first)
 
 
+class GrSolverFields(unittest.TestCase):
+    """The original GR solver fields parse; a target that differs from the last layer is warned about, once."""
+
+    def run_with(self, extra):
+        work = os.path.join(WORK, "gr")
+        os.makedirs(work, exist_ok=True)
+        src = os.path.join(REPO, "prototxt", "cub", "original", "train.prototxt")
+        with open(src) as f, open(os.path.join(work, "train.prototxt"), "w") as out:
+            out.write(with_dummy_inputs(f.read(), 3))
+        with open(os.path.join(work, "solver.prototxt"), "w") as f:
+            f.write(smoke_solver(1) + extra)
+        return caffe_train(work, "solver.prototxt")
+
+    def test_equal_targets_are_silent(self):
+        log = self.run_with("negative_threshold: 1.4\npn_margin: 0.2\np_temperature: 0\nn_temperature: 10\n")
+        self.assertNotIn("Solver targets differ", log)
+
+    def test_a_differing_target_is_named_once(self):
+        log = self.run_with("negative_threshold: 1.4\npn_margin: 0.3\nn_temperature: 12\n")
+        self.assertEqual(log.count("Solver targets differ"), 1, log[-2000:])
+        self.assertIn("pn_margin 0.3 (layer: 0.2) n_temperature 12 (layer: 10)", log)
+
+
 class OriginalStyleNets(unittest.TestCase):
     """Every original-style net trains (a few iterations, batch 6) and gives finite losses; its rll-migrate
     rewrite gives the very same losses."""

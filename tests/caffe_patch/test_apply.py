@@ -44,6 +44,7 @@ def make_tree(root, proto=PROTO, makefile=True, cmake=True):
         "include/caffe/layers/loss_layer.hpp": "// loss layer\n",
         "src/caffe/test/test_caffe_main.cpp": "// main\n",
         "src/caffe/layers/README": "layers\n",
+        "src/caffe/solver.cpp": '#include "caffe/solver.hpp"\nvoid Init() {\n  InitTrainNet();\n}\n',
     }
     if makefile:
         files["Makefile"] = "all:\n\techo build\n"
@@ -126,8 +127,13 @@ class ApplyTest(unittest.TestCase):
                         "include/caffe/layers/rll_bridge.hpp", "src/caffe/layers/ranked_list_loss_layer.cpp",
                         "src/caffe/layers/normalization_layer.cpp", "src/caffe/test/test_ranked_list_loss_layer.cpp",
                         "src/caffe/test/test_normalization_layer.cpp", "include/caffe/rll/ranked_list_loss.h",
-                        "include/caffe/rll/bridge.rs.h", "include/rust/cxx.h"}
-        self.assertEqual(changed, expected_new | {"src/caffe/proto/caffe.proto", "Makefile", "src/caffe/CMakeLists.txt"})
+                        "include/caffe/rll/bridge.rs.h", "include/rust/cxx.h",
+                        "include/caffe/layers/rll_solver_hook.hpp", "src/caffe/layers/rll_solver_hook.cpp"}
+        self.assertEqual(changed, expected_new | {"src/caffe/proto/caffe.proto", "Makefile", "src/caffe/CMakeLists.txt",
+                                                  "src/caffe/solver.cpp"})
+        solver = after["src/caffe/solver.cpp"].decode()
+        self.assertIn("InitTrainNet();\n  // >>> ranked-list-loss", solver)
+        self.assertIn("RllCheckGrSchedule(param_, net_->layers().back()->layer_param());", solver)
         self.assertEqual(before["CMakeLists.txt"], after["CMakeLists.txt"])
 
     def test_cmake_links_the_static_library_after_add_library(self):
