@@ -15,7 +15,7 @@ export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	matcaffe test-octave demo deps-demo ptx-check gpu-bundle
+	matcaffe test-octave demo deps-demo ptx-check gpu-bundle gpu-layers-syntax
 
 all: build
 
@@ -125,3 +125,17 @@ gpu-bundle:
 clean:
 	$(CARGO) clean
 	rm -rf build
+
+# The layers' GPU branches (Forward_gpu/Backward_gpu, compiled only in a GPU build of Caffe) against CUDA 12.9's
+# headers from PyPI wheels, without a GPU or a CUDA toolkit: g++ -fsyntax-only in the patched tree. Not part of
+# `make test` (the cuBLAS wheel alone is 0.6 GB).
+CUDA_HEADERS := $(CACHE)/cuda-headers
+gpu-layers-syntax: caffe
+	@mkdir -p $(CUDA_HEADERS)
+	@for w in nvidia-cuda-runtime-cu12==12.9.79 nvidia-cublas-cu12==12.9.3.13 nvidia-curand-cu12==10.3.10.19 \
+	  nvidia-cuda-cccl-cu12==12.9.27 nvidia-cuda-nvcc-cu12==12.9.86; do \
+	  python3 -m pip download -q --no-deps $$w -d $(CUDA_HEADERS)/wheels; done
+	cd $(CUDA_HEADERS) && for w in wheels/*.whl; do unzip -q -o $$w 'nvidia/*/include/*' -d .; done
+	cd $(CAFFE_TREE) && for f in src/caffe/layers/ranked_list_loss_layer.cpp src/caffe/layers/normalization_layer.cpp; do \
+	  g++ -std=c++11 -fsyntax-only $(foreach p,cuda_runtime cuda_nvcc cublas curand cuda_cccl,-I$(CUDA_HEADERS)/nvidia/$(p)/include) \
+	    -I.temp_release/src -Iinclude -I/usr/include/hdf5/serial $$f && echo "$$f: GPU build compiles"; done
