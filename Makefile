@@ -1,7 +1,7 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
 # Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, bench,
-# bench-pml, gpu-bundle (for cuda/gpu_check.sh on a GPU machine);
+# bench-pml, gpu-bundle (for cuda/gpu_check.sh on a GPU machine), gpu-layers-syntax;
 # caffe / matcaffe build the patched Caffe alone.
 
 SHELL := /bin/bash
