@@ -232,7 +232,7 @@ pub unsafe extern "C" fn rll_loss_f64(
 /// # Safety
 /// As documented on those functions.
 #[allow(clippy::too_many_arguments)]
-unsafe fn loss_gpu_c<T: Real>(
+unsafe fn loss_gpu_c<T: GpuEntry>(
     p: *const rll_params,
     x: *const T,
     labels: *const T,
@@ -255,7 +255,7 @@ unsafe fn loss_gpu_c<T: Real>(
         if n <= 0 || d <= 0 {
             return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
         }
-        let value = gpu_dispatch::<T>(
+        let value = T::gpu(
             &params,
             x as u64,
             labels as u64,
@@ -272,45 +272,57 @@ unsafe fn loss_gpu_c<T: Real>(
     }))
 }
 
+/// The device entry of one element type: the CUDA path, or an error where the crate is built without it.
+trait GpuEntry: Real {
+    #[allow(clippy::too_many_arguments)]
+    fn gpu(
+        p: &Params,
+        x: u64,
+        labels: u64,
+        n: usize,
+        d: usize,
+        lw: Self,
+        grad: u64,
+        stream: u64,
+        device: c_int,
+    ) -> Result<Self>;
+}
+
 #[cfg(feature = "cuda")]
-#[allow(clippy::too_many_arguments)]
-fn gpu_dispatch<T: Real>(
-    params: &Params,
-    x: u64,
-    labels: u64,
-    n: usize,
-    d: usize,
-    loss_weight: T,
-    grad: u64,
-    stream: u64,
-    device: c_int,
-) -> Result<T> {
-    use crate::cuda::{compute_gpu, GpuArgs};
-    let args = GpuArgs {
-        x,
-        labels,
-        n,
-        d,
-        grad,
-        stats: 0,
-        stream,
-        device,
-    };
-    // T is f32 or f64 (the two Real types); go through f64 to pick the instantiation.
-    if std::mem::size_of::<T>() == 4 {
-        compute_gpu::<f32>(params, args, loss_weight.f64() as f32).map(|v| T::of(v as f64))
-    } else {
-        compute_gpu::<f64>(params, args, loss_weight.f64()).map(|v| T::of(v))
+impl<T: crate::cuda::GpuReal> GpuEntry for T {
+    fn gpu(
+        p: &Params,
+        x: u64,
+        labels: u64,
+        n: usize,
+        d: usize,
+        lw: T,
+        grad: u64,
+        stream: u64,
+        device: c_int,
+    ) -> Result<T> {
+        let args = crate::cuda::GpuArgs {
+            x,
+            labels,
+            n,
+            d,
+            grad,
+            stats: 0,
+            stream,
+            device,
+        };
+        crate::cuda::compute_gpu::<T>(p, args, lw)
     }
 }
 
 #[cfg(not(feature = "cuda"))]
-#[allow(clippy::too_many_arguments)]
-fn gpu_dispatch<T: Real>(_: &Params, _: u64, _: u64, _: usize, _: usize, _: T, _: u64, _: u64, _: c_int) -> Result<T> {
-    Err(RllError::new(
-        ErrorKind::Device,
-        "this ranked_list_loss was built without the cuda feature",
-    ))
+impl<T: Real> GpuEntry for T {
+    fn gpu(_: &Params, _: u64, _: u64, _: usize, _: usize, _: T, _: u64, _: u64, _: c_int) -> Result<T> {
+        Err(RllError::new(
+            ErrorKind::Device,
+            "this ranked_list_loss was built without the cuda feature",
+        ))
+    }
 }
 
 /// `rll_loss_f32` on device memory: `x` (n·d), `labels` (n) and `grad` (n·d, may be NULL) are device pointers of

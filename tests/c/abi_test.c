@@ -89,6 +89,13 @@ int main(void) {
   CHECK(rc == RLL_ERR_PARAMETER && strstr(rll_last_error(), "alpha = 0"), "alpha: %s", rll_last_error());
   CHECK(rll_set_num_threads(1) == 0, "set threads");
 
+  /* This library is built without the cuda feature (make test-c): the device entry says so, and writes nothing. */
+  float fl = 42.0f;
+  rll_params_default(&p);
+  rc = rll_loss_gpu_f32(&p, xf, lf, 4, 2, 1.0f, &fl, gf, NULL, 0);
+  CHECK(rc == RLL_ERR_DEVICE && strstr(rll_last_error(), "without the cuda feature") && fl == 42.0f,
+        "gpu entry without CUDA: %d %s", rc, rll_last_error());
+
   printf("C ABI: %d passed, %d failed\n", passes, failures);
   return failures != 0;
 }
