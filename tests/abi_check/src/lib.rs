@@ -81,6 +81,33 @@ mod tests {
         let f64_r: unsafe extern "C" fn(*const R, *const f64, *const f64, i64, i64, f64, *mut f64, *mut f64) -> i32 =
             r::rll_loss_f64;
         let _ = (f32_h, f64_h, f32_r, f64_r);
+        use std::ffi::c_void;
+        type Gpu32<P> = unsafe extern "C" fn(
+            *const P,
+            *const f32,
+            *const f32,
+            i64,
+            i64,
+            f32,
+            *mut f32,
+            *mut f32,
+            *mut c_void,
+            i32,
+        ) -> i32;
+        type Gpu64<P> = unsafe extern "C" fn(
+            *const P,
+            *const f64,
+            *const f64,
+            i64,
+            i64,
+            f64,
+            *mut f64,
+            *mut f64,
+            *mut c_void,
+            i32,
+        ) -> i32;
+        let _: (Gpu32<P>, Gpu64<P>) = (h::rll_loss_gpu_f32, h::rll_loss_gpu_f64);
+        let _: (Gpu32<R>, Gpu64<R>) = (r::rll_loss_gpu_f32, r::rll_loss_gpu_f64);
         same_type(
             h::rll_params_default as unsafe extern "C" fn(*mut P),
             h::rll_params_default,
