@@ -2,11 +2,11 @@
 # Everything the GPU path needs checked, in one run on a machine with an NVIDIA GPU (see README, "GPU"):
 # the GPU tests against the CPU path, compute-sanitizer memcheck and racecheck on a small case, a C++ program using
 # cudaMalloc and two streams through the C ABI, and the benchmark table. Artifacts come from `make gpu-bundle`
-# (built on the CPU machine: the GPU machine has no Rust), in .gpu_bundle/. Output: $OUT (default /tmp/gpu_out).
+# (built on the CPU machine: the GPU machine has no Rust), in .gpu_bundle/. Output: $OUT (default gpu_out/ in the repository).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=.gpu_bundle
-OUT=${OUT:-/tmp/gpu_out}
+OUT=${OUT:-$PWD/gpu_out}
 mkdir -p "$OUT"
 status=0
 step() { echo; echo "=== $*"; }
@@ -22,7 +22,8 @@ export LD_LIBRARY_PATH="$PWD/$B:${LD_LIBRARY_PATH:-}"
     -Xlinker -rpath="$PWD/$B"
   run "$OUT/streams_test"
   step "benchmark"
-  python3 -m pip install -q --no-index --no-deps --target /tmp/site "$B"/*.whl && export PYTHONPATH=/tmp/site
+  python3 -m pip install -q --no-index --no-deps --target "$OUT/site" "$B"/*.whl \
+    && export PYTHONPATH="$OUT/site"
   run python3 bench/gpu_bench.py --lib "$B/libranked_list_loss.so"
   step "gpu_check: $([ $status = 0 ] && echo all passed || echo FAILURES)"
 } 2>&1 | tee "$OUT/gpu_check.log"

@@ -89,6 +89,14 @@ fn null(name: &str) -> RllError {
     RllError::new(ErrorKind::NullPointer, format!("{name} is NULL"))
 }
 
+/// The first of the named pointers that is NULL, as an error.
+fn non_null(pointers: &[(bool, &str)]) -> Result<()> {
+    match pointers.iter().find(|(is_null, _)| *is_null) {
+        Some((_, name)) => Err(null(name)),
+        None => Ok(()),
+    }
+}
+
 /// The message of the last nonzero return on this thread ("" if none). Valid until the next failing call on
 /// this thread.
 #[no_mangle]
@@ -139,16 +147,12 @@ unsafe fn loss_c<T: Real>(
     grad: *mut T,
 ) -> c_int {
     report(crate::catch(|| {
-        for (ptr, name) in [
+        non_null(&[
             (p.is_null(), "p"),
             (x.is_null(), "x"),
             (labels.is_null(), "labels"),
             (loss.is_null(), "loss"),
-        ] {
-            if ptr {
-                return Err(null(name));
-            }
-        }
+        ])?;
         // SAFETY: non-null; the caller provides a valid rll_params.
         let params = Params::try_from(unsafe { &*p })?;
         if n <= 0 {
@@ -245,11 +249,7 @@ unsafe fn loss_gpu_c<T: GpuEntry>(
     device: c_int,
 ) -> c_int {
     report(crate::catch(|| {
-        for (ptr, name) in [(p.is_null(), "p"), (loss.is_null(), "loss")] {
-            if ptr {
-                return Err(null(name));
-            }
-        }
+        non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
         // SAFETY: non-null; the caller provides a valid rll_params.
         let params = Params::try_from(unsafe { &*p })?;
         if n <= 0 || d <= 0 {
