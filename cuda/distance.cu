@@ -77,13 +77,15 @@ template <typename T> __device__ void row_norms(const T* xs, long n, long d, T* 
 
 // Launch: grid (ceil(n / 128), ceil(n / 128)), block (16, 16). Each block computes one 128 x 128 tile of the
 // Gram matrix (only tiles on or above the diagonal), each thread an 8 x 8 sub-tile (rows ty + 16 a, columns
-// tx + 16 b), k in chunks of 8 through shared memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij),
-// summing (x_i - x_j)^2 directly where the Gram form lost more than six bits, and writes d_ij (j >= i; the lower
-// triangle is filled by mirror_lower, whose writes go along rows).
+// tx + 16 b), k in chunks of 8 through shared memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij)
+// and writes d_ij (j >= i; the lower triangle is filled by mirror_lower, whose writes go along rows). Where the
+// Gram form lost more than six bits the pair is close: its distance is summed from the input in double
+// (exact_diff) and close[i n + j] = close[j n + i] = 1 (close starts zeroed), for the gradient's close_terms.
 #define RLL_GT 128
 #define RLL_GK 8
 template <typename T>
-__device__ void gram_distance(const T* xs, const T* norms, long n, long d, T* dist) {
+__device__ void gram_distance(const T* xs, const T* norms, const T* x, const int* info, long n, long d, T* dist,
+                              unsigned char* close) {
   if (blockIdx.y > blockIdx.x) return;
   __shared__ T as[RLL_GK][RLL_GT];
   __shared__ T bs[RLL_GK][RLL_GT];
@@ -125,16 +127,19 @@ __device__ void gram_distance(const T* xs, const T* norms, long n, long d, T* di
         continue;
       }
       const T scale = norms[i] + norms[j];
-      T sq = scale - (T)2 * acc[a][b];
+      const T sq = scale - (T)2 * acc[a][b];
       if (sq < scale * (T)(1.0 / 64.0)) {
-        T s = 0;
+        double s = 0;
         for (long k = 0; k < d; ++k) {
-          const T t = xs[i * d + k] - xs[j * d + k];
+          const double t = exact_diff(x, info, i, j, d, k);
           s += t * t;
         }
-        sq = s;
+        dist[i * n + j] = (T)::sqrt(s);
+        close[i * n + j] = 1;
+        close[j * n + i] = 1;
+      } else {
+        dist[i * n + j] = Num<T>::sqrt(rll_max(sq, (T)0));
       }
-      dist[i * n + j] = Num<T>::sqrt(rll_max(sq, (T)0));
     }
   }
 }
@@ -193,8 +198,9 @@ template <typename T> __device__ void first_nonfinite(const T* v, long count, lo
     row_norms<T>(xs, n, d, norms);                                                                             \
   }                                                                                                            \
   extern "C" __global__ void rll_mirror_lower_##S(T* dist, long n) { mirror_lower<T>(dist, n); }              \
-  extern "C" __global__ void rll_gram_distance_##S(const T* xs, const T* norms, long n, long d, T* dist) {    \
-    gram_distance<T>(xs, norms, n, d, dist);                                                                   \
+  extern "C" __global__ void rll_gram_distance_##S(const T* xs, const T* norms, const T* x, const int* info,   \
+                                                   long n, long d, T* dist, unsigned char* close) {            \
+    gram_distance<T>(xs, norms, x, info, n, d, dist, close);                                                   \
   }
 
 RLL_INSTANTIATE(float, f32)

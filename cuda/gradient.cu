@@ -1,6 +1,36 @@
-// The gradient: grad_i = factor * [(sum_j A_ij) x_i - (A X)_i], with A symmetrised first for the full PAPER
-// gradient, as a tiled product that skips the all-zero tiles of A (mined sets are sparse).
+// The gradient: grad_i = factor * [(sum_j A_ij) x_i - (A X)_i + C_i], with A symmetrised first for the full PAPER
+// gradient, as a tiled product that skips the all-zero tiles of A (mined sets are sparse). The product form
+// cancels by |A_ij| (|x_i| + |x_j|) eps, harmless except for close pairs (gram_distance): those leave A and come
+// back as C_i = sum_close A_ij (x_i - x_j) along their exact differences (close_terms, then zero_close).
 #include "rll_common.cuh"
+
+// Launch: grid n, block RLL_THREADS. Row i of C (n x d, double): thread t owns the columns t, t + RLL_THREADS, ...;
+// the row's close flags are read RLL_THREADS at a time into shared memory, then walked in order j = 0, 1, ... by
+// every thread alike (a uniform branch), so each column is summed in j order: deterministic, no atomics.
+template <typename T>
+__device__ void close_terms(const T* a, const T* x, const int* info, const unsigned char* close, long n, long d,
+                            double* c) {
+  __shared__ unsigned char flag[RLL_THREADS];
+  const long i = blockIdx.x;
+  for (long k = threadIdx.x; k < d; k += RLL_THREADS) c[i * d + k] = 0.0;
+  for (long j0 = 0; j0 < n; j0 += RLL_THREADS) {
+    __syncthreads();
+    flag[threadIdx.x] = (j0 + threadIdx.x < n) ? close[i * n + j0 + threadIdx.x] : 0;
+    __syncthreads();
+    for (int t = 0; t < RLL_THREADS; ++t) {
+      if (!flag[t]) continue;
+      const long j = j0 + t;
+      const double aij = (double)a[i * n + j];
+      for (long k = threadIdx.x; k < d; k += RLL_THREADS) c[i * d + k] += aij * exact_diff(x, info, i, j, d, k);
+    }
+  }
+}
+
+// Launch: grid ceil(n n / 256), block 256. A_ij := 0 for the close pairs (their terms are in C).
+template <typename T> __device__ void zero_close(T* a, const unsigned char* close, long n) {
+  const long k = blockIdx.x * (long)blockDim.x + threadIdx.x;
+  if (k < n * n && close[k]) a[k] = 0;
+}
 
 // Launch: grid (ceil(n / 32), ceil(n / 32)), block (32, 8). A := A + A^T: the block of tile (I, J), I <= J, owns
 // both (I, J) and (J, I) and exchanges them through shared memory.
@@ -36,10 +66,10 @@ template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
 
 // Launch: grid (ceil(d / 64), ceil(n / 64)), block (16, 16). One 64 x 64 tile of G = A X per block (4 x 4 per
 // thread), k in chunks of 16 through shared memory; a chunk whose 64 x 16 block of A is all zero (flags) is
-// skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i), saturated.
+// skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i + C_i), saturated.
 template <typename T>
-__device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned char* flags, long n, long d, T factor,
-                         T* grad) {
+__device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned char* flags, const double* c, long n,
+                         long d, T factor, T* grad) {
   __shared__ T as[16][64 + 1];
   __shared__ T bs[16][64 + 1];
   const long row0 = blockIdx.y * 64, col0 = blockIdx.x * 64;
@@ -71,8 +101,8 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
     const long i = row0 + ty + 16 * p;
     if (i >= n) continue;
     for (int q = 0; q < 4; ++q) {
-      const long c = col0 + tx + 16 * q;
-      if (c < d) grad[i * d + c] = saturate(factor * (rsum[i] * xs[i * d + c] - acc[p][q]));
+      const long col = col0 + tx + 16 * q;
+      if (col < d) grad[i * d + col] = saturate(factor * (rsum[i] * xs[i * d + col] - acc[p][q] + (T)c[i * d + col]));
     }
   }
 }
@@ -81,8 +111,15 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
   extern "C" __global__ void rll_symmetrize_add_##S(T* a, long n) { symmetrize_add<T>(a, n); }                 \
   extern "C" __global__ void rll_row_sums_##S(const T* a, long n, T* rsum) { row_sums<T>(a, n, rsum); }        \
   extern "C" __global__ void rll_gradient_##S(const T* a, const T* xs, const T* rsum, const unsigned char* flags, \
-                                              long n, long d, T factor, T* grad) {                              \
-    gradient<T>(a, xs, rsum, flags, n, d, factor, grad);                                                        \
+                                              const double* c, long n, long d, T factor, T* grad) {             \
+    gradient<T>(a, xs, rsum, flags, c, n, d, factor, grad);                                                     \
+  }                                                                                                             \
+  extern "C" __global__ void rll_close_terms_##S(const T* a, const T* x, const int* info,                       \
+                                                 const unsigned char* close, long n, long d, double* c) {       \
+    close_terms<T>(a, x, info, close, n, d, c);                                                                 \
+  }                                                                                                             \
+  extern "C" __global__ void rll_zero_close_##S(T* a, const unsigned char* close, long n) {                     \
+    zero_close<T>(a, close, n);                                                                                 \
   }
 
 RLL_INSTANTIATE(float, f32)

@@ -71,3 +71,11 @@ __device__ inline int pow2_exponent(double a) {
   frexp(a, &e);
   return e;
 }
+
+// x_i[k] - x_j[k] in scaled units, from the input x (n x d) and the exponents info = {e1, e2}, in double:
+// (x_i 2^-e1 - x_j 2^-e1) 2^-e2, exact up to one rounding whatever the centring did (the CPU's
+// distance::exact_diff).
+template <typename T>
+__device__ inline double exact_diff(const T* x, const int* info, long i, long j, long d, long k) {
+  return mul_pow2(mul_pow2((double)x[i * d + k], -info[0]) - mul_pow2((double)x[j * d + k], -info[0]), -info[1]);
+}

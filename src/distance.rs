@@ -15,6 +15,8 @@ pub struct Scaled<T> {
     pub d: usize,
     /// Input units = scaled units · 2^exp.
     pub exp: i32,
+    /// The first scaling, applied before the centring: x = (input · 2^−e1 − mean) · 2^−(exp − e1).
+    pub e1: i32,
 }
 
 /// Centres the rows of `x` (n×d) and scales them by a power of two (see the module comment).
@@ -77,6 +79,7 @@ fn centre_scaled<T: Real>(
         n,
         d,
         exp: e1 + e2,
+        e1,
     }
 }
 
@@ -119,20 +122,25 @@ pub fn row_norms<T: Real>(s: &Scaled<T>) -> Vec<T> {
 /// Rows shorter than this, relative to their block, are computed in one GEMM call.
 const ROW_BLOCK: usize = 64;
 
-/// Fills `dist` (n×n, row-major, symmetric, zero diagonal) with ‖x_i − x_j‖.
+/// Fills `dist` (n×n, row-major, symmetric, zero diagonal) with ‖x_i − x_j‖ and returns the close pairs.
 ///
 /// The upper triangle comes from the Gram matrix; where ‖x_i − x_j‖² < (‖x_i‖² + ‖x_j‖²)/64 the Gram form has lost
-/// more than six bits to cancellation, and the distance is summed directly instead.
-pub fn pairwise<T: Real>(s: &Scaled<T>, norms: &[T], dist: &mut [T]) {
+/// more than six bits to cancellation, and so would have the centred features themselves (each rounded to T on its
+/// own): such a pair is *close*, and its distance is recomputed from the input by [`exact_diff`], in f64.
+pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]) -> Close {
     let (n, d) = (s.n, s.d);
     assert_eq!(dist.len(), n * n);
     let out = SharedRows::new(dist, n, n);
     let x = &s.x;
     let sixty_fourth = T::of(1.0 / 64.0);
     let two = T::of(2.0);
+    // The close partners j > i of each row, found by the row's block.
+    let mut upper: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let up = SharedRows::new(&mut upper, n, 1);
     for_row_blocks(n, ROW_BLOCK, |r0, r1| {
         // SAFETY: each block writes only its own rows r0..r1.
-        let rows = unsafe { out.rows_mut(r0, r1) };
+        let (rows, close) = unsafe { (out.rows_mut(r0, r1), up.rows_mut(r0, r1)) };
+        let mut diff = vec![0f64; d];
         let m = r1 - r0;
         let cols = n - r0;
         // SAFETY: A = x[r0..r1] (m×d), B = x[r0..]ᵀ (d×cols, strided), C = rows[.., r0..] (m×cols, row stride n);
@@ -159,19 +167,22 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, norms: &[T], dist: &mut [T]) {
             let row = &mut rows[(i - r0) * n..(i - r0 + 1) * n];
             row[i] = T::zero();
             let ni = norms[i];
-            // Three simple loops (the first and last vectorise): Gram form, rare exact sums, square roots.
+            // Three simple loops (the first and last vectorise): Gram form, square roots, rare exact distances.
             for (g, &nj) in row[i + 1..].iter_mut().zip(&norms[i + 1..]) {
                 *g = ni + nj - two * *g;
             }
-            let xi = &x[i * d..(i + 1) * d];
+            let list = &mut close[i - r0];
             for (j, g) in row.iter_mut().enumerate().skip(i + 1) {
                 if *g < (ni + norms[j]) * sixty_fourth {
-                    let xj = &x[j * d..(j + 1) * d];
-                    *g = xi.iter().zip(xj).fold(T::zero(), |a, (&p, &q)| a + (p - q) * (p - q));
+                    list.push(j as u32);
                 }
             }
             for g in row[i + 1..].iter_mut() {
                 *g = g.max(T::zero()).sqrt();
+            }
+            for &j in list.iter() {
+                exact_diff(s, input, i, j as usize, &mut diff);
+                row[j as usize] = T::of(diff.iter().map(|v| v * v).sum::<f64>().sqrt());
             }
         }
     });
@@ -190,4 +201,47 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, norms: &[T], dist: &mut [T]) {
             }
         }
     });
+    Close::from_upper(upper)
+}
+
+/// The close pairs of a batch (see [`pairwise`]), as each row's partners j ≠ i in increasing order.
+#[derive(Debug, Default)]
+pub struct Close {
+    pub rows: Vec<Vec<u32>>,
+}
+
+impl Close {
+    fn from_upper(upper: Vec<Vec<u32>>) -> Self {
+        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); upper.len()];
+        // Lower partners first (i < j, in increasing i), then the row's own upper list: both sorted.
+        for (i, list) in upper.iter().enumerate() {
+            for &j in list {
+                rows[j as usize].push(i as u32);
+            }
+        }
+        for (row, list) in rows.iter_mut().zip(upper) {
+            row.extend(list);
+        }
+        Close { rows }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.iter().all(Vec::is_empty)
+    }
+}
+
+/// `out` = x_i − x_j in scaled units, from the input and in f64: (in_i · 2^−e1 − in_j · 2^−e1) · 2^−(exp − e1).
+/// Both products are exact (powers of two, in range), and so is the difference of two f32 values in f64, so this
+/// is the true difference up to one f64 rounding, whatever the centring did to the rows.
+pub fn exact_diff<T: Real>(s: &Scaled<T>, input: &[T], i: usize, j: usize, out: &mut [f64]) {
+    let d = s.d;
+    let e2 = s.exp - s.e1;
+    let (xi, xj) = (&input[i * d..(i + 1) * d], &input[j * d..(j + 1) * d]);
+    let pairs = out.iter_mut().zip(xi).zip(xj);
+    if (-1000..=1000).contains(&s.e1) && (-1000..=1000).contains(&e2) {
+        let (f1, f2) = (2f64.powi(-s.e1), 2f64.powi(-e2));
+        pairs.for_each(|((o, a), b)| *o = (a.f64() * f1 - b.f64() * f1) * f2);
+    } else {
+        pairs.for_each(|((o, a), b)| *o = mul_pow2(mul_pow2(a.f64(), -s.e1) - mul_pow2(b.f64(), -s.e1), -e2));
+    }
 }

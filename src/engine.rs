@@ -1,11 +1,11 @@
 //! One loss evaluation: validation, distances, the semantics' row coefficients, and the gradient
 //! ∂E/∂x_i = Σ_j A_ij (x_i − x_j), as sparse sums or as one matrix product (Σ_j A_ij) x_i − (A X)_i.
 
-use crate::distance::{center_and_scale, pairwise, row_norms, Scaled};
-use crate::error::{ErrorKind, Result, RllError};
+use crate::distance::{center_and_scale, exact_diff, pairwise, row_norms, Close, Scaled};
+use crate::error::{try_filled, ErrorKind, Result, RllError};
 use crate::official::{Official, RowSums, EPS_DIR};
 use crate::paper::Paper;
-use crate::parallel::{for_row_blocks, SharedRows};
+use crate::parallel::{for_row_blocks, threads_for, with_threads, SharedRows};
 use crate::params::{Params, Semantics};
 use crate::real::{ldexp, saturate, Real};
 use crate::rows::{RowStats, SparseRow};
@@ -43,11 +43,25 @@ pub fn compute<T: Real>(
     stats: Option<&mut [T]>,
 ) -> Result<T> {
     validate(params, &batch, loss_weight, grad.as_deref(), stats.as_deref())?;
+    with_threads(threads_for(batch.n, batch.d), || {
+        run(params, batch, loss_weight, grad, stats)
+    })
+}
+
+/// [`compute`] after validation.
+fn run<T: Real>(
+    params: &Params,
+    batch: Batch<'_, T>,
+    loss_weight: T,
+    grad: Option<&mut [T]>,
+    stats: Option<&mut [T]>,
+) -> Result<T> {
     let Batch { labels, n, d, .. } = batch;
+    // The N×N matrix is the call's one large buffer (the dense coefficients reuse it): refused, not aborted.
+    let mut dist = try_filled(n * n, T::zero(), &format!("the {n}×{n} distance matrix"))?;
     let scaled = center_and_scale(batch.x, n, d);
     let norms = row_norms(&scaled);
-    let mut dist = vec![T::zero(); n * n];
-    pairwise(&scaled, &norms, &mut dist);
+    let close = pairwise(&scaled, batch.x, &norms, &mut dist);
     let e = scaled.exp;
     let mut row_stats = vec![RowStats::default(); n];
 
@@ -137,7 +151,7 @@ pub fn compute<T: Real>(
     }
     if let Some(grad) = grad {
         let factor = ldexp(loss_weight, grad_scale);
-        gradient(coefs, &scaled, factor, grad);
+        gradient(coefs, &scaled, &close, batch.x, factor, grad);
     }
     Ok(saturate(value))
 }
@@ -376,9 +390,15 @@ where
 
 /// ∂E/∂x_i = factor · Σ_j A_ij (x_i − x_j) with A = B (query-only) or B + Bᵀ (`symmetric`: each pair acts through
 /// both endpoints' lists): sparse sums, or one dense product (Σ_j A_ij) x_i − (A X)_i. The choice depends only on
-/// the input, so results do not depend on the thread count.
-fn gradient<T: Real>(coefs: Coefs<T>, s: &Scaled<T>, factor: T, grad: &mut [T]) {
+/// the input, so results do not depend on the thread count. Both forms cancel, by |A_ij| (‖x_i‖ + ‖x_j‖) ε, which
+/// is small against |A_ij| d_ij except for the close pairs: those are taken out of A and added last, along their
+/// exact differences ([`close_terms`]).
+fn gradient<T: Real>(mut coefs: Coefs<T>, s: &Scaled<T>, close: &Close, input: &[T], factor: T, grad: &mut [T]) {
     let (n, d) = (s.n, s.d);
+    if let Coefs::Dense { a, symmetric: true } = &mut coefs {
+        symmetrize_add(a, n);
+    }
+    let close_a = (!close.is_empty()).then(|| take_close(&mut coefs, close));
     let out = SharedRows::new(grad, n, d);
     match coefs {
         Coefs::Sparse { rows: b, symmetric } => {
@@ -407,10 +427,7 @@ fn gradient<T: Real>(coefs: Coefs<T>, s: &Scaled<T>, factor: T, grad: &mut [T]) 
                 }
             });
         }
-        Coefs::Dense { mut a, symmetric } => {
-            if symmetric {
-                symmetrize_add(&mut a, n);
-            }
+        Coefs::Dense { a, .. } => {
             for_row_blocks(n, GEMM_BLOCK, |r0, r1| {
                 // SAFETY: each block writes only its own rows r0..r1.
                 let rows = unsafe { out.rows_mut(r0, r1) };
@@ -445,6 +462,77 @@ fn gradient<T: Real>(coefs: Coefs<T>, s: &Scaled<T>, factor: T, grad: &mut [T]) 
             });
         }
     }
+    if let Some(close_a) = close_a {
+        close_terms(&close_a, close, s, input, factor, &out);
+    }
+}
+
+/// The final A_ij of every close pair (row i's list in `close` order), set to zero in `coefs`. Sparse B is
+/// symmetrised here as the gradient would (A_ij = B_ij + B_ji), so the pair leaves both endpoints' sums.
+fn take_close<T: Real>(coefs: &mut Coefs<T>, close: &Close) -> Vec<Vec<T>> {
+    let n = close.rows.len();
+    match coefs {
+        Coefs::Sparse { rows: b, symmetric } => {
+            let find = |row: &SparseRow<T>, j: u32| row.binary_search_by_key(&j, |&(k, _)| k).ok();
+            let at = |i: usize, j: u32| find(&b[i], j).map_or(T::zero(), |k| b[i][k].1);
+            let vals: Vec<Vec<T>> = (0..n)
+                .map(|i| {
+                    close.rows[i]
+                        .iter()
+                        .map(|&j| {
+                            at(i, j)
+                                + if *symmetric {
+                                    at(j as usize, i as u32)
+                                } else {
+                                    T::zero()
+                                }
+                        })
+                        .collect()
+                })
+                .collect();
+            for (row, partners) in b.iter_mut().zip(&close.rows) {
+                for &j in partners {
+                    if let Some(k) = find(row, j) {
+                        row[k].1 = T::zero();
+                    }
+                }
+            }
+            vals
+        }
+        Coefs::Dense { a, .. } => (0..n)
+            .map(|i| {
+                close.rows[i]
+                    .iter()
+                    .map(|&j| std::mem::replace(&mut a[i * n + j as usize], T::zero()))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// g_i ← g_i + factor · Σ_close A_ij (x_i − x_j), the differences exact ([`exact_diff`]) and the sum in f64.
+fn close_terms<T: Real>(close_a: &[Vec<T>], close: &Close, s: &Scaled<T>, input: &[T], factor: T, out: &SharedRows<T>) {
+    let d = s.d;
+    let n = s.n;
+    for_row_blocks(n, BLOCK, |r0, r1| {
+        // SAFETY: each block writes only its own rows r0..r1.
+        let rows = unsafe { out.rows_mut(r0, r1) };
+        let (mut diff, mut acc) = (vec![0f64; d], vec![0f64; d]);
+        for i in r0..r1 {
+            if close.rows[i].is_empty() {
+                continue;
+            }
+            acc.iter_mut().for_each(|v| *v = 0.0);
+            for (&j, &a) in close.rows[i].iter().zip(&close_a[i]) {
+                exact_diff(s, input, i, j as usize, &mut diff);
+                acc.iter_mut().zip(&diff).for_each(|(o, &v)| *o += a.f64() * v);
+            }
+            let g = &mut rows[(i - r0) * d..(i - r0 + 1) * d];
+            for (o, &v) in g.iter_mut().zip(&acc) {
+                *o = saturate(*o + T::of(factor.f64() * v));
+            }
+        }
+    });
 }
 
 /// A := A + Aᵀ in place, in parallel: the block of rows r0..r1 owns every pair of tiles (I, J), (J, I) with I

@@ -42,6 +42,24 @@ impl RllError {
     pub(crate) fn param(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Parameter, message)
     }
+    /// A buffer of `bytes` bytes could not be allocated: a size error, so that a host reports it instead of
+    /// losing the process to an abort.
+    pub(crate) fn no_memory(what: &str, bytes: usize, place: &str) -> Self {
+        Self::size(format!(
+            "{what} needs {bytes} bytes ({:.2} GiB) of {place} memory, which cannot be allocated: use a smaller batch",
+            bytes as f64 / (1u64 << 30) as f64
+        ))
+    }
+}
+
+/// A vector of `len` copies of `v`, or [`RllError::no_memory`] naming `what` when it cannot be allocated.
+pub(crate) fn try_filled<T: Clone>(len: usize, v: T, what: &str) -> Result<Vec<T>> {
+    let bytes = len.saturating_mul(std::mem::size_of::<T>());
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| RllError::no_memory(what, bytes, "host"))?;
+    out.resize(len, v);
+    Ok(out)
 }
 
 impl fmt::Display for RllError {

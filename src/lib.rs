@@ -27,7 +27,7 @@ mod rows;
 pub use engine::{compute, Batch, STATS_PER_SAMPLE};
 pub use error::{ErrorKind, Result, RllError};
 pub use official::{EPS_DIR, EPS_SUM};
-pub use parallel::{num_threads, set_num_threads};
+pub use parallel::{num_threads, set_num_threads, threads_for, WORK_PER_THREAD};
 pub use params::{Params, Semantics};
 pub use real::Real;
 

@@ -4,26 +4,62 @@
 //! in which order it ran, so outputs are bit-identical for 1, 2 or 64 threads.
 
 use rayon::prelude::*;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Sets the number of worker threads (0: `RLL_NUM_THREADS` if set, else the machine's parallelism).
+/// Sets the number of worker threads: n > 0 uses exactly n; 0 (the default) uses `RLL_NUM_THREADS` if set, else
+/// chooses per call from the work size ([`threads_for`]), up to the machine's parallelism.
 pub fn set_num_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
 }
 
-/// The number of worker threads calls will use.
-pub fn num_threads() -> usize {
+/// The thread count asked for explicitly (`set_num_threads` or `RLL_NUM_THREADS`), if any.
+fn explicit_threads() -> Option<usize> {
     match THREADS.load(Ordering::Relaxed) {
         0 => std::env::var("RLL_NUM_THREADS")
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        n => n,
+            .filter(|&n| n > 0),
+        n => Some(n),
     }
+}
+
+/// The most worker threads a call will use: the explicit count, else the machine's parallelism.
+pub fn num_threads() -> usize {
+    explicit_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Work (about N²·(D + 64) multiply-adds: the distance and gradient products plus the per-pair passes) below which
+/// one more thread costs more in hand-offs than it saves; measured with `examples/thread_crossover.rs` (README).
+pub const WORK_PER_THREAD: f64 = 4.0e7;
+
+/// The threads for one call on an n×d batch: the explicit count if one was set, else one per
+/// [`WORK_PER_THREAD`] of work, at least one and at most the machine's parallelism.
+pub fn threads_for(n: usize, d: usize) -> usize {
+    explicit_threads().unwrap_or_else(|| {
+        let work = (n as f64) * (n as f64) * (d as f64 + 64.0);
+        ((work / WORK_PER_THREAD) as usize).clamp(1, num_threads())
+    })
+}
+
+thread_local! {
+    /// The thread count of the call running on this thread (see [`with_threads`]).
+    static CALL_THREADS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every [`for_row_blocks`] inside it on `threads` threads.
+pub(crate) fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CALL_THREADS.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CALL_THREADS.with(|c| c.replace(Some(threads.max(1)))));
+    f()
 }
 
 /// A mutable matrix shared between threads that write disjoint rows.
@@ -88,7 +124,7 @@ where
 {
     let block = block.max(1);
     let blocks = n.div_ceil(block);
-    let threads = num_threads();
+    let threads = CALL_THREADS.with(|c| c.get()).unwrap_or_else(num_threads);
     let run = |b: usize| f(b * block, ((b + 1) * block).min(n));
     if threads == 1 || blocks == 1 {
         (0..blocks).for_each(run);

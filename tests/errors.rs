@@ -311,3 +311,43 @@ fn proto_defaults_are_the_documented_ones() {
         (0.0, 10.0)
     );
 }
+
+/// A batch whose N×N buffer cannot be allocated: a size error with the bytes it needed, through the Rust API and
+/// the C ABI, and the process lives on. n = 2^21 needs 16 TiB for the f32 distance matrix.
+#[test]
+fn a_batch_too_large_for_memory_is_a_size_error_naming_the_bytes() {
+    let n = 1usize << 21;
+    let x = vec![0.5f32; n];
+    let labels: Vec<f32> = (0..n).map(|i| (i % 7) as f32).collect();
+    let bytes = (n * n * 4).to_string();
+    expect(
+        &Params::default(),
+        &x,
+        &labels,
+        n,
+        1,
+        ErrorKind::Size,
+        &["distance matrix", &bytes, "cannot be allocated"],
+    );
+    let mut cp: rll_params = unsafe { std::mem::zeroed() };
+    // SAFETY: cp is a valid, writable rll_params.
+    unsafe { capi::rll_params_default(&mut cp) };
+    let mut loss = SENTINEL;
+    let mut g = vec![SENTINEL; n];
+    // SAFETY: every pointer is valid for the sizes given.
+    let rc = unsafe {
+        capi::rll_loss_f32(
+            &cp,
+            x.as_ptr(),
+            labels.as_ptr(),
+            n as i64,
+            1,
+            1.0,
+            &mut loss,
+            g.as_mut_ptr(),
+        )
+    };
+    assert_eq!(rc, ErrorKind::Size as i32);
+    assert!(last_error().contains(&bytes), "{}", last_error());
+    assert_eq!(loss, SENTINEL);
+}

@@ -46,6 +46,16 @@ fn dev_err(e: impl std::fmt::Display) -> RllError {
     RllError::new(ErrorKind::Device, format!("CUDA: {e}"))
 }
 
+/// Out of device memory is a size error naming the bytes (as on the CPU); any other failure a device error.
+fn alloc_err<T>(e: cudarc::driver::DriverError, len: usize) -> RllError {
+    if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY {
+        let bytes = len.max(1).saturating_mul(std::mem::size_of::<T>());
+        RllError::no_memory(&format!("a buffer of {len} values"), bytes, "device")
+    } else {
+        dev_err(e)
+    }
+}
+
 const THREADS: u32 = 256;
 const COL_CHUNKS: u32 = 64;
 const CHECK_BLOCKS: u32 = 256;
@@ -87,12 +97,14 @@ impl Call {
     }
     /// A zeroed temporary (stream-ordered).
     fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
-        self.stream.alloc_zeros::<T>(len.max(1)).map_err(dev_err)
+        self.stream
+            .alloc_zeros::<T>(len.max(1))
+            .map_err(|e| alloc_err::<T>(e, len))
     }
     /// A temporary that the kernels overwrite completely before reading it.
     fn scratch<T: DeviceRepr>(&self, len: usize) -> Result<CudaSlice<T>> {
         // SAFETY: every use below is written in full by a kernel before any kernel reads it.
-        unsafe { self.stream.alloc::<T>(len.max(1)) }.map_err(dev_err)
+        unsafe { self.stream.alloc::<T>(len.max(1)) }.map_err(|e| alloc_err::<T>(e, len))
     }
     fn name<T: GpuReal>(base: &str) -> String {
         format!("rll_{base}_{}", T::SUFFIX)
@@ -251,6 +263,8 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T, nd:
         &norms
     );
     let dist = call.scratch::<T>(n * n)?;
+    // Close pairs (gram_distance sets them): distances and gradient terms from exact differences.
+    let close = call.zeros::<u8>(n * n)?;
     let tiles = blocks(n, 64);
     let gram_tiles = blocks(n, 128);
     launch!(
@@ -259,9 +273,12 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T, nd:
         cfg((gram_tiles, gram_tiles, 1), (16, 16, 1)),
         &xs,
         &norms,
+        &a.x,
+        &info,
         &ni,
         &di,
-        &dist
+        &dist,
+        &close
     );
     let t32 = blocks(n, 32);
     launch!(
@@ -413,6 +430,27 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T, nd:
                 &ni
             );
         }
+        let close_c = call.scratch::<f64>(n * d)?;
+        launch!(
+            call,
+            Call::name::<T>("close_terms"),
+            cfg(rows, (THREADS, 1, 1)),
+            &dist,
+            &a.x,
+            &info,
+            &close,
+            &ni,
+            &di,
+            &close_c
+        );
+        launch!(
+            call,
+            Call::name::<T>("zero_close"),
+            cfg((blocks(n * n, 256), 1, 1), (256, 1, 1)),
+            &dist,
+            &close,
+            &ni
+        );
         let rsum = call.scratch::<T>(n)?;
         launch!(
             call,
@@ -431,6 +469,7 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T, nd:
             &xs,
             &rsum,
             &flags,
+            &close_c,
             &ni,
             &di,
             &factor,

@@ -271,3 +271,120 @@ pub fn paper_gradient_reference(p: &Params, data: &Data) -> Vec<f64> {
     }
     g
 }
+
+pub fn close_pair_variants() -> Vec<(&'static str, Params)> {
+    let mut out = Vec::new();
+    for (name, s) in [
+        ("PAPER", Semantics::Paper),
+        ("OFFICIAL_V2020", Semantics::OfficialV2020),
+        ("OFFICIAL_V2019", Semantics::OfficialV2019),
+    ] {
+        let mut p = params(s);
+        p.margin = 0.4;
+        p.alpha = 1.2;
+        p.t_n = 10.0;
+        p.t_p = if s == Semantics::Paper { 2.0 } else { 0.0 };
+        out.push((name, p));
+    }
+    let mut q = params(Semantics::Paper);
+    q.query_only = true;
+    q.t_p = 1.0;
+    out.push(("PAPER query_only", q));
+    out
+}
+
+/// The batch rounded to float32, and widened back: both sides then see the same numbers.
+pub fn as_f32(data: &Data) -> (Vec<f32>, Data) {
+    let x32: Vec<f32> = data.x.iter().map(|&v| v as f32).collect();
+    let wide = Data {
+        x: x32.iter().map(|&v| v as f64).collect(),
+        ..data.clone()
+    };
+    (x32, wide)
+}
+
+pub fn reference(p: &Params, data: &Data) -> (f64, Vec<f64>) {
+    if p.semantics == Semantics::Paper {
+        (paper_loss(p, data, &data.x), paper_gradient_reference(p, data))
+    } else {
+        official_reference(p, data, 1.0)
+    }
+}
+
+/// A P×K batch on the unit sphere of R^d (as after an L2 normalisation layer).
+pub fn sphere(r: &mut rand_chacha::ChaCha8Rng, p: usize, k: usize, d: usize) -> Data {
+    let mut data = pk_batch(r, p, k, d, 1.0);
+    for row in data.x.chunks_exact_mut(d) {
+        let s = row.iter().map(|v| v * v).sum::<f64>().sqrt();
+        row.iter_mut().for_each(|v| *v /= s);
+    }
+    data
+}
+
+/// Copies row `from` over row `to` plus a random offset of relative size `rel` (0: an exact duplicate).
+pub fn near_copy(r: &mut rand_chacha::ChaCha8Rng, data: &mut Data, from: usize, to: usize, rel: f64) {
+    let d = data.d;
+    let norm = (0..d).map(|k| data.x[from * d + k].powi(2)).sum::<f64>().sqrt();
+    let dir: Vec<f64> = (0..d).map(|_| r.gen_range(-1.0..1.0)).collect();
+    let dn = dir.iter().map(|v| v * v).sum::<f64>().sqrt();
+    for (k, v) in dir.iter().enumerate() {
+        data.x[to * d + k] = data.x[from * d + k] + rel * norm * v / dn;
+    }
+}
+
+/// The close-pair batches of tests/precision.rs (and tests/gpu.rs): exact duplicates with the same and with other
+/// labels, near-duplicates at 1e-3..1e-6 of the norm, and clumps of close points in 2 and 3 dimensions.
+pub fn close_pair_batches() -> Vec<(String, Data)> {
+    let mut out = Vec::new();
+    let mut r = rng(11);
+    for (p, k, d) in [(4, 5, 16), (6, 4, 64), (3, 8, 128)] {
+        let mut data = sphere(&mut r, p, k, d);
+        // Same label: row 1 copies row 0. Other labels: the last row copies row 2, and row k copies row 3.
+        near_copy(&mut r, &mut data, 0, 1, 0.0);
+        let last = data.n - 1;
+        near_copy(&mut r, &mut data, 2, last, 0.0);
+        near_copy(&mut r, &mut data, 3, k, 0.0);
+        out.push((format!("duplicates {p}x{k}, d = {d}"), data));
+    }
+    let mut r = rng(12);
+    for rel in [1e-3, 1e-4, 1e-5, 1e-6] {
+        for d in [8, 64] {
+            let mut data = sphere(&mut r, 5, 4, d);
+            near_copy(&mut r, &mut data, 0, 1, rel); // same label
+            near_copy(&mut r, &mut data, 0, 4, rel); // other label
+            near_copy(&mut r, &mut data, 6, 19, rel); // other label
+            near_copy(&mut r, &mut data, 10, 11, rel * 3.0); // same label
+            out.push((format!("near-duplicates at {rel:e}, d = {d}"), data));
+        }
+    }
+    let mut r = rng(13);
+    for d in [2, 3] {
+        for _ in 0..3 {
+            // Points of several classes in a few tight clumps (radius 1e-3) far from the origin: most pairs inside
+            // a clump are close, of the same class or not.
+            let n = 40;
+            let centres: Vec<Vec<f64>> = (0..4)
+                .map(|_| (0..d).map(|_| r.gen_range(2.0..3.0)).collect())
+                .collect();
+            let mut x = Vec::with_capacity(n * d);
+            let mut labels = Vec::with_capacity(n);
+            for i in 0..n {
+                let c = &centres[i % 4];
+                x.extend(c.iter().map(|v| v + r.gen_range(-1e-3..1e-3)));
+                labels.push((r.gen_range(0..3)) as f64);
+            }
+            out.push((format!("clumps in d = {d}"), Data { x, labels, n, d }));
+        }
+    }
+    out
+}
+
+/// The set boundaries of `p` (PAPER and both OFFICIAL variants), for `boundary_gap`.
+pub fn boundaries(p: &Params) -> [f64; 4] {
+    [
+        (p.alpha - p.margin) as f64,
+        p.alpha as f64,
+        1.0 - p.margin as f64 / 2.0,
+        1.0 + p.margin as f64 / 2.0,
+    ]
+}
