@@ -120,7 +120,7 @@ pub fn row_norms<T: Real>(s: &Scaled<T>) -> Vec<T> {
 }
 
 /// Rows shorter than this, relative to their block, are computed in one GEMM call.
-const ROW_BLOCK: usize = 64;
+const ROW_BLOCK: usize = 128;
 
 /// Fills `dist` (n×n, row-major, symmetric, zero diagonal) with ‖x_i − x_j‖ and returns the close pairs.
 ///

@@ -451,7 +451,7 @@ fn gradient<T: Real>(mut coefs: Coefs<T>, s: &Scaled<T>, close: &Close, input: &
                     );
                 }
                 for i in r0..r1 {
-                    let r = a[i * n..(i + 1) * n].iter().fold(T::zero(), |acc, &v| acc + v);
+                    let r = lane_sum(&a[i * n..(i + 1) * n]);
                     finish_row(
                         &mut rows[(i - r0) * d..(i - r0 + 1) * d],
                         r,
@@ -580,6 +580,19 @@ fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
             }
         }
     });
+}
+
+/// Σ v in eight interleaved partial sums, added in a fixed order: the same result every time, and vector code.
+fn lane_sum<T: Real>(v: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(T::zero(), |a, &b| a + b);
+    for c in chunks {
+        for (a, &b) in acc.iter_mut().zip(c) {
+            *a = *a + b;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// g ← factor · (g + r x_i), saturated.
