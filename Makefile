@@ -1,7 +1,7 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
 # Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, bench,
-# bench-pml, gpu-bundle (for cuda/gpu_check.sh on a GPU machine), gpu-layers-syntax;
+# bench-pml, demo-seeds, demo-tune, gpu-bundle (for cuda/gpu_check.sh on a GPU machine), gpu-layers-syntax;
 # caffe / matcaffe build the patched Caffe alone.
 
 SHELL := /bin/bash
@@ -15,7 +15,7 @@ export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	matcaffe test-octave demo deps-demo ptx-check gpu-bundle gpu-layers-syntax
+	matcaffe test-octave demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax
 
 all: build
 
@@ -84,23 +84,42 @@ matcaffe: build
 	$(CARGO) build --release -p rll-migrate
 	caffe_patch/build_caffe.sh --octave $(CAFFE_TREE)
 
-# The matlab/ workflow in Octave: sampler, Recall@K and NMI, CaffeMex shim, training and resuming, data preparation.
-test-octave: matcaffe
-	cd tests/octave && GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) octave-cli --no-gui --no-window-system \
-	  run_tests.m
+# The matlab/ workflow in Octave: sampler, Recall@K and NMI, the demo's two protocols and splits, CaffeMex shim,
+# a fresh octave-cli that only adds <caffe>/matlab and exits cleanly, training and resuming, data preparation.
+test-octave: deps-demo matcaffe
+	cd tests/octave && GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) $(OCTAVE) run_tests.m
 
-# The main job: train a small convnet with RankedListLoss through matcaffe in Octave on Fashion-MNIST (classes
-# 0-4), evaluate retrieval on the unseen classes 5-9. Variables: SEMANTICS, DATA, ITERS, OUT.
+# The main job: train a small convnet with RankedListLoss through matcaffe in Octave on Fashion-MNIST's classes 0-4,
+# then retrieval among the test images of the seen classes 0-4 and of the unseen classes 5-9 (matlab/demo/rll_demo.m).
+# Variables: SEED, SEMANTICS, DATA, SPLIT (test | validation), ITERS, BASE_LR, LR_POLICY, SHIFT, DIM, OUT.
+SEED ?= 1
 SEMANTICS ?= PAPER
 DATA ?= fashion-mnist
-ITERS ?= 2000
+SPLIT ?= test
+ITERS ?= 4000
+BASE_LR ?= 0.005
+LR_POLICY ?= poly
+SHIFT ?= 0
+DIM ?= 64
 OUT ?= demo_out
+OCTAVE := octave-cli --no-gui --no-window-system
+DEMO_ENV = GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) SEED=$(SEED) SEMANTICS=$(SEMANTICS) DATA=$(DATA) \
+  SPLIT=$(SPLIT) ITERS=$(ITERS) BASE_LR=$(BASE_LR) LR_POLICY=$(LR_POLICY) SHIFT=$(SHIFT) DIM=$(DIM)
 deps-demo:
 	$(call apt_need,dataset-fashion-mnist gnuplot-nox)
 
 demo: deps-demo matcaffe
-	GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) SEMANTICS=$(SEMANTICS) DATA=$(DATA) ITERS=$(ITERS) OUT=$(OUT) \
-	  octave-cli --no-gui --no-window-system --eval "run('matlab/demo/run_demo.m')"
+	$(DEMO_ENV) OUT=$(OUT) $(OCTAVE) --eval "run('matlab/demo/run_demo.m')"
+
+# The demo for SEEDS (five by default): mean ± std of every row, each seed checked against the floors
+# (demo_seeds/summary.md; the README's table). About 3.5 minutes a seed on 2 cores.
+SEEDS ?= 1,2,3,4,5
+demo-seeds: deps-demo matcaffe
+	$(DEMO_ENV) python3 tools/demo_runs.py seeds --seeds $(SEEDS) --out demo_seeds
+
+# How the recipe was chosen: configurations compared on a validation split of the seen classes' training images.
+demo-tune: deps-demo matcaffe
+	$(DEMO_ENV) python3 tools/demo_runs.py tune --out demo_tune --jobs 2
 
 # Kernels: NVRTC (pinned wheel) compiles every family of cuda/, the committed PTX must be current, and ptxas
 # assembles it for sm_70, sm_80 and sm_90; the cuda feature builds, with its GPU tests compiled. No GPU needed.

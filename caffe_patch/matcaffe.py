@@ -2,7 +2,9 @@
 work in MATLAB too.
 
 GNU Octave:
-(a) Octave does not search private/ inside a +package: matlab/rll_caffe_path.m (ours) adds that folder;
+(a) Octave does not search private/ inside a +package: matlab/PKG_ADD (which Octave runs when <caffe>/matlab is
+    added to the path, and MATLAB ignores) adds that folder, so a script's own addpath('<caffe>/matlab/') is
+    enough; PKG_DEL removes it again;
 (b) arrays of classdef objects and Class.empty() are unsupported: Net, Layer and Solver keep their layers, blobs,
     params and test nets in cell arrays (the public methods layers(), blobs(), params() return the same objects);
 (c) Solver.delete can run on a temporary empty object, and Net/Solver.delete after reset_all: guarded with isempty
@@ -84,8 +86,8 @@ SUBSTITUTIONS = {
     ],
 }
 
-# New files, copied from matlab/matcaffe/+caffe (get_solver.m replaces BVLC's one-argument version).
-COPIES = ["get_solver.m", "init_log.m", "set_random_seed.m"]
+# New files, copied from matlab/matcaffe/ (get_solver.m replaces BVLC's one-argument version).
+COPIES = ["+caffe/get_solver.m", "+caffe/init_log.m", "+caffe/set_random_seed.m", "PKG_ADD", "PKG_DEL"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -110,6 +112,6 @@ def fixes(tree):
             text = text.replace(old, new)
         out[rel] = text
     for name in COPIES:
-        with open(os.path.join(REPO, "matlab", "matcaffe", "+caffe", name), encoding="utf-8") as f:
-            out[f"matlab/+caffe/{name}"] = f.read()
+        with open(os.path.join(REPO, "matlab", "matcaffe", name), encoding="utf-8") as f:
+            out[f"matlab/{name}"] = f.read()
     return out

@@ -16,7 +16,8 @@ function history = rll_train(opts)
 %   weights          a .caffemodel to start from (CaffeMex's use_caffemodel) ['']
 %   initial_weights_file   where to save the weights before the first step (e.g. an "untrained" baseline) ['']
 %   loss_blobs       the tops to report [every net output]
-%   preprocess       @(batch) -> batch, applied to each batch (augmentation) [none]
+%   preprocess       @(batch) or @(batch, iter) -> batch, applied to each batch (augmentation; iter, the
+%                    iteration the batch is for, lets it draw reproducibly and resume exactly) [none]
 %   log              a function handle for progress lines [@(s) fprintf('%s\n', s)]
 
 opts = fill_defaults(opts);
@@ -47,7 +48,13 @@ t0 = tic;
 while solver.iter() < opts.iters
   [idx, labels, sampler] = rll_next_batch(sampler);
   batch = opts.load_batch(idx);
-  if ~isempty(opts.preprocess), batch = opts.preprocess(batch); end
+  if ~isempty(opts.preprocess)
+    if nargin(opts.preprocess) >= 2
+      batch = opts.preprocess(batch, solver.iter() + 1);
+    else
+      batch = opts.preprocess(batch);
+    end
+  end
   net.blobs('data').set_data(single(batch));
   net.blobs('label').set_data(reshape(labels, size_of_blob(net, 'label')));
   solver.step(1);

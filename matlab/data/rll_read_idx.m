@@ -7,8 +7,17 @@ if numel(path) > 3 && strcmp(path(end - 2:end), '.gz')
   tmp = tempname();
   mkdir(tmp);
   cleanup = onCleanup(@() rmdir(tmp, 's'));
-  files = gunzip(path, tmp);
-  path = files{1};
+  if exist('OCTAVE_VERSION', 'builtin')
+    % Octave's gunzip decompresses next to the .gz and then moves the file: that needs a writable data folder and
+    % races between two processes reading the same file. gzip -dc writes straight to our own folder.
+    out = fullfile(tmp, 'data.idx');
+    [status, msg] = system(sprintf('gzip -dc "%s" > "%s"', path, out));
+    if status ~= 0, error('rll_read_idx: cannot decompress %s: %s', path, msg); end
+    path = out;
+  else
+    files = gunzip(path, tmp);
+    path = files{1};
+  end
 end
 fid = fopen(path, 'r', 'ieee-be');
 if fid < 0, error('rll_read_idx: cannot open %s', path); end

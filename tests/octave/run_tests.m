@@ -3,6 +3,7 @@ here = fileparts(mfilename('fullpath'));
 addpath(here);
 addpath(fullfile(fileparts(fileparts(here)), 'matlab'));
 rll_setup(getenv('RLL_CAFFE_ROOT'));
+addpath(fullfile(fileparts(fileparts(here)), 'matlab', 'demo'));
 caffe.set_mode_cpu();
 files = dir(fullfile(here, 'test_*.m'));
 passed = 0;
