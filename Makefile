@@ -91,16 +91,16 @@ test-octave: deps-demo matcaffe
 
 # The main job: train a small convnet with RankedListLoss through matcaffe in Octave on Fashion-MNIST's classes 0-4,
 # then retrieval among the test images of the seen classes 0-4 and of the unseen classes 5-9 (matlab/demo/rll_demo.m).
-# Variables: SEED, SEMANTICS, DATA, SPLIT (test | validation), ITERS, BASE_LR, LR_POLICY, SHIFT, DIM, OUT.
+# Variables: SEED, SEMANTICS, DATA, SPLIT (test | validation | classes1 | classes2), ITERS, BASE_LR, LR_POLICY, SHIFT, DIM, OUT.
 SEED ?= 1
 SEMANTICS ?= PAPER
 DATA ?= fashion-mnist
 SPLIT ?= test
-ITERS ?= 4000
+ITERS ?= 2000
 BASE_LR ?= 0.005
 LR_POLICY ?= poly
 SHIFT ?= 0
-DIM ?= 64
+DIM ?= 256
 OUT ?= demo_out
 OCTAVE := octave-cli --no-gui --no-window-system
 DEMO_ENV = GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) SEED=$(SEED) SEMANTICS=$(SEMANTICS) DATA=$(DATA) \
@@ -109,10 +109,10 @@ deps-demo:
 	$(call apt_need,dataset-fashion-mnist gnuplot-nox)
 
 demo: deps-demo matcaffe
-	$(DEMO_ENV) OUT=$(OUT) $(OCTAVE) --eval "run('matlab/demo/run_demo.m')"
+	$(DEMO_ENV) OUT=$(abspath $(OUT)) $(OCTAVE) --eval "run('matlab/demo/run_demo.m')"
 
 # The demo for SEEDS (five by default): mean ± std of every row, each seed checked against the floors
-# (demo_seeds/summary.md; the README's table). About 3.5 minutes a seed on 2 cores.
+# (demo_seeds/summary.md; the README's table). About 2 minutes a seed on 2 cores.
 SEEDS ?= 1,2,3,4,5
 demo-seeds: deps-demo matcaffe
 	$(DEMO_ENV) python3 tools/demo_runs.py seeds --seeds $(SEEDS) --out demo_seeds

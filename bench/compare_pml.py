@@ -124,7 +124,8 @@ print((hwm() - base) / 1024)
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--lib", default="target/release/libranked_list_loss.so")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2, 0],
+                    help="thread counts; 0: ours chooses per call (the default of the library), torch every core")
     ap.add_argument("--radius", type=float, nargs="+", default=[1.0, 0.5],
                     help="feature norms to run (1: normalised embeddings; 0.5: every negative active)")
     args = ap.parse_args()
@@ -137,15 +138,16 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for radius in args.radius:
         for threads in args.threads:
-            torch.set_num_threads(threads)
+            torch.set_num_threads(threads or os.cpu_count())
             lib.rll_set_num_threads(threads)
+            label = threads or f"auto (torch {os.cpu_count()})"
             for n, d in SHAPES:
                 x, y = batch(n, d, radius=radius)
                 run, _ = ours(lib, x, y)
                 t_ours = median_time(run)
                 t_pml = median_time(pml(x, y))
                 rss = peak_rss_child(os.path.abspath(args.lib), n, d, threads, radius)
-                print(f"| {n}×{d} | {radius:g} | {threads} | {t_ours * 1e3:.2f} | {t_pml * 1e3:.2f} | "
+                print(f"| {n}×{d} | {radius:g} | {label} | {t_ours * 1e3:.2f} | {t_pml * 1e3:.2f} | "
                       f"{t_pml / t_ours:.1f}× | {rss:.0f} |", flush=True)
 
 

@@ -120,7 +120,8 @@ pub unsafe extern "C" fn rll_params_default(p: *mut rll_params) {
     }));
 }
 
-/// Sets the number of worker threads (0: `RLL_NUM_THREADS`, else all cores). Results do not depend on it.
+/// Sets the number of worker threads (n > 0: exactly n; 0: `RLL_NUM_THREADS`, else chosen per call from the work
+/// size, see `parallel::threads_for`). Results do not depend on it.
 #[no_mangle]
 pub extern "C" fn rll_set_num_threads(n: c_int) -> c_int {
     report(if n < 0 {

@@ -32,16 +32,18 @@ pub fn num_threads() -> usize {
     explicit_threads().unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Work (about N²·(D + 64) multiply-adds: the distance and gradient products plus the per-pair passes) below which
-/// one more thread costs more in hand-offs than it saves; measured with `examples/thread_crossover.rs` (README).
+/// Work (about N²·(D + 64) multiply-adds: the distance and gradient products plus the per-pair passes) that one
+/// more thread needs before it pays for its hand-offs. Measured with `examples/thread_crossover.rs` on the project's
+/// 2-core machine (README, "Speed"): two threads were 2.3× slower than one at 60×512 (2e6), 1.17× slower at 180×512
+/// (1.9e7), even at 256×512 (3.8e7) and faster from 512×128 (5e7) on.
 pub const WORK_PER_THREAD: f64 = 4.0e7;
 
-/// The threads for one call on an n×d batch: the explicit count if one was set, else one per
-/// [`WORK_PER_THREAD`] of work, at least one and at most the machine's parallelism.
+/// The threads for one call on an n×d batch: the explicit count if one was set, else 1 + one per
+/// [`WORK_PER_THREAD`] of work, at most the machine's parallelism.
 pub fn threads_for(n: usize, d: usize) -> usize {
     explicit_threads().unwrap_or_else(|| {
         let work = (n as f64) * (n as f64) * (d as f64 + 64.0);
-        ((work / WORK_PER_THREAD) as usize).clamp(1, num_threads())
+        ((work / WORK_PER_THREAD) as usize + 1).min(num_threads())
     })
 }
 

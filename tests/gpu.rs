@@ -335,24 +335,8 @@ fn gpu_matches_cpu_on_the_case_in_rll_gpu_case() {
 #[test]
 fn gpu_close_pairs_match_the_f64_reference() {
     let s = stream();
-    for (what, data) in close_pair_batches() {
-        let (x32, wide) = as_f32(&data);
-        let l32: Vec<f32> = data.labels.iter().map(|&v| v as f32).collect();
-        for (name, p) in close_pair_variants() {
-            assert!(
-                boundary_gap(&p, &wide, &boundaries(&p)) > 1e-4,
-                "{what}: too close to a boundary"
-            );
-            let (v64, g64) = reference(&p, &wide);
-            let (v, g, _) = gpu::<f32>(&s, &p, &x32, &l32, data.n, data.d, 1.0);
-            let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
-            let ev = (v as f64 - v64).abs() / v64.abs().max(1e-30);
-            let eg = rel_err(&g, &g64, 1e-30);
-            assert!(
-                ev < 1e-5,
-                "GPU, {what}, {name}: value {v} against {v64}: relative error {ev:.2e}"
-            );
-            assert!(eg < 1e-5, "GPU, {what}, {name}: gradient relative error {eg:.2e}");
-        }
-    }
+    check_close_pairs("", |p, x, y, n, d| {
+        let (v, g, _) = gpu::<f32>(&s, p, x, y, n, d, 1.0);
+        (v, g)
+    });
 }

@@ -18,7 +18,8 @@ fn the_default_follows_the_work_and_an_explicit_count_wins() {
     assert_eq!(threads_for(60, 512), 1);
     assert_eq!(threads_for(1, 1), 1);
     let work = 4096.0 * 4096.0 * (512.0 + 64.0) / WORK_PER_THREAD;
-    assert_eq!(threads_for(4096, 512), (work as usize).clamp(1, machine));
+    assert_eq!(threads_for(4096, 512), (work as usize + 1).min(machine));
+    assert_eq!(threads_for(512, 128), 2.min(machine));
     set_num_threads(3);
     assert_eq!(threads_for(60, 512), 3);
     assert_eq!(threads_for(4096, 512), 3);

@@ -4,9 +4,12 @@
   demo_runs.py seeds [--seeds 1,2,3,4,5] [--out demo_seeds] [--jobs 1]
       The reported protocol, one run per seed: mean ± std of every row of the two-protocol table, written to
       OUT/summary.md and OUT/summary.json, and the issue's floors checked for every seed (exit 1 if one fails).
-  demo_runs.py tune [--seeds 1,2] [--out demo_tune] [--jobs 2] [--configs NAME=VAR=V,VAR=V ...]
-      Recipe selection on SPLIT=validation (held-out training images of the seen classes; no test image is read):
-      validation Recall@1 per configuration, mean ± std over the seeds.
+  demo_runs.py tune [--seeds 1,2] [--splits validation,classes1,classes2] [--out demo_tune] [--jobs 2]
+                    [--configs NAME=VAR=V,VAR=V ...]
+      Recipe selection on validation splits of the seen classes' training images (no test image is read):
+      'validation' holds out images of the five seen classes; 'classes1'/'classes2' hold out two seen classes
+      whole and train on the other three (a zero-shot proxy). Recall@1 of the trained network per configuration
+      and split, mean ± std over the seeds (and over both class folds).
 
 Every run is `octave-cli run_demo.m` with the Make variables as environment; with --jobs > 1 the runs share the
 cores (OpenBLAS and the loss each get one thread per run).
@@ -26,22 +29,39 @@ METRICS = ["recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"]
 
 # The configurations compared on the validation split (README, "How the recipe was chosen").
 DEFAULT_CONFIGS = {
-    "lr 0.005 fixed (the previous recipe)": {"LR_POLICY": "fixed", "SHIFT": "0"},
-    "lr 0.005 poly": {"LR_POLICY": "poly", "SHIFT": "0"},
-    "lr 0.01 poly": {"BASE_LR": "0.01", "LR_POLICY": "poly", "SHIFT": "0"},
-    "lr 0.0025 poly": {"BASE_LR": "0.0025", "LR_POLICY": "poly", "SHIFT": "0"},
-    "lr 0.005 poly, 4000 iterations": {"ITERS": "4000", "LR_POLICY": "poly", "SHIFT": "0"},
-    "lr 0.005 poly, embedding 128": {"DIM": "128", "LR_POLICY": "poly", "SHIFT": "0"},
-    "lr 0.005 poly, augmentation": {"LR_POLICY": "poly", "SHIFT": "2"},
-    "lr 0.01 poly, augmentation": {"BASE_LR": "0.01", "LR_POLICY": "poly", "SHIFT": "2"},
-    "lr 0.0025 poly, augmentation": {"BASE_LR": "0.0025", "LR_POLICY": "poly", "SHIFT": "2"},
-    "lr 0.005 poly, augmentation, 4000 iterations": {"ITERS": "4000", "LR_POLICY": "poly", "SHIFT": "2"},
-    "lr 0.005 poly, augmentation, embedding 128": {"DIM": "128", "LR_POLICY": "poly", "SHIFT": "2"},
+    "lr 0.005 fixed, 2000 iterations (the previous recipe)": {"LR_POLICY": "fixed"},
+    "lr 0.005 poly, 2000 iterations": {},
+    "lr 0.005 poly, 1000 iterations": {"ITERS": "1000"},
+    "lr 0.005 poly, 4000 iterations": {"ITERS": "4000"},
+    "lr 0.0025 poly, 2000 iterations": {"BASE_LR": "0.0025"},
+    "lr 0.005 poly, 2000 iterations, augmentation": {"SHIFT": "2"},
+    "lr 0.005 poly, 2000 iterations, embedding 128": {"DIM": "128"},
+    "lr 0.005 poly, 4000 iterations, embedding 128": {"DIM": "128", "ITERS": "4000"},
+    "lr 0.005 poly, 2000 iterations, embedding 256": {"DIM": "256"},
 }
 
 
+def same_settings(result, env):
+    """Whether a results.json was made with the settings of `env` (for --reuse)."""
+    want = {"seed": ("SEED", int), "split": ("SPLIT", str), "iterations": ("ITERS", int),
+            "base_lr": ("BASE_LR", float), "lr_policy": ("LR_POLICY", str), "shift": ("SHIFT", int),
+            "dim": ("DIM", int)}
+    return all(k in result and var in env and result[k] == conv(env[var]) for k, (var, conv) in want.items())
+
+
+REUSE = False
+
+
 def run_one(out, env_extra, log):
+    out = os.path.abspath(out)  # Octave's run() works in the script's folder
     os.makedirs(out, exist_ok=True)
+    done = os.path.join(out, "results.json")
+    if REUSE and os.path.exists(done):
+        with open(done) as f:
+            result = json.load(f)
+        if same_settings(result, env_extra):
+            log(f"{out}: reused")
+            return result
     env = dict(os.environ)
     env.update(env_extra)
     env["OUT"] = out
@@ -155,24 +175,43 @@ def tune_command(a):
             name, _, rest = c.partition("=")
             configs[name] = dict(kv.split("=", 1) for kv in rest.split(",") if kv)
     seeds = [int(s) for s in a.seeds.split(",")]
+    splits = a.splits.split(",")
     jobs, keys = [], []
+    # Each configuration states what it changes from these defaults, so the table does not depend on the Make
+    # variables of the call.
+    base = {"BASE_LR": "0.005", "ITERS": "2000", "DIM": "64", "LR_POLICY": "poly", "SHIFT": "0"}
     for i, (name, env) in enumerate(configs.items()):
-        for s in seeds:
-            # Each configuration states what it changes from the defaults below, so the table does not depend on
-            # the Make variables of the call.
-            base = {"BASE_LR": "0.005", "ITERS": "2000", "DIM": "64", "LR_POLICY": "poly", "SHIFT": "0"}
-            jobs.append((os.path.join(a.out, f"config{i}_seed{s}"),
-                         {**base, "SPLIT": "validation", "PLOT": "0", **env, "SEED": str(s)}))
-            keys.append(name)
+        for split in splits:
+            for s in seeds:
+                jobs.append((os.path.join(a.out, f"config{i}_{split}_seed{s}"),
+                             {**base, "SPLIT": split, "PLOT": "0", **env, "SEED": str(s)}))
+                keys.append((name, split, s))
     results = run_all(jobs, a.jobs)
-    lines = ["| configuration | validation R@1 (trained) | untrained | raw pixels | NMI (trained) |",
-             "|---|---|---|---|---|"]
+
+    def r1(rs, split, model):
+        """Recall@1 per seed: of the split, or (split 'classes') the mean of the two class folds."""
+        per_seed = {}
+        for (_, sp, seed), r in rs:
+            if sp == split or (split == "classes" and sp.startswith("classes")):
+                key = "validation" if sp == "validation" else "heldout"
+                per_seed.setdefault(seed, []).append(r[key][model]["recall_at_1"])
+        return [statistics.fmean(v) for v in per_seed.values()]
+
+    groups = []
+    if "validation" in splits:
+        groups.append(("validation", "held-out images of the seen classes"))
+    if any(sp.startswith("classes") for sp in splits):
+        groups.append(("classes", "held-out seen classes (mean of 2 folds)"))
+    header = "| configuration | " + " | ".join(f"{t}: trained | untrained | raw" for _, t in groups) + " |"
+    lines = [header, "|---|" + "---|---|---|" * len(groups)]
     for name in configs:
-        rs = [r for k, r in zip(keys, results) if k == name]
-        cell = lambda m, metric: "%.4f ± %.4f" % mean_std([r["validation"][m][metric] for r in rs])
-        lines.append(f"| {name} | {cell('trained', 'recall_at_1')} | {cell('untrained', 'recall_at_1')} | "
-                     f"{cell('raw', 'recall_at_1')} | {cell('trained', 'nmi')} |")
-    text = f"Validation split, seeds {a.seeds}:\n\n" + "\n".join(lines) + "\n"
+        rs = [(k, r) for k, r in zip(keys, results) if k[0] == name]
+        cells = []
+        for split, _ in groups:
+            for model in ("trained", "untrained", "raw"):
+                cells.append("%.4f ± %.4f" % mean_std(r1(rs, split, model)))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    text = (f"Recall@1 on validation splits, mean ± std over seeds {a.seeds}:\n\n" + "\n".join(lines) + "\n")
     print(text)
     with open(os.path.join(a.out, "tune.md"), "w") as f:
         f.write(text)
@@ -189,10 +228,14 @@ def main():
     s.add_argument("--set", nargs="*", default=[], help="VAR=VALUE passed to every run (ITERS=..., ...)")
     t = sub.add_parser("tune")
     t.add_argument("--seeds", default="1,2")
+    t.add_argument("--splits", default="validation,classes1,classes2")
     t.add_argument("--out", default="demo_tune")
     t.add_argument("--jobs", type=int, default=2)
     t.add_argument("--configs", nargs="*")
+    t.add_argument("--reuse", action="store_true", help="keep runs whose results.json has the same settings")
     a = p.parse_args()
+    global REUSE
+    REUSE = getattr(a, "reuse", False)
     return seeds_command(a) if a.cmd == "seeds" else tune_command(a)
 
 

@@ -54,7 +54,8 @@ int rll_loss_gpu_f64(const rll_params *p, const double *x, const double *labels,
 /* Thread-local message for the last nonzero return ("" if none). */
 const char *rll_last_error(void);
 
-/* Worker threads (0: $RLL_NUM_THREADS, else every core). Results are bit-identical for any count. */
+/* Worker threads: n > 0 uses exactly n; 0 uses $RLL_NUM_THREADS if set, else chooses per call from the batch size
+   (one thread for small batches, up to every core). Results are bit-identical for any count. */
 int rll_set_num_threads(int n);
 
 #ifdef __cplusplus

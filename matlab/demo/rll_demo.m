@@ -9,15 +9,15 @@ function results = rll_demo(opts)
 %   Writes to opts.out: results.json, rll_demo.png (loss curve, embeddings before and after training),
 %   Recall_demo.txt, the checkpoints and the nets.
 % Fields of opts [defaults]: semantics ['PAPER' | 'OFFICIAL_V2020' | 'OFFICIAL_V2019'], data ['fashion-mnist'
-%   or a folder prepared by matlab/data/rll_prepare_*], split ['test' | 'validation'], iters [4000],
+%   or a folder prepared by matlab/data/rll_prepare_*], split ['test' | 'validation' | 'classes1' | 'classes2'], iters [2000],
 %   out ['demo_out'], seed [1] (sampler, augmentation, Caffe's seed and so the initial weights),
 %   base_lr [0.005], lr_policy ['poly': linear decay to 0 | 'fixed'], shift [0: no augmentation; s > 0:
-%   mirroring and shifts of up to s pixels], dim [64: embedding size], plot [true].
+%   mirroring and shifts of up to s pixels], dim [256: embedding size], plot [true].
 
 here = fileparts(mfilename('fullpath'));
 repo = fileparts(fileparts(here));
-defaults = struct('semantics', 'PAPER', 'data', 'fashion-mnist', 'split', 'test', 'iters', 4000, ...
-                  'out', 'demo_out', 'seed', 1, 'base_lr', 0.005, 'lr_policy', 'poly', 'shift', 0, 'dim', 64, ...
+defaults = struct('semantics', 'PAPER', 'data', 'fashion-mnist', 'split', 'test', 'iters', 2000, ...
+                  'out', 'demo_out', 'seed', 1, 'base_lr', 0.005, 'lr_policy', 'poly', 'shift', 0, 'dim', 256, ...
                   'plot', true);
 for f = fieldnames(defaults)'
   if ~isfield(opts, f{1}) || isempty(opts.(f{1})), opts.(f{1}) = defaults.(f{1}); end
@@ -40,8 +40,12 @@ say('%d training images of %d classes; evaluation sets: %s', numel(sets.train.la
 
 % The nets and the solver, with the chosen semantics, embedding size, recipe and seed.
 dim_text = @(t) regexprep(t, '(name: "embedding"[^}]*?num_output:) \d+', sprintf('$1 %d', opts.dim));
+% P x K = (classes, up to 5) x 12: every batch holds every training class, as with the five seen classes.
+P = min(5, numel(unique(sets.train.labels)));
+K = 12;
 net_text = strrep(fileread(fullfile(repo, 'prototxt', 'fashion_mnist', 'train.prototxt')), ...
                   'semantics: PAPER', ['semantics: ' opts.semantics]);
+net_text = regexprep(net_text, 'dim: 60\>', sprintf('dim: %d', P * K));
 write_text(fullfile(out, 'train.prototxt'), dim_text(net_text));
 write_text(fullfile(out, 'deploy.prototxt'), ...
            dim_text(fileread(fullfile(repo, 'prototxt', 'fashion_mnist', 'deploy.prototxt'))));
@@ -54,10 +58,10 @@ write_text(fullfile(out, 'solver.prototxt'), solver_text);
 
 old = cd(out);
 restore = onCleanup(@() cd(old));
-say('training %d iterations, P x K = 5 x 12, semantics %s, seed %d, base_lr %g (%s), shift %d, dim %d', ...
-    opts.iters, opts.semantics, opts.seed, opts.base_lr, opts.lr_policy, opts.shift, opts.dim);
+say('training %d iterations, P x K = %d x %d, semantics %s, seed %d, base_lr %g (%s), shift %d, dim %d', ...
+    opts.iters, P, K, opts.semantics, opts.seed, opts.base_lr, opts.lr_policy, opts.shift, opts.dim);
 topts = struct('solver_file', 'solver.prototxt', 'images', sets.train.images, ...
-               'class_ids', sets.train.labels + 1, 'P', 5, 'K', 12, 'iters', opts.iters, ...
+               'class_ids', sets.train.labels + 1, 'P', P, 'K', K, 'iters', opts.iters, ...
                'output_interval', max(1, round(opts.iters / 20)), 'save_interval', max(1, round(opts.iters / 4)), ...
                'out_dir', out, 'seed', opts.seed, 'loss_blobs', {{'loss'}}, ...
                'initial_weights_file', fullfile(out, 'untrained.caffemodel'));

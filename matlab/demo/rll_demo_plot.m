@@ -30,12 +30,17 @@ for e = 1:numel(eval_sets)
     r1(e, m) = table.(eval_sets(e).name).(models{m}).recall(1);
   end
 end
-bar(r1);
-set(gca, 'xticklabel', {eval_sets.name});
+if size(r1, 1) == 1
+  bar([r1; nan(1, numel(models))]);   % one protocol: one group of bars, not three groups of one
+  xlim([0.5 1.5]);
+else
+  bar(r1);
+end
+set(gca, 'xtick', 1:numel(eval_sets), 'xticklabel', {eval_sets.name});
 ylim([max(0, min(r1(:)) - 0.05), 1]);
 legend({'raw pixels', 'untrained', 'trained'}, 'location', 'southoutside', 'orientation', 'horizontal');
-ylabel('Recall@1');
-title('Recall@1 by protocol');
+ylabel('Recall at 1');
+title('Recall at 1, by protocol');   % no @: gnuplot's enhanced text eats it
 
 stages = {'untrained', 'trained'};
 for e = 1:numel(eval_sets)
@@ -58,7 +63,7 @@ for e = 1:numel(eval_sets)
     if strcmp(opts.data, 'fashion-mnist') && s == 2
       legend(names(classes + 1), 'location', 'southoutside', 'orientation', 'horizontal');
     end
-    title(sprintf('%s: %s network, R@1 %.3f', set_e.name, stages{s}, ...
+    title(sprintf('%s classes: %s network, Recall at 1 = %.3f', set_e.name, stages{s}, ...
                   table.(set_e.name).(stages{s}).recall(1)));
   end
 end

@@ -388,3 +388,34 @@ pub fn boundaries(p: &Params) -> [f64; 4] {
         1.0 + p.margin as f64 / 2.0,
     ]
 }
+
+/// Runs `engine` (float32 value and gradient of a batch) on every close-pair batch whose name starts with `filter`,
+/// for every variant, against the float64 references: within 1e-5 relative on the value and on the gradient.
+pub fn check_close_pairs(filter: &str, engine: impl Fn(&Params, &[f32], &[f32], usize, usize) -> (f32, Vec<f32>)) {
+    let cases: Vec<_> = close_pair_batches()
+        .into_iter()
+        .filter(|(w, _)| w.starts_with(filter))
+        .collect();
+    assert!(!cases.is_empty(), "no batch named {filter}*");
+    for (what, data) in cases {
+        let (x32, wide) = as_f32(&data);
+        let l32: Vec<f32> = data.labels.iter().map(|&v| v as f32).collect();
+        for (name, p) in close_pair_variants() {
+            // Sets decided within float32 rounding of a boundary may differ: such batches are no precision test.
+            assert!(
+                boundary_gap(&p, &wide, &boundaries(&p)) > 1e-4,
+                "{what}: too close to a boundary"
+            );
+            let (v64, g64) = reference(&p, &wide);
+            let (v, g) = engine(&p, &x32, &l32, data.n, data.d);
+            let g: Vec<f64> = g.iter().map(|&v| v as f64).collect();
+            let ev = (v as f64 - v64).abs() / v64.abs().max(1e-30);
+            let eg = rel_err(&g, &g64, 1e-30);
+            assert!(
+                ev < 1e-5,
+                "{what}, {name}: value {v} against {v64}: relative error {ev:.2e}"
+            );
+            assert!(eg < 1e-5, "{what}, {name}: gradient relative error {eg:.2e}");
+        }
+    }
+}
