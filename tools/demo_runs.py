@@ -202,14 +202,18 @@ def tune_command(a):
         groups.append(("validation", "held-out images of the seen classes"))
     if any(sp.startswith("classes") for sp in splits):
         groups.append(("classes", "held-out seen classes (mean of 2 folds)"))
-    header = "| configuration | " + " | ".join(f"{t}: trained | untrained | raw" for _, t in groups) + " |"
-    lines = [header, "|---|" + "---|---|---|" * len(groups)]
+    header = "| configuration | " + " | ".join(f"{t}: trained | untrained | raw" for _, t in groups)
+    both = len(groups) == 2
+    header += " | mean of the two trained columns (the criterion) |" if both else " |"
+    lines = [header, "|---|" + "---|---|---|" * len(groups) + ("---|" if both else "")]
     for name in configs:
         rs = [(k, r) for k, r in zip(keys, results) if k[0] == name]
         cells = []
         for split, _ in groups:
             for model in ("trained", "untrained", "raw"):
                 cells.append("%.4f ± %.4f" % mean_std(r1(rs, split, model)))
+        if both:
+            cells.append("%.4f" % statistics.fmean(statistics.fmean(r1(rs, g, "trained")) for g, _ in groups))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     text = (f"Recall@1 on validation splits, mean ± std over seeds {a.seeds}:\n\n" + "\n".join(lines) + "\n")
     print(text)
