@@ -3,6 +3,7 @@
 //! Parameters arrive as the layer's serialized `LayerParameter` (`layer_param().SerializeAsString()`), decoded
 //! with `RllLayerFields` from `proto/ranked_list_loss.proto`.
 
+use crate::device::{DeviceReal, GpuArgs};
 use crate::engine::{compute, Batch};
 use crate::error::Result;
 use crate::normalize::{l2_backward, l2_forward};
@@ -180,123 +181,34 @@ fn l2_normalize_backward_f64(y: &[f64], dy: &[f64], norms: &[f64], n: usize, d: 
     crate::catch(|| l2_backward(y, dy, norms, n, d, dx))
 }
 
-#[cfg(feature = "cuda")]
-mod gpu {
-    use super::*;
-    use crate::cuda::{compute_gpu, l2_backward_gpu, l2_forward_gpu, GpuArgs, GpuReal};
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss<T: GpuReal>(
-        layer_param: &[u8],
-        x: usize,
-        labels: usize,
-        n: usize,
-        d: usize,
-        loss_weight: T,
-        grad: usize,
-        stats: usize,
-        stream: usize,
-        device: i32,
-    ) -> Result<T> {
-        crate::catch(|| {
-            let params = Params::decode_layer(layer_param)?;
-            let args = GpuArgs {
-                x: x as u64,
-                labels: labels as u64,
-                n,
-                d,
-                grad: grad as u64,
-                stats: stats as u64,
-                stream: stream as u64,
-                device,
-            };
-            compute_gpu::<T>(&params, args, loss_weight)
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn normalize(
-        is_double: bool,
-        x: usize,
-        n: usize,
-        d: usize,
-        y: usize,
-        norms: usize,
-        stream: usize,
-        device: i32,
-    ) -> Result<()> {
-        let (x, y, norms, stream) = (x as u64, y as u64, norms as u64, stream as u64);
-        if is_double {
-            l2_forward_gpu::<f64>(x, n, d, y, norms, stream, device)
-        } else {
-            l2_forward_gpu::<f32>(x, n, d, y, norms, stream, device)
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub fn normalize_backward(
-        is_double: bool,
-        y: usize,
-        dy: usize,
-        norms: usize,
-        n: usize,
-        d: usize,
-        dx: usize,
-        stream: usize,
-        device: i32,
-    ) -> Result<()> {
-        let (y, dy, norms, dx, stream) = (y as u64, dy as u64, norms as u64, dx as u64, stream as u64);
-        if is_double {
-            l2_backward_gpu::<f64>(y, dy, norms, n, d, dx, stream, device)
-        } else {
-            l2_backward_gpu::<f32>(y, dy, norms, n, d, dx, stream, device)
-        }
-    }
-}
-
-#[cfg(not(feature = "cuda"))]
-mod gpu {
-    use crate::error::{ErrorKind, Result, RllError};
-
-    fn unavailable<T>() -> Result<T> {
-        Err(RllError::new(
-            ErrorKind::Device,
-            "this ranked_list_loss was built without the cuda feature",
-        ))
-    }
-    #[allow(clippy::too_many_arguments)]
-    pub fn loss<T>(
-        _: &[u8],
-        _: usize,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: T,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: i32,
-    ) -> Result<T> {
-        unavailable()
-    }
-    #[allow(clippy::too_many_arguments)]
-    pub fn normalize(_: bool, _: usize, _: usize, _: usize, _: usize, _: usize, _: usize, _: i32) -> Result<()> {
-        unavailable()
-    }
-    #[allow(clippy::too_many_arguments)]
-    pub fn normalize_backward(
-        _: bool,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: usize,
-        _: i32,
-    ) -> Result<()> {
-        unavailable()
-    }
+/// The layers' device call: the serialized LayerParameter decoded, the pointers into [`GpuArgs`].
+#[allow(clippy::too_many_arguments)]
+fn loss_gpu<T: DeviceReal>(
+    layer_param: &[u8],
+    x: usize,
+    labels: usize,
+    n: usize,
+    d: usize,
+    loss_weight: T,
+    grad: usize,
+    stats: usize,
+    stream: usize,
+    device: i32,
+) -> Result<T> {
+    crate::catch(|| {
+        let params = Params::decode_layer(layer_param)?;
+        let args = GpuArgs {
+            x: x as u64,
+            labels: labels as u64,
+            n,
+            d,
+            grad: grad as u64,
+            stats: stats as u64,
+            stream: stream as u64,
+            device,
+        };
+        T::loss_gpu(&params, args, loss_weight)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -312,7 +224,7 @@ fn loss_gpu_f32(
     stream: usize,
     device: i32,
 ) -> Result<f32> {
-    gpu::loss(layer_param, x, labels, n, d, loss_weight, grad, stats, stream, device)
+    loss_gpu(layer_param, x, labels, n, d, loss_weight, grad, stats, stream, device)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -328,7 +240,7 @@ fn loss_gpu_f64(
     stream: usize,
     device: i32,
 ) -> Result<f64> {
-    gpu::loss(layer_param, x, labels, n, d, loss_weight, grad, stats, stream, device)
+    loss_gpu(layer_param, x, labels, n, d, loss_weight, grad, stats, stream, device)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -342,7 +254,14 @@ fn l2_normalize_gpu(
     stream: usize,
     device: i32,
 ) -> Result<()> {
-    crate::catch(|| gpu::normalize(is_double, x, n, d, y, norms, stream, device))
+    let (x, y, norms, stream) = (x as u64, y as u64, norms as u64, stream as u64);
+    crate::catch(|| {
+        if is_double {
+            f64::l2_forward_gpu(x, n, d, y, norms, stream, device)
+        } else {
+            f32::l2_forward_gpu(x, n, d, y, norms, stream, device)
+        }
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -357,5 +276,12 @@ fn l2_normalize_backward_gpu(
     stream: usize,
     device: i32,
 ) -> Result<()> {
-    crate::catch(|| gpu::normalize_backward(is_double, y, dy, norms, n, d, dx, stream, device))
+    let (y, dy, norms, dx, stream) = (y as u64, dy as u64, norms as u64, dx as u64, stream as u64);
+    crate::catch(|| {
+        if is_double {
+            f64::l2_backward_gpu(y, dy, norms, n, d, dx, stream, device)
+        } else {
+            f32::l2_backward_gpu(y, dy, norms, n, d, dx, stream, device)
+        }
+    })
 }

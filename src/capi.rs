@@ -4,6 +4,7 @@
 //! (an [`ErrorKind`] code) with a message for [`rll_last_error`]. Nothing is written on failure.
 #![allow(non_camel_case_types)]
 
+use crate::device::{DeviceReal, GpuArgs};
 use crate::engine::{compute, Batch};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::params::{Params, Semantics};
@@ -237,7 +238,7 @@ pub unsafe extern "C" fn rll_loss_f64(
 /// # Safety
 /// As documented on those functions.
 #[allow(clippy::too_many_arguments)]
-unsafe fn loss_gpu_c<T: GpuEntry>(
+unsafe fn loss_gpu_c<T: DeviceReal>(
     p: *const rll_params,
     x: *const T,
     labels: *const T,
@@ -256,74 +257,21 @@ unsafe fn loss_gpu_c<T: GpuEntry>(
         if n <= 0 || d <= 0 {
             return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
         }
-        let value = T::gpu(
-            &params,
-            x as u64,
-            labels as u64,
-            n as usize,
-            d as usize,
-            loss_weight,
-            grad as u64,
-            stream as u64,
+        let args = GpuArgs {
+            x: x as u64,
+            labels: labels as u64,
+            n: n as usize,
+            d: d as usize,
+            grad: grad as u64,
+            stats: 0,
+            stream: stream as u64,
             device,
-        )?;
+        };
+        let value = T::loss_gpu(&params, args, loss_weight)?;
         // SAFETY: non-null host pointer, writable by the caller's contract.
         unsafe { loss.write(value) };
         Ok(())
     }))
-}
-
-/// The device entry of one element type: the CUDA path, or an error where the crate is built without it.
-trait GpuEntry: Real {
-    #[allow(clippy::too_many_arguments)]
-    fn gpu(
-        p: &Params,
-        x: u64,
-        labels: u64,
-        n: usize,
-        d: usize,
-        lw: Self,
-        grad: u64,
-        stream: u64,
-        device: c_int,
-    ) -> Result<Self>;
-}
-
-#[cfg(feature = "cuda")]
-impl<T: crate::cuda::GpuReal> GpuEntry for T {
-    fn gpu(
-        p: &Params,
-        x: u64,
-        labels: u64,
-        n: usize,
-        d: usize,
-        lw: T,
-        grad: u64,
-        stream: u64,
-        device: c_int,
-    ) -> Result<T> {
-        let args = crate::cuda::GpuArgs {
-            x,
-            labels,
-            n,
-            d,
-            grad,
-            stats: 0,
-            stream,
-            device,
-        };
-        crate::cuda::compute_gpu::<T>(p, args, lw)
-    }
-}
-
-#[cfg(not(feature = "cuda"))]
-impl<T: Real> GpuEntry for T {
-    fn gpu(_: &Params, _: u64, _: u64, _: usize, _: usize, _: T, _: u64, _: u64, _: c_int) -> Result<T> {
-        Err(RllError::new(
-            ErrorKind::Device,
-            "this ranked_list_loss was built without the cuda feature",
-        ))
-    }
 }
 
 /// `rll_loss_f32` on device memory: `x` (n·d), `labels` (n) and `grad` (n·d, may be NULL) are device pointers of

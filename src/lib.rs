@@ -13,6 +13,7 @@ pub mod bridge;
 pub mod capi;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod device;
 mod distance;
 pub mod engine;
 pub mod error;

@@ -27,20 +27,7 @@ impl GpuReal for f64 {
     const SUFFIX: &'static str = "f64";
 }
 
-/// Raw device pointers and the stream of a host (0 = the legacy default stream, as Caffe uses).
-#[derive(Debug, Clone, Copy)]
-pub struct GpuArgs {
-    pub x: u64,
-    pub labels: u64,
-    pub n: usize,
-    pub d: usize,
-    /// n·d values receiving loss_weight · ∂E/∂x, or 0.
-    pub grad: u64,
-    /// n·4 statistics (L_P, L_N, |P*|, |N*|), or 0.
-    pub stats: u64,
-    pub stream: u64,
-    pub device: i32,
-}
+pub use crate::device::GpuArgs;
 
 fn dev_err(e: impl std::fmt::Display) -> RllError {
     RllError::new(ErrorKind::Device, format!("CUDA: {e}"))
