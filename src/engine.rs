@@ -43,117 +43,108 @@ pub fn compute<T: Real>(
     stats: Option<&mut [T]>,
 ) -> Result<T> {
     validate(params, &batch, loss_weight, grad.as_deref(), stats.as_deref())?;
+    // The thread count for this call, from its size (results do not depend on it).
     with_threads(threads_for(batch.n, batch.d), || {
-        run(params, batch, loss_weight, grad, stats)
-    })
-}
+        let Batch { labels, n, d, .. } = batch;
+        // The N×N matrix is the call's one large buffer (the dense coefficients reuse it): refused, not aborted.
+        let mut dist = try_filled(n * n, T::zero(), &format!("the {n}×{n} distance matrix"))?;
+        let scaled = center_and_scale(batch.x, n, d);
+        let norms = row_norms(&scaled);
+        let close = pairwise(&scaled, batch.x, &norms, &mut dist);
+        let e = scaled.exp;
+        let mut row_stats = vec![RowStats::default(); n];
 
-/// [`compute`] after validation.
-fn run<T: Real>(
-    params: &Params,
-    batch: Batch<'_, T>,
-    loss_weight: T,
-    grad: Option<&mut [T]>,
-    stats: Option<&mut [T]>,
-) -> Result<T> {
-    let Batch { labels, n, d, .. } = batch;
-    // The N×N matrix is the call's one large buffer (the dense coefficients reuse it): refused, not aborted.
-    let mut dist = try_filled(n * n, T::zero(), &format!("the {n}×{n} distance matrix"))?;
-    let scaled = center_and_scale(batch.x, n, d);
-    let norms = row_norms(&scaled);
-    let close = pairwise(&scaled, batch.x, &norms, &mut dist);
-    let e = scaled.exp;
-    let mut row_stats = vec![RowStats::default(); n];
-
-    let (value, coefs, grad_scale) = match params.semantics {
-        Semantics::Paper => {
-            let p = paper_params(params, Units::from(&scaled));
-            let symmetric = !params.query_only;
-            let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, symmetric);
-            let coefs = coef_rows(dist, n, dense, &mut row_stats, |i, drow, sc| {
-                if dense {
-                    p.row_dense(i, labels, drow, &mut sc.w)
-                } else {
-                    p.row(i, labels, drow, &mut sc.list)
-                }
-            });
-            let total = row_stats.iter().fold(0f64, |a, r| a + r.loss.f64());
-            (ldexp(T::of(total / n as f64), e), coefs.symmetric(symmetric), 0)
-        }
-        Semantics::OfficialV2020 | Semantics::OfficialV2019 => {
-            let v2020 = params.semantics == Semantics::OfficialV2020;
-            let p = official_params(params, Units::from(&scaled), v2020);
-            let theta = ldexp(T::of(params.alpha as f64), -e);
-            let m = ldexp(T::of(params.margin as f64), -e);
-            let sum = (0..n).fold(0f64, |a, i| {
-                a + Official::reported_row(i, labels, &dist[i * n..(i + 1) * n], theta, m).f64()
-            });
-            let pairs = (n * n.saturating_sub(1) / 2) as f64;
-            let value = if pairs > 0.0 {
-                ldexp(T::of(sum / pairs), 2 * e)
-            } else {
-                T::zero()
-            };
-            let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, false);
-            // Pass 1: the sums S±_i; then Z and q_i; pass 2: the coefficients. A dense row recomputes its weights
-            // in pass 2 rather than keeping N² of them.
-            let mut sums = vec![RowSums::default(); n];
-            let mut lists: Vec<SparseRow<T>> = vec![Vec::new(); if dense { 0 } else { n }];
-            par_rows(
-                n,
-                &mut sums,
-                |i, s, scratch| {
-                    *s = p.row_sums(i, labels, &dist[i * n..(i + 1) * n], scratch);
-                    scratch
-                },
-                (!dense).then_some(&mut lists),
-            );
-            let ln_mass: Vec<f64> = sums.iter().map(Official::<T>::ln_mass).collect();
-            let ln_z = Official::<T>::ln_z(&ln_mass);
-            let q = |i: usize| (ln_mass[i] - ln_z).exp();
-            let coefs = if dense {
-                coef_rows(dist, n, true, &mut row_stats, |i, drow, sc| {
-                    p.row_sums(i, labels, drow, &mut sc.list);
-                    let st = p.row_coef(i, labels, drow, &sums[i], q(i), &mut sc.list);
-                    drow.iter_mut().for_each(|v| *v = T::zero());
-                    for &(j, v) in &sc.list {
-                        drow[j as usize] = v;
-                    }
-                    st
-                })
-            } else {
-                let ls = SharedRows::new(&mut lists, n, 1);
-                let st = SharedRows::new(&mut row_stats, n, 1);
-                for_row_blocks(n, BLOCK, |r0, r1| {
-                    // SAFETY: each block touches only its own rows r0..r1.
-                    let (ls, st) = unsafe { (ls.rows_mut(r0, r1), st.rows_mut(r0, r1)) };
-                    for i in r0..r1 {
-                        st[i - r0] = p.row_coef(i, labels, &dist[i * n..(i + 1) * n], &sums[i], q(i), &mut ls[i - r0]);
+        let (value, coefs, grad_scale) = match params.semantics {
+            Semantics::Paper => {
+                let p = paper_params(params, Units::from(&scaled));
+                let symmetric = !params.query_only;
+                let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, symmetric);
+                let coefs = coef_rows(dist, n, dense, &mut row_stats, |i, drow, sc| {
+                    if dense {
+                        p.row_dense(i, labels, drow, &mut sc.w)
+                    } else {
+                        p.row(i, labels, drow, &mut sc.list)
                     }
                 });
-                Coefs::Sparse {
-                    rows: lists,
-                    symmetric: false,
-                }
-            };
-            // V2019 pushes along raw differences, which scale with the input.
-            (value, coefs, if v2020 { 0 } else { e })
-        }
-    };
+                let total = row_stats.iter().fold(0f64, |a, r| a + r.loss.f64());
+                (ldexp(T::of(total / n as f64), e), coefs.symmetric(symmetric), 0)
+            }
+            Semantics::OfficialV2020 | Semantics::OfficialV2019 => {
+                let v2020 = params.semantics == Semantics::OfficialV2020;
+                let p = official_params(params, Units::from(&scaled), v2020);
+                let theta = ldexp(T::of(params.alpha as f64), -e);
+                let m = ldexp(T::of(params.margin as f64), -e);
+                let sum = (0..n).fold(0f64, |a, i| {
+                    a + Official::reported_row(i, labels, &dist[i * n..(i + 1) * n], theta, m).f64()
+                });
+                let pairs = (n * n.saturating_sub(1) / 2) as f64;
+                let value = if pairs > 0.0 {
+                    ldexp(T::of(sum / pairs), 2 * e)
+                } else {
+                    T::zero()
+                };
+                let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, false);
+                // Pass 1: the sums S±_i; then Z and q_i; pass 2: the coefficients. A dense row recomputes its weights
+                // in pass 2 rather than keeping N² of them.
+                let mut sums = vec![RowSums::default(); n];
+                let mut lists: Vec<SparseRow<T>> = vec![Vec::new(); if dense { 0 } else { n }];
+                par_rows(
+                    n,
+                    &mut sums,
+                    |i, s, scratch| {
+                        *s = p.row_sums(i, labels, &dist[i * n..(i + 1) * n], scratch);
+                        scratch
+                    },
+                    (!dense).then_some(&mut lists),
+                );
+                let ln_mass: Vec<f64> = sums.iter().map(Official::<T>::ln_mass).collect();
+                let ln_z = Official::<T>::ln_z(&ln_mass);
+                let q = |i: usize| (ln_mass[i] - ln_z).exp();
+                let coefs = if dense {
+                    coef_rows(dist, n, true, &mut row_stats, |i, drow, sc| {
+                        p.row_sums(i, labels, drow, &mut sc.list);
+                        let st = p.row_coef(i, labels, drow, &sums[i], q(i), &mut sc.list);
+                        drow.iter_mut().for_each(|v| *v = T::zero());
+                        for &(j, v) in &sc.list {
+                            drow[j as usize] = v;
+                        }
+                        st
+                    })
+                } else {
+                    let ls = SharedRows::new(&mut lists, n, 1);
+                    let st = SharedRows::new(&mut row_stats, n, 1);
+                    for_row_blocks(n, BLOCK, |r0, r1| {
+                        // SAFETY: each block touches only its own rows r0..r1.
+                        let (ls, st) = unsafe { (ls.rows_mut(r0, r1), st.rows_mut(r0, r1)) };
+                        for i in r0..r1 {
+                            st[i - r0] =
+                                p.row_coef(i, labels, &dist[i * n..(i + 1) * n], &sums[i], q(i), &mut ls[i - r0]);
+                        }
+                    });
+                    Coefs::Sparse {
+                        rows: lists,
+                        symmetric: false,
+                    }
+                };
+                // V2019 pushes along raw differences, which scale with the input.
+                (value, coefs, if v2020 { 0 } else { e })
+            }
+        };
 
-    if let Some(stats) = stats {
-        for (s, r) in stats.chunks_exact_mut(STATS_PER_SAMPLE).zip(&row_stats) {
-            s[0] = ldexp(r.l_p, e);
-            s[1] = ldexp(r.l_n, e);
-            s[2] = T::of(r.n_pos as f64);
-            s[3] = T::of(r.n_neg as f64);
+        if let Some(stats) = stats {
+            for (s, r) in stats.chunks_exact_mut(STATS_PER_SAMPLE).zip(&row_stats) {
+                s[0] = ldexp(r.l_p, e);
+                s[1] = ldexp(r.l_n, e);
+                s[2] = T::of(r.n_pos as f64);
+                s[3] = T::of(r.n_neg as f64);
+            }
         }
-    }
-    if let Some(grad) = grad {
-        let factor = ldexp(loss_weight, grad_scale);
-        gradient(coefs, &scaled, &close, batch.x, factor, grad);
-    }
-    Ok(saturate(value))
+        if let Some(grad) = grad {
+            let factor = ldexp(loss_weight, grad_scale);
+            gradient(coefs, &scaled, &close, batch.x, factor, grad);
+        }
+        Ok(saturate(value))
+    })
 }
 
 pub(crate) fn validate<T: Real>(
