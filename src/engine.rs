@@ -3,12 +3,12 @@
 
 use crate::distance::{center_and_scale, exact_diff, pairwise, row_norms, Close, Scaled};
 use crate::error::{try_filled, ErrorKind, Result, RllError};
-use crate::official::{Official, RowSums, EPS_DIR};
-use crate::paper::Paper;
+use crate::official::{Official, RowSums};
 use crate::parallel::{for_row_blocks, threads_for, with_threads, SharedRows};
 use crate::params::{Params, Semantics};
 use crate::real::{ldexp, saturate, Real};
 use crate::rows::{RowStats, SparseRow};
+use crate::scaled::{official_params, paper_params, Units};
 
 /// Number of per-sample statistics: L_P(i), L_N(i), |P*_i|, |N*_i|.
 pub const STATS_PER_SAMPLE: usize = 4;
@@ -77,12 +77,7 @@ pub fn compute<T: Real>(
                 let sum = (0..n).fold(0f64, |a, i| {
                     a + Official::reported_row(i, labels, &dist[i * n..(i + 1) * n], theta, m).f64()
                 });
-                let pairs = (n * n.saturating_sub(1) / 2) as f64;
-                let value = if pairs > 0.0 {
-                    ldexp(T::of(sum / pairs), 2 * e)
-                } else {
-                    T::zero()
-                };
+                let value = Official::<T>::value(sum, n, e);
                 let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, false);
                 // Pass 1: the sums S±_i; then Z and q_i; pass 2: the coefficients. A dense row recomputes its weights
                 // in pass 2 rather than keeping N² of them.
@@ -210,66 +205,6 @@ pub(crate) fn validate<T: Real>(
         return Err(RllError::param(format!("loss_weight = {loss_weight} is not finite")));
     }
     Ok(())
-}
-
-/// The largest coefficient magnitude: N of them times |x| < 1, twice, stays finite.
-fn coef_cap<T: Real>(n: usize) -> T {
-    T::max_value() / T::of(4.0 * n as f64)
-}
-
-/// The batch's scale: input units = scaled units · 2^exp (see `distance`), and its size.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Units {
-    pub exp: i32,
-    pub n: usize,
-    pub d: usize,
-}
-
-impl<T> From<&Scaled<T>> for Units {
-    fn from(s: &Scaled<T>) -> Self {
-        Units {
-            exp: s.exp,
-            n: s.n,
-            d: s.d,
-        }
-    }
-}
-
-/// A temperature in scaled units, clamped so that T·h stays far from overflow (h < 4√d in scaled units).
-fn scaled_temperature<T: Real>(t: f64, s: Units) -> T {
-    let cap = T::max_value() / T::of(64.0 * ((s.d as f64).sqrt() + 1.0));
-    ldexp(T::of(t), s.exp).min(cap)
-}
-
-pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
-    let alpha = p.alpha as f64;
-    Paper {
-        beta_p: ldexp(T::of(alpha - p.margin as f64), -s.exp),
-        beta_n: ldexp(T::of(alpha), -s.exp),
-        t_p: scaled_temperature(p.t_p as f64, s),
-        t_n: scaled_temperature(p.t_n as f64, s),
-        lambda: T::of(p.lambda as f64),
-        inv_n: T::of(1.0 / s.n as f64),
-        detach: p.detach_weights,
-        coef_cap: coef_cap(s.n),
-    }
-}
-
-pub(crate) fn official_params<T: Real>(p: &Params, s: Units, v2020: bool) -> Official<T> {
-    let (m, alpha) = (p.margin as f64, p.alpha as f64);
-    let (beta_p, beta_n) = if v2020 {
-        (1.0 - m / 2.0, 1.0 + m / 2.0)
-    } else {
-        (alpha - m, alpha)
-    };
-    Official {
-        beta_p: ldexp(T::of(beta_p), -s.exp),
-        beta_n: ldexp(T::of(beta_n), -s.exp),
-        k_p: scaled_temperature(p.t_p as f64 * (p.base_p as f64).ln(), s),
-        k_n: scaled_temperature(p.t_n as f64 * (p.base_n as f64).ln(), s),
-        eps_dir: v2020.then(|| ldexp(T::of(EPS_DIR), -s.exp)),
-        coef_cap: coef_cap(s.n),
-    }
 }
 
 /// The gradient coefficients: B as sparse rows, or A (B, or B + Bᵀ once symmetrised) as a dense N×N matrix.

@@ -24,6 +24,7 @@ mod parallel;
 pub mod params;
 pub mod real;
 mod rows;
+mod scaled;
 
 pub use engine::{compute, Batch, STATS_PER_SAMPLE};
 pub use error::{ErrorKind, Result, RllError};

@@ -11,7 +11,7 @@
 //! Sums are kept as e^M · A with M the largest exponent of the row's set (or ln ε): the ratios w/S and q are then
 //! exact for any exponent, where the original overflows (or, for a row of tiny weights, loses them).
 
-use crate::real::Real;
+use crate::real::{ldexp, Real};
 use crate::rows::{RowStats, SparseRow};
 
 /// ε of the original layer's sums.
@@ -32,6 +32,17 @@ pub(crate) struct Official<T> {
 }
 
 impl<T: Real> Official<T> {
+    /// The reported value E = (1/P) Σ_{a<b} [...], P = N(N − 1)/2, from `sum` = Σ over the rows of
+    /// [`Official::reported_row`] in scaled units (× 2^(2 exp) back to input units); 0 for N = 1.
+    pub fn value(sum: f64, n: usize, exp: i32) -> T {
+        let pairs = (n * n.saturating_sub(1) / 2) as f64;
+        if pairs > 0.0 {
+            ldexp(T::of(sum / pairs), 2 * exp)
+        } else {
+            T::zero()
+        }
+    }
+
     fn exponent(&self, same: bool, d: T) -> Option<T> {
         if same {
             (d > self.beta_p).then(|| self.k_p * (d - self.beta_p))

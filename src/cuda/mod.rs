@@ -8,10 +8,11 @@
 
 mod kernels;
 
-use crate::engine::{official_params, paper_params, Units};
 use crate::error::{ErrorKind, Result, RllError};
+use crate::official::Official;
 use crate::params::{Params, Semantics};
 use crate::real::{ldexp, saturate, Real};
+use crate::scaled::{official_params, paper_params, Units};
 use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
 use std::sync::Arc;
 
@@ -398,12 +399,7 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: GpuArgs, loss_weight: T, nd:
                 &total
             );
             let t = call.stream.clone_dtoh(&total).map_err(dev_err)?[0];
-            let pairs = (n * (n - 1) / 2) as f64;
-            let value = if pairs > 0.0 {
-                ldexp(T::of(t / pairs), 2 * e)
-            } else {
-                T::zero()
-            };
+            let value = Official::<T>::value(t, n, e);
             (value, false, if v2020 { 0 } else { e })
         }
     };
