@@ -4,13 +4,14 @@ function results = rll_demo(opts)
 %   of Fashion-MNIST's classes 0-4, then compares Recall@1/2/4/8 and NMI of raw pixels, the untrained network and
 %   the trained network in two retrieval protocols (rll_demo_data): among the test images of the seen classes
 %   (new images of known classes) and among the test images of the unseen classes 5-9 (the paper's zero-shot
-%   protocol). SPLIT=validation trains without 1000 images per seen class and evaluates on those instead: the
-%   recipe below was chosen that way (matlab/demo/rll_demo_tune.m), never on test images.
+%   protocol). The validation splits (rll_demo_data: 'validation', 'classes1', 'classes2') train and evaluate on
+%   the seen classes' training images only: the recipe below was chosen on them (make demo-tune,
+%   tools/demo_runs.py), never on test images.
 %   Writes to opts.out: results.json, rll_demo.png (loss curve, embeddings before and after training),
 %   Recall_demo.txt, the checkpoints and the nets.
 % Fields of opts [defaults]: semantics ['PAPER' | 'OFFICIAL_V2020' | 'OFFICIAL_V2019'], data ['fashion-mnist'
-%   or a folder prepared by matlab/data/rll_prepare_*], split ['test' | 'validation' | 'classes1' | 'classes2'], iters [2000],
-%   out ['demo_out'], seed [1] (sampler, augmentation, Caffe's seed and so the initial weights),
+%   or a folder prepared by matlab/data/rll_prepare_*], split ['test' | 'validation' | 'classes1' | 'classes2'],
+%   iters [2000], out ['demo_out'], seed [1] (sampler, augmentation, Caffe's seed and so the initial weights),
 %   base_lr [0.005], lr_policy ['poly': linear decay to 0 | 'fixed'], shift [0: no augmentation; s > 0:
 %   mirroring and shifts of up to s pixels], dim [256: embedding size], plot [true].
 
