@@ -2,7 +2,7 @@
 #   make test    every test          make demo    the main job (README)
 # Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, bench,
 # bench-pml, demo-seeds, demo-tune, gpu-bundle (for cuda/gpu_check.sh on a GPU machine), gpu-layers-syntax;
-# caffe / matcaffe build the patched Caffe alone.
+# caffe / matcaffe build the patched Caffe alone, caffe-gpu a CUDA build of it.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +15,7 @@ export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	matcaffe test-octave demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax
+	matcaffe test-octave demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu
 
 all: build
 
@@ -78,6 +78,12 @@ test-caffe: matcaffe
 	python3 -c "import numpy, h5py" 2>/dev/null || python3 -m pip install -q numpy h5py
 	$(CARGO) test --release -p rll-migrate
 	CAFFE_TREE=$(CAFFE_TREE) python3 tests/caffe/test_caffe.py
+
+# A CUDA build of the patched Caffe (build/caffe-gpu), with the CUDA 13.0 toolkit from PyPI wheels and the library's
+# cuda feature; no GPU needed to build. GPU_ARCH: SASS for each, PTX for the last. Not part of `make test` yet.
+GPU_ARCH ?= 70 80 90
+caffe-gpu: build
+	GPU_ARCH="$(GPU_ARCH)" caffe_patch/build_caffe.sh --cuda $(CURDIR)/build/caffe-gpu
 
 # The patched Caffe with matcaffe for GNU Octave (MEX by mkoctfile) and the CaffeMex compatibility layer.
 matcaffe: build

@@ -2,13 +2,20 @@
 # Builds a real Caffe with the Ranked List Loss layers, CPU_ONLY, from the PyPI sdist brocolli-caffe==9.0.2 with
 # its own Makefile: a fresh tree every time (the Makefile does not track proto or header changes), ccache kept
 # between runs, Debian packages installed when missing. Used by `make test-caffe` and `make demo`.
-#   caffe_patch/build_caffe.sh [--octave] [tree]      (default: build/caffe)
+#   caffe_patch/build_caffe.sh [--octave | --cuda] [tree]      (default: build/caffe)
 # --octave also applies the matcaffe fixes for GNU Octave and builds the MEX file with mkoctfile.
+# --cuda builds with CUDA instead (default tree build/caffe-gpu): the CUDA 13.0 toolkit from PyPI wheels (nvcc,
+#   cicc, headers, cudart, cuBLAS, cuRAND; about 600 MB, cached), the library's cuda feature, GPU_ARCH (default
+#   "70 80 90": SASS for each and PTX for the last), two source fixes this fork needs for CUDA 13 (see below).
+#   No GPU is needed to build; running needs <cache>/cuda13/nvidia/cu13/lib on LD_LIBRARY_PATH (or the CUDA 13
+#   libraries of the machine).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OCTAVE=0
+CUDA=0
 if [ "${1:-}" = "--octave" ]; then OCTAVE=1; shift; fi
-TREE=${1:-$REPO/build/caffe}
+if [ "${1:-}" = "--cuda" ]; then CUDA=1; shift; fi
+if [ "$CUDA" = 1 ]; then TREE=${1:-$REPO/build/caffe-gpu}; else TREE=${1:-$REPO/build/caffe}; fi
 CACHE=${RLL_CACHE:-$HOME/.cache/ranked-list-loss}
 SDIST=brocolli-caffe-9.0.2.tar.gz
 JOBS=${JOBS:-$(nproc)}
@@ -46,11 +53,49 @@ APPLY_FLAGS=""
 
 export CPATH=/usr/include/hdf5/serial LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/hdf5/serial
 export CCACHE_DIR="$CACHE/ccache" CCACHE_MAXSIZE=2G CCACHE_BASEDIR="$TREE"
-log "make lib tools (-j$JOBS; about 5 minutes cold on 2 cores, seconds with a warm ccache)"
-make -C "$TREE" -j"$JOBS" CUSTOM_CXX="ccache g++" Q= lib tools >"$TREE/build.log" 2>&1 || {
+MAKE_VARS=(CUSTOM_CXX="ccache g++")
+if [ "$CUDA" = 1 ]; then
+  CU="$CACHE/cuda13/nvidia/cu13"
+  if [ ! -x "$CU/bin/nvcc" ]; then
+    log "CUDA 13.0 toolkit from PyPI wheels into $CACHE/cuda13 (about 600 MB, once)"
+    python3 -m pip download -q --no-deps -d "$CACHE/cuda13/wheels" nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 \
+      nvidia-cuda-crt==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 nvidia-cublas==13.0.2.14 \
+      nvidia-curand==10.4.5.25
+    for w in "$CACHE"/cuda13/wheels/*.whl; do python3 -m zipfile -e "$w" "$CACHE/cuda13"; done
+    chmod +x "$CU"/bin/* "$CU"/nvvm/bin/*
+    for l in cudart.so.13 cublas.so.13 cublasLt.so.13 curand.so.10; do ln -sf "lib$l" "$CU/lib/lib${l%%.so*}.so"; done
+  fi
+  log "the library's cuda feature"
+  (cd "$REPO" && CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --lib)
+  # Makefile.config: CUDA instead of CPU_ONLY. CCCL 3 needs C++17 in nvcc; -fpermissive for the fork's
+  # proposal_layer.cu (it instantiates a method it never defines).
+  sed -i 's/^CPU_ONLY := 1/# CPU_ONLY := 1/' "$TREE/Makefile.config"
+  arch=""
+  for a in ${GPU_ARCH:-70 80 90}; do arch="$arch -gencode arch=compute_$a,code=sm_$a"; done
+  last=$(echo ${GPU_ARCH:-70 80 90} | awk '{print $NF}')
+  printf '\nCUDA_DIR := %s\nCUDA_ARCH := %s -gencode arch=compute_%s,code=compute_%s\nNVCCFLAGS := -std=c++17 -Xcompiler -fpermissive\n' \
+    "$CU" "$arch" "$last" "$last" >>"$TREE/Makefile.config"
+  # CUDA 13 removed three cudaDeviceProp fields that DeviceQuery prints.
+  python3 - "$TREE/src/caffe/common.cpp" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+for field in ("prop.clockRate;", "(prop.deviceOverlap", "(prop.kernelExecTimeoutEnabled"):
+    i = s.index(field)
+    a = s.rindex("  LOG(INFO)", 0, i)
+    b = s.index(";", i) + 1
+    s = s[:a] + "#if CUDART_VERSION < 13000\n" + s[a:b] + "\n#endif" + s[b:]
+open(p, "w").write(s)
+PY
+  cp "$REPO/caffe_patch/fork_gpu_fallbacks.cpp" "$TREE/src/caffe/layers/rll_fork_gpu_fallbacks.cpp"
+  # nvcc takes the host compiler as one path (-ccbin): ccache's masquerading g++, not "ccache g++".
+  MAKE_VARS=(CUSTOM_CXX=/usr/lib/ccache/g++ RLL_STATIC_LIB="$REPO/target/cuda/release/libranked_list_loss.a")
+fi
+log "make lib tools (-j$JOBS; about 5 minutes cold on 2 cores, more with --cuda, seconds with a warm ccache)"
+make -C "$TREE" -j"$JOBS" "${MAKE_VARS[@]}" Q= lib tools >"$TREE/build.log" 2>&1 || {
   tail -40 "$TREE/build.log"; log "Caffe build failed (log: $TREE/build.log)"; exit 1; }
 log "make our layer tests"
-make -C "$TREE" -j"$JOBS" CUSTOM_CXX="ccache g++" \
+make -C "$TREE" -j"$JOBS" "${MAKE_VARS[@]}" \
   .temp_release/test/test_ranked_list_loss_layer.testbin .temp_release/test/test_normalization_layer.testbin \
   >>"$TREE/build.log" 2>&1 || { tail -40 "$TREE/build.log"; log "test build failed"; exit 1; }
 if [ "$OCTAVE" = 1 ]; then
