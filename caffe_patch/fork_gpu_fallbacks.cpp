@@ -11,90 +11,30 @@
 
 namespace caffe {
 
-template <typename Dtype>
-void HardSigmoidLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  Forward_cpu(bottom, top);
-}
+#define RLL_CPU_BACKWARD(classname)                                                                  \
+  template <typename Dtype>                                                                         \
+  void classname<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,                               \
+                                      const vector<bool>& propagate_down,                            \
+                                      const vector<Blob<Dtype>*>& bottom) {                          \
+    Backward_cpu(top, propagate_down, bottom);                                                       \
+  }                                                                                                 \
+  INSTANTIATE_LAYER_GPU_BACKWARD(classname)
 
-template <typename Dtype>
-void HardSigmoidLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
-    const vector<Blob<Dtype>*>& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
-}
+#define RLL_CPU_FALLBACK(classname)                                                                  \
+  template <typename Dtype>                                                                         \
+  void classname<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,                             \
+                                     const vector<Blob<Dtype>*>& top) {                              \
+    Forward_cpu(bottom, top);                                                                        \
+  }                                                                                                 \
+  INSTANTIATE_LAYER_GPU_FORWARD(classname);                                                          \
+  RLL_CPU_BACKWARD(classname)
 
-INSTANTIATE_LAYER_GPU_FUNCS(HardSigmoidLayer);
-
-template <typename Dtype>
-void HardSwishLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  Forward_cpu(bottom, top);
-}
-
-template <typename Dtype>
-void HardSwishLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
-    const vector<Blob<Dtype>*>& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
-}
-
-INSTANTIATE_LAYER_GPU_FUNCS(HardSwishLayer);
-
-template <typename Dtype>
-void MaxUnPoolLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  Forward_cpu(bottom, top);
-}
-
-template <typename Dtype>
-void MaxUnPoolLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
-    const vector<Blob<Dtype>*>& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
-}
-
-INSTANTIATE_LAYER_GPU_FUNCS(MaxUnPoolLayer);
-
-template <typename Dtype>
-void PixelShuffleLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  Forward_cpu(bottom, top);
-}
-
-template <typename Dtype>
-void PixelShuffleLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
-    const vector<Blob<Dtype>*>& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
-}
-
-INSTANTIATE_LAYER_GPU_FUNCS(PixelShuffleLayer);
-
-template <typename Dtype>
-void ReLU6Layer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  Forward_cpu(bottom, top);
-}
-
-template <typename Dtype>
-void ReLU6Layer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
-    const vector<Blob<Dtype>*>& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
-}
-
-INSTANTIATE_LAYER_GPU_FUNCS(ReLU6Layer);
-
-template <typename Dtype>
-void UpsampleLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  Forward_cpu(bottom, top);
-}
-
-template <typename Dtype>
-void UpsampleLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
-    const vector<Blob<Dtype>*>& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
-}
-
-INSTANTIATE_LAYER_GPU_FUNCS(UpsampleLayer);
-
-template <typename Dtype>
-void ProposalLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
-    const vector<Blob<Dtype>*>& bottom) {
-  Backward_cpu(top, propagate_down, bottom);
-}
-
-INSTANTIATE_LAYER_GPU_BACKWARD(ProposalLayer);
+RLL_CPU_FALLBACK(HardSigmoidLayer);
+RLL_CPU_FALLBACK(HardSwishLayer);
+RLL_CPU_FALLBACK(MaxUnPoolLayer);
+RLL_CPU_FALLBACK(PixelShuffleLayer);
+RLL_CPU_FALLBACK(ReLU6Layer);
+RLL_CPU_FALLBACK(UpsampleLayer);
+RLL_CPU_BACKWARD(ProposalLayer);  // its Forward_gpu exists
 
 }  // namespace caffe
