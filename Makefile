@@ -109,7 +109,9 @@ SHIFT ?= 0
 DIM ?= 256
 OUT ?= demo_out
 OCTAVE := octave-cli --no-gui --no-window-system
-DEMO_ENV = GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) SEED=$(SEED) SEMANTICS=$(SEMANTICS) DATA=$(DATA) \
+# Octave's run() works in the script's folder: a data folder (like OUT) is passed as an absolute path.
+DEMO_DATA = $(if $(filter fashion-mnist,$(DATA)),$(DATA),$(abspath $(DATA)))
+DEMO_ENV = GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) SEED=$(SEED) SEMANTICS=$(SEMANTICS) DATA=$(DEMO_DATA) \
   SPLIT=$(SPLIT) ITERS=$(ITERS) BASE_LR=$(BASE_LR) LR_POLICY=$(LR_POLICY) SHIFT=$(SHIFT) DIM=$(DIM)
 deps-demo:
 	$(call apt_need,dataset-fashion-mnist gnuplot-nox)
