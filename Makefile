@@ -1,8 +1,8 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
-# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, bench,
-# bench-pml, demo-seeds, demo-tune, gpu-bundle (for cuda/gpu_check.sh on a GPU machine), gpu-layers-syntax;
-# caffe / matcaffe build the patched Caffe alone, caffe-gpu a CUDA build of it.
+# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave,
+# test-caffe-gpu-build, gpu-check-dry, bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for tests/gpu/check_all.sh
+# on a GPU machine), gpu-layers-syntax; caffe / matcaffe build the patched Caffe alone, caffe-gpu a CUDA build of it.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +15,8 @@ export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	matcaffe test-octave demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu
+	matcaffe test-octave demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
+	test-caffe-gpu-build gpu-check-dry
 
 all: build
 
@@ -31,7 +32,7 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint ptx-check test-patch test-caffe test-octave
+test: test-rust test-c test-abi lint ptx-check test-patch test-caffe test-octave test-caffe-gpu-build gpu-check-dry
 	@echo "make test: all suites passed"
 
 # The engine's tests: finite differences, references, properties, errors (cargo test).
@@ -79,11 +80,17 @@ test-caffe: matcaffe
 	$(CARGO) test --release -p rll-migrate
 	CAFFE_TREE=$(CAFFE_TREE) python3 tests/caffe/test_caffe.py
 
-# A CUDA build of the patched Caffe (build/caffe-gpu), with the CUDA 13.0 toolkit from PyPI wheels and the library's
-# cuda feature; no GPU needed to build. GPU_ARCH: SASS for each, PTX for the last. Not part of `make test` yet.
-GPU_ARCH ?= 70 80 90
+# A CUDA build of the patched Caffe (build/caffe-gpu), with the CUDA 13.0 toolkit from PyPI wheels (or CUDA_DIR=<your
+# toolkit>) and the library's cuda feature; no GPU needed to build. GPU_ARCH: SASS for each, PTX for the last.
+GPU_ARCH ?= 75 80 86 89 90
 caffe-gpu: build
 	GPU_ARCH="$(GPU_ARCH)" caffe_patch/build_caffe.sh --cuda $(CURDIR)/build/caffe-gpu
+
+# CI: the CUDA build compiles and links, with our gtests (sm_90 only; nvcc and g++ through ccache, so a warm rebuild
+# takes about a minute). Its tree, build/caffe-gpu-check, is what `make gpu-bundle` packs for the GPU machine.
+GPU_CHECK_TREE := $(CURDIR)/build/caffe-gpu-check
+test-caffe-gpu-build: build
+	GPU_ARCH=90 caffe_patch/build_caffe.sh --cuda $(GPU_CHECK_TREE)
 
 # The patched Caffe with matcaffe for GNU Octave (MEX by mkoctfile) and the CaffeMex compatibility layer.
 matcaffe: build
@@ -138,9 +145,11 @@ ptx-check:
 	CARGO_TARGET_DIR=target/cuda $(CARGO) test --release --features cuda --lib cuda::
 	CARGO_TARGET_DIR=target/cuda $(CARGO) clippy --release --features cuda --all-targets -- -D warnings
 
-# What cuda/gpu_check.sh needs on a GPU machine (which has no Rust): the cuda build, its tests, the pure-Python
-# pytorch-metric-learning wheel. Then: run cuda/gpu_check.sh there with .gpu_bundle carried.
-gpu-bundle:
+# What the GPU check (tests/gpu/check_all.sh) needs on a GPU machine, which has no Rust and no Debian packages: the
+# cuda build, its tests, the pure-Python pytorch-metric-learning wheel (cuda/gpu_check.sh), and the CUDA build of the
+# patched Caffe with its libraries (tests/gpu/caffe_gpu_check.sh). Then run tests/gpu/check_all.sh there with
+# .gpu_bundle carried (the repository and the bundle must stay under 64 MiB).
+gpu-bundle: test-caffe-gpu-build
 	CARGO_TARGET_DIR=target/cuda $(CARGO) build --release --features cuda --lib --example gpu_small
 	rm -rf .gpu_bundle && mkdir -p .gpu_bundle
 	cp target/cuda/release/libranked_list_loss.so target/cuda/release/examples/gpu_small .gpu_bundle/
@@ -148,6 +157,16 @@ gpu-bundle:
 	  --message-format=json 2>/dev/null | python3 -c "import json,sys; [print(m['executable']) for m in \
 	  map(json.loads, sys.stdin) if m.get('executable') and m['target']['name'] == 'gpu']") .gpu_bundle/gpu_tests
 	python3 -m pip download -q --no-deps pytorch-metric-learning==2.9.0 -d .gpu_bundle
+	PATH="$(CACHE)/cuda13/nvidia/cu13/bin:$$PATH" tests/gpu/bundle_caffe.sh $(GPU_CHECK_TREE) .gpu_bundle/caffe.tar.xz
+	@size=$$(( $$(du -sb .gpu_bundle | cut -f1) + $$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1) )); \
+	  echo "gpu-bundle: repository + .gpu_bundle = $$(( size >> 20 )) MiB (the GPU machine takes 64)"; \
+	  [ $$size -lt $$(( 62 << 20 )) ] || { echo "gpu-bundle: too large to carry"; exit 1; }
+
+# The Caffe GPU check's script, bundle and inputs tried on this machine in CPU mode (no GPU needed): every library
+# found in the bundle, the tiny net and GoogLeNet-BN trained a little, `caffe time` read.
+gpu-check-dry: gpu-bundle
+	RLL_CHECK_MODE=CPU RLL_CUDA_LIBS=:$(CACHE)/cuda13/nvidia/cu13/lib OUT=$(CURDIR)/build/gpu-check-dry \
+	  OPENBLAS_NUM_THREADS=2 tests/gpu/caffe_gpu_check.sh
 
 clean:
 	$(CARGO) clean

@@ -4,11 +4,12 @@
 # between runs, Debian packages installed when missing. Used by `make test-caffe` and `make demo`.
 #   caffe_patch/build_caffe.sh [--octave | --cuda] [tree]      (default: build/caffe)
 # --octave also applies the matcaffe fixes for GNU Octave and builds the MEX file with mkoctfile.
-# --cuda builds with CUDA instead (default tree build/caffe-gpu): the CUDA 13.0 toolkit from PyPI wheels (nvcc,
-#   cicc, headers, cudart, cuBLAS, cuRAND; about 600 MB, cached), the library's cuda feature, GPU_ARCH (default
-#   "70 80 90": SASS for each and PTX for the last), two source fixes this fork needs for CUDA 13 (see below).
-#   No GPU is needed to build; running needs <cache>/cuda13/nvidia/cu13/lib on LD_LIBRARY_PATH (or the CUDA 13
-#   libraries of the machine).
+# --cuda builds with CUDA instead (default tree build/caffe-gpu): the CUDA toolkit in CUDA_DIR if set (a user's own,
+#   /usr/local/cuda say), else CUDA 13.0 from PyPI wheels (nvcc, cicc, headers, cudart, cuBLAS, cuRAND; about
+#   600 MB, cached); the library's cuda feature; GPU_ARCH (default "75 80 86 89 90": SASS for each and PTX for the
+#   last; CUDA 13 has no sm_70, so Volta needs a CUDA 12 toolkit and GPU_ARCH="70 ..."); the source fixes this fork
+#   needs for CUDA 13 (see below); nvcc runs through ccache as g++ does. No GPU is needed to build; running needs
+#   the CUDA libraries (the wheels' <cache>/cuda13/nvidia/cu13/lib, or the machine's) on LD_LIBRARY_PATH.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OCTAVE=0
@@ -55,8 +56,8 @@ export CPATH=/usr/include/hdf5/serial LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/hdf
 export CCACHE_DIR="$CACHE/ccache" CCACHE_MAXSIZE=2G CCACHE_BASEDIR="$TREE"
 MAKE_VARS=(CUSTOM_CXX="ccache g++")
 if [ "$CUDA" = 1 ]; then
-  CU="$CACHE/cuda13/nvidia/cu13"
-  if [ ! -x "$CU/bin/nvcc" ]; then
+  CU="${CUDA_DIR:-$CACHE/cuda13/nvidia/cu13}"
+  if [ -z "${CUDA_DIR:-}" ] && [ ! -x "$CU/bin/nvcc" ]; then
     log "CUDA 13.0 toolkit from PyPI wheels into $CACHE/cuda13 (about 600 MB, once)"
     python3 -m pip download -q --no-deps -d "$CACHE/cuda13/wheels" nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 \
       nvidia-cuda-crt==13.0.88 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85 nvidia-cublas==13.0.2.14 \
@@ -65,14 +66,16 @@ if [ "$CUDA" = 1 ]; then
     chmod +x "$CU"/bin/* "$CU"/nvvm/bin/*
     for l in cudart.so.13 cublas.so.13 cublasLt.so.13 curand.so.10; do ln -sf "lib$l" "$CU/lib/lib${l%%.so*}.so"; done
   fi
+  [ -x "$CU/bin/nvcc" ] || { log "no nvcc in CUDA_DIR=$CU"; exit 1; }
+  log "CUDA: $("$CU/bin/nvcc" --version | tail -1), GPU_ARCH=${GPU_ARCH:-75 80 86 89 90}"
   log "the library's cuda feature"
   (cd "$REPO" && CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --lib)
   # Makefile.config: CUDA instead of CPU_ONLY. CCCL 3 needs C++17 in nvcc; -fpermissive for the fork's
   # proposal_layer.cu (it instantiates a method it never defines).
   sed -i 's/^CPU_ONLY := 1/# CPU_ONLY := 1/' "$TREE/Makefile.config"
   arch=""
-  for a in ${GPU_ARCH:-70 80 90}; do arch="$arch -gencode arch=compute_$a,code=sm_$a"; done
-  last=$(echo ${GPU_ARCH:-70 80 90} | awk '{print $NF}')
+  for a in ${GPU_ARCH:-75 80 86 89 90}; do arch="$arch -gencode arch=compute_$a,code=sm_$a"; done
+  last=$(echo ${GPU_ARCH:-75 80 86 89 90} | awk '{print $NF}')
   printf '\nCUDA_DIR := %s\nCUDA_ARCH := %s -gencode arch=compute_%s,code=compute_%s\nNVCCFLAGS := -std=c++17 -Xcompiler -fpermissive\n' \
     "$CU" "$arch" "$last" "$last" >>"$TREE/Makefile.config"
   # CUDA 13 removed three cudaDeviceProp fields that DeviceQuery prints.
@@ -88,6 +91,12 @@ for field in ("prop.clockRate;", "(prop.deviceOverlap", "(prop.kernelExecTimeout
 open(p, "w").write(s)
 PY
   cp "$REPO/caffe_patch/fork_gpu_fallbacks.cpp" "$TREE/src/caffe/layers/rll_fork_gpu_fallbacks.cpp"
+  # The Makefile calls nvcc by path: through ccache (4.x caches nvcc), so that a rebuild of a fresh tree is quick;
+  # its dependency pass (nvcc -M, uncacheable) is dropped: a fresh tree has nothing to track.
+  sed -i -e 's#^\t$(Q)$(CUDA_DIR)/bin/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -c#\t$(Q)ccache $(CUDA_DIR)/bin/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -c#' \
+    -e '/^\t$(Q)$(CUDA_DIR)\/bin\/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -M $< -o ${@:.o=.d} \\$/{N;d}' "$TREE/Makefile"
+  grep -q 'ccache $(CUDA_DIR)/bin/nvcc' "$TREE/Makefile" && ! grep -q 'nvcc $(NVCCFLAGS) $(CUDA_ARCH) -M' "$TREE/Makefile" ||
+    { log "could not route nvcc through ccache"; exit 1; }
   # nvcc takes the host compiler as one path (-ccbin): ccache's masquerading g++, not "ccache g++".
   MAKE_VARS=(CUSTOM_CXX=/usr/lib/ccache/g++ RLL_STATIC_LIB="$REPO/target/cuda/release/libranked_list_loss.a")
 fi

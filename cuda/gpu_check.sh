@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 B=.gpu_bundle
 OUT=${OUT:-$PWD/gpu_out}
+TMP=$(mktemp -d)  # built and installed here, not in $OUT: only the log comes back
 mkdir -p "$OUT"
 status=0
 step() { echo; echo "=== $*"; }
@@ -18,13 +19,15 @@ export LD_LIBRARY_PATH="$PWD/$B:${LD_LIBRARY_PATH:-}"
   step "compute-sanitizer memcheck"; run compute-sanitizer --tool memcheck --error-exitcode 9 "$B/gpu_small"
   step "compute-sanitizer racecheck"; run compute-sanitizer --tool racecheck --error-exitcode 9 "$B/gpu_small"
   step "C++: cudaMalloc, default and created streams"
-  run nvcc -O2 -o "$OUT/streams_test" tests/gpu/streams_test.cpp -Icpp/include -L"$B" -lranked_list_loss \
+  run nvcc -O2 -o "$TMP/streams_test" tests/gpu/streams_test.cpp -Icpp/include -L"$B" -lranked_list_loss \
     -Xlinker -rpath="$PWD/$B"
-  run "$OUT/streams_test"
+  run "$TMP/streams_test"
   step "benchmark"
-  python3 -m pip install -q --no-index --no-deps --target "$OUT/site" "$B"/*.whl \
-    && export PYTHONPATH="$OUT/site"
+  python3 -m pip install -q --no-index --no-deps --target "$TMP/site" "$B"/*.whl \
+    && export PYTHONPATH="$TMP/site"
   run python3 bench/gpu_bench.py --lib "$B/libranked_list_loss.so"
   step "gpu_check: $([ $status = 0 ] && echo all passed || echo FAILURES)"
+  exit $status
 } 2>&1 | tee "$OUT/gpu_check.log"
-exit $status
+# The block ran in a pipeline's subshell: its exit status is the check's.
+exit "${PIPESTATUS[0]}"

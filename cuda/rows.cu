@@ -8,7 +8,8 @@ __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
   flags[(i / 64) * ((n + 15) / 16) + j / 16] = 1;
 }
 
-// PAPER. Launch: grid n, block RLL_THREADS; one block per query i. Parameters in scaled units (see engine.rs).
+// PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; RowSums). Launch: grid n, block RLL_THREADS; one
+// block per query i. Parameters in scaled units (src/scaled.rs).
 // A_ij = (1/N) dL_i/dd_ij / d_ij (0 outside P*_i and N*_i); row_loss[i] = L_P(i) + lambda L_N(i);
 // stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null.
 template <typename T>

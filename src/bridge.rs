@@ -3,8 +3,8 @@
 //! Parameters arrive as the layer's serialized `LayerParameter` (`layer_param().SerializeAsString()`), decoded
 //! with `RllLayerFields` from `proto/ranked_list_loss.proto`.
 
+use crate::cpu::{compute, Batch};
 use crate::device::{DeviceReal, GpuArgs};
-use crate::engine::{compute, Batch};
 use crate::error::Result;
 use crate::normalize::{l2_backward, l2_forward};
 use crate::params::Params;

@@ -4,8 +4,8 @@
 //! (an [`ErrorKind`] code) with a message for [`rll_last_error`]. Nothing is written on failure.
 #![allow(non_camel_case_types)]
 
+use crate::cpu::{compute, Batch};
 use crate::device::{DeviceReal, GpuArgs};
-use crate::engine::{compute, Batch};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::params::{Params, Semantics};
 use crate::real::Real;
@@ -128,7 +128,7 @@ pub extern "C" fn rll_set_num_threads(n: c_int) -> c_int {
     report(if n < 0 {
         Err(RllError::param(format!("rll_set_num_threads: n = {n} is negative")))
     } else {
-        crate::parallel::set_num_threads(n as usize);
+        crate::cpu::parallel::set_num_threads(n as usize);
         Ok(())
     })
 }

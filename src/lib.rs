@@ -7,29 +7,35 @@
 //!   the value it reports.
 //!
 //! Hosts: the C ABI ([`capi`], `cpp/include/ranked_list_loss.h`), the cxx bridge for the Caffe layers
-//! ([`bridge`]), and this Rust API ([`compute`]).
+//! ([`bridge`]), and this Rust API ([`compute`]). The source reads maths → backends → hosts: `paper.rs` and
+//! `official.rs` (the semantics, per pair and per row), `scaled.rs`, `validate.rs`; `cpu/` and `cuda/` (the
+//! kernels in `cuda/*.cu` mirror the maths modules); `capi.rs`, `bridge.rs`, `device.rs`.
 
-pub mod bridge;
-pub mod capi;
-#[cfg(feature = "cuda")]
-pub mod cuda;
-pub mod device;
-mod distance;
-pub mod engine;
+// The maths: parameters, numbers, the two semantics, the scaled units both backends use, the shared checks.
 pub mod error;
 pub mod normalize;
 mod official;
 mod paper;
-mod parallel;
 pub mod params;
 pub mod real;
 mod rows;
 mod scaled;
+mod validate;
 
-pub use engine::{compute, Batch, STATS_PER_SAMPLE};
+// The backends.
+pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+
+// The hosts: the C ABI, the cxx bridge, and what both pass to the GPU backend.
+pub mod bridge;
+pub mod capi;
+pub mod device;
+
+pub use cpu::parallel::{num_threads, set_num_threads, threads_for, WORK_PER_THREAD};
+pub use cpu::{compute, Batch, STATS_PER_SAMPLE};
 pub use error::{ErrorKind, Result, RllError};
 pub use official::{EPS_DIR, EPS_SUM};
-pub use parallel::{num_threads, set_num_threads, threads_for, WORK_PER_THREAD};
 pub use params::{Params, Semantics};
 pub use real::Real;
 

@@ -8,6 +8,10 @@
 //! With h_j the hinge of pair (i, j) and L_* the row's mean, ∂L_P/∂d_ij = (w_j/W)(1 + T_p (h_j − L_P)) and
 //! ∂L_N/∂d_ij = −(w_j/W)(1 + T_n (h_j − L_N)); with `detach_weights` the bracket is 1. Weights are computed as
 //! exp(T h − max_row T h): the ratios w/W are unchanged and nothing overflows.
+//!
+//! The maths of a pair is written once ([`Paper::exponent`], [`Paper::hinge`], [`Paper::coef`]) and a row's sums
+//! once ([`RowSums`]); the two row drivers ([`Paper::row`] over an index list, [`Paper::row_dense`] over the whole
+//! row) only differ in what they iterate, and give the same numbers. `cuda/rows.cu`'s `paper_rows` mirrors them.
 
 use crate::real::Real;
 use crate::rows::{RowStats, SparseRow};
@@ -25,159 +29,242 @@ pub(crate) struct Paper<T> {
     pub coef_cap: T,
 }
 
+/// A row's running sums: the largest exponent of each set (pass 1), then the shifted weights' sums W = Σ w and
+/// Σ w h of each set (pass 2), in j order.
+#[derive(Clone, Copy)]
+struct RowSums<T> {
+    max_p: T,
+    max_n: T,
+    n_pos: usize,
+    n_neg: usize,
+    wp: T,
+    hp: T,
+    wn: T,
+    hn: T,
+}
+
+impl<T: Real> RowSums<T> {
+    fn new() -> Self {
+        RowSums {
+            max_p: T::zero(),
+            max_n: T::zero(),
+            n_pos: 0,
+            n_neg: 0,
+            wp: T::zero(),
+            hp: T::zero(),
+            wn: T::zero(),
+            hn: T::zero(),
+        }
+    }
+    /// Pass 1: an active pair's exponent.
+    #[inline(always)]
+    fn see(&mut self, same: bool, e: T) {
+        if same {
+            self.max_p = self.max_p.max(e);
+            self.n_pos += 1;
+        } else {
+            self.max_n = self.max_n.max(e);
+            self.n_neg += 1;
+        }
+    }
+    /// Pass 2: an active pair's shifted weight w = exp(e − max), added to its set's sums and returned.
+    #[inline(always)]
+    fn add(&mut self, same: bool, e: T, h: T) -> T {
+        if same {
+            let w = (e - self.max_p).exp();
+            self.wp = self.wp + w;
+            self.hp = self.hp + w * h;
+            w
+        } else {
+            let w = (e - self.max_n).exp();
+            self.wn = self.wn + w;
+            self.hn = self.hn + w * h;
+            w
+        }
+    }
+    /// L_P(i) = Σ w h / W over P*_i, L_N(i) likewise (0 for an empty set).
+    fn means(&self) -> (T, T) {
+        let l_p = if self.n_pos > 0 { self.hp / self.wp } else { T::zero() };
+        let l_n = if self.n_neg > 0 { self.hn / self.wn } else { T::zero() };
+        (l_p, l_n)
+    }
+}
+
 impl<T: Real> Paper<T> {
-    /// Fills `out` with B_ij = (1/N) ∂(L_P(i) + λ L_N(i))/∂d_ij / d_ij for j in P*_i ∪ N*_i and returns the row's
-    /// statistics; `RowStats::loss` is L_P(i) + λ L_N(i).
-    pub fn row(&self, i: usize, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowStats<T> {
-        out.clear();
-        let yi = labels[i];
-        // Pass 1: the sets, with each pair's exponent T h, and the largest exponent of each set.
-        let (mut max_p, mut max_n) = (T::zero(), T::zero());
-        let (mut n_pos, mut n_neg) = (0usize, 0usize);
-        for (j, (&y, &d)) in labels.iter().zip(dist).enumerate() {
-            if y == yi {
-                if d > self.beta_p && j != i {
-                    let e = self.t_p * (d - self.beta_p);
-                    max_p = max_p.max(e);
-                    n_pos += 1;
-                    out.push((j as u32, e));
-                }
-            } else if d < self.beta_n {
-                let e = self.t_n * (self.beta_n - d);
-                max_n = max_n.max(e);
-                n_neg += 1;
-                out.push((j as u32, e));
-            }
+    /// The exponent T h of pair (i, j) when j is in P*_i (`same`: y_j = y_i, j ≠ i, d > β_P) or in N*_i
+    /// (y_j ≠ y_i, d < β_N); None outside the sets.
+    #[inline(always)]
+    fn exponent(&self, same: bool, is_query: bool, d: T) -> Option<T> {
+        if same {
+            (d > self.beta_p && !is_query).then(|| self.t_p * (d - self.beta_p))
+        } else {
+            (d < self.beta_n).then(|| self.t_n * (self.beta_n - d))
         }
-        // Pass 2: shifted weights, and the sums W and Σ w h.
-        let (mut wp, mut hp, mut wn, mut hn) = (T::zero(), T::zero(), T::zero(), T::zero());
-        for (j, v) in out.iter_mut() {
-            let d = dist[*j as usize];
-            if labels[*j as usize] == yi {
-                let w = (*v - max_p).exp();
-                *v = w;
-                wp = wp + w;
-                hp = hp + w * (d - self.beta_p);
-            } else {
-                let w = (*v - max_n).exp();
-                *v = w;
-                wn = wn + w;
-                hn = hn + w * (self.beta_n - d);
-            }
+    }
+
+    /// The hinge h of an active pair: d − β_P (positive) or β_N − d (negative).
+    #[inline(always)]
+    fn hinge(&self, same: bool, d: T) -> T {
+        if same {
+            d - self.beta_p
+        } else {
+            self.beta_n - d
         }
-        let l_p = if n_pos > 0 { hp / wp } else { T::zero() };
-        let l_n = if n_neg > 0 { hn / wn } else { T::zero() };
-        // Pass 3: the coefficients.
-        for (j, v) in out.iter_mut() {
-            let d = dist[*j as usize];
-            let g = if labels[*j as usize] == yi {
-                let bracket = if self.detach {
-                    T::one()
-                } else {
-                    T::one() + self.t_p * (d - self.beta_p - l_p)
-                };
-                *v / wp * bracket
+    }
+
+    /// B_ij = (1/N) ∂(L_P(i) + λ L_N(i))/∂d_ij / d_ij of an active pair with shifted weight w:
+    ///   positive: (w/W⁺)(1 + T_p (h − L_P)) / (N d),   negative: −λ (w/W⁻)(1 + T_n (h − L_N)) / (N d),
+    /// the bracket 1 with `detach_weights`, clamped to ±`coef_cap`; 0 at d = 0 (‖x_i − x_j‖ has no direction
+    /// there: its subgradient 0 is used).
+    #[inline(always)]
+    fn coef(&self, same: bool, d: T, w: T, s: &RowSums<T>, l_p: T, l_n: T) -> T {
+        if d <= T::zero() {
+            return T::zero();
+        }
+        let h = self.hinge(same, d);
+        let g = if same {
+            let bracket = if self.detach {
+                T::one()
             } else {
-                let bracket = if self.detach {
-                    T::one()
-                } else {
-                    T::one() + self.t_n * (self.beta_n - d - l_n)
-                };
-                -self.lambda * (*v / wn) * bracket
+                T::one() + self.t_p * (h - l_p)
             };
-            *v = if d > T::zero() {
-                (self.inv_n * g / d).max(-self.coef_cap).min(self.coef_cap)
+            w / s.wp * bracket
+        } else {
+            let bracket = if self.detach {
+                T::one()
             } else {
-                // ‖x_i − x_j‖ has no direction at 0: its subgradient 0 is used.
-                T::zero()
+                T::one() + self.t_n * (h - l_n)
             };
-        }
+            -self.lambda * (w / s.wn) * bracket
+        };
+        (self.inv_n * g / d).max(-self.coef_cap).min(self.coef_cap)
+    }
+
+    fn stats(&self, s: &RowSums<T>, l_p: T, l_n: T) -> RowStats<T> {
         RowStats {
             loss: l_p + self.lambda * l_n,
             l_p,
             l_n,
-            n_pos,
-            n_neg,
+            n_pos: s.n_pos,
+            n_neg: s.n_neg,
         }
     }
 
-    /// [`Paper::row`] for a row where most pairs are active: the same coefficients, written over `row` (the
-    /// distances of query i on entry), in contiguous passes without index lists. `w` is scratch space.
+    /// Fills `out` with B_ij for j in P*_i ∪ N*_i (see [`Paper::coef`]) and returns the row's statistics;
+    /// `RowStats::loss` is L_P(i) + λ L_N(i).
+    pub fn row(&self, i: usize, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowStats<T> {
+        out.clear();
+        let yi = labels[i];
+        let mut s = RowSums::new();
+        // Pass 1: the sets, with each pair's exponent, and the largest exponent of each set.
+        for (j, (&y, &d)) in labels.iter().zip(dist).enumerate() {
+            if let Some(e) = self.exponent(y == yi, j == i, d) {
+                s.see(y == yi, e);
+                out.push((j as u32, e));
+            }
+        }
+        // Pass 2: shifted weights and the sums.
+        for (j, v) in out.iter_mut() {
+            let (same, d) = (labels[*j as usize] == yi, dist[*j as usize]);
+            *v = s.add(same, *v, self.hinge(same, d));
+        }
+        let (l_p, l_n) = s.means();
+        // Pass 3: the coefficients.
+        for (j, v) in out.iter_mut() {
+            let (same, d) = (labels[*j as usize] == yi, dist[*j as usize]);
+            *v = self.coef(same, d, *v, &s, l_p, l_n);
+        }
+        self.stats(&s, l_p, l_n)
+    }
+
+    /// [`Paper::row`] for a row where most pairs are active: the same coefficients (0 outside the sets), written
+    /// over `row` (the distances of query i on entry), in contiguous passes without index lists. `w` is scratch.
     pub fn row_dense(&self, i: usize, labels: &[T], row: &mut [T], w: &mut Vec<T>) -> RowStats<T> {
         let yi = labels[i];
         w.clear();
         w.resize(row.len(), T::zero());
-        // Pass 1: exponents (0 outside the sets) and the largest of each set.
-        let (mut max_p, mut max_n) = (T::zero(), T::zero());
-        let (mut n_pos, mut n_neg) = (0usize, 0usize);
-        for (j, ((&y, &d), e)) in labels.iter().zip(row.iter()).zip(w.iter_mut()).enumerate() {
-            if y == yi {
-                if d > self.beta_p && j != i {
-                    *e = self.t_p * (d - self.beta_p);
-                    max_p = max_p.max(*e);
-                    n_pos += 1;
-                }
-            } else if d < self.beta_n {
-                *e = self.t_n * (self.beta_n - d);
-                max_n = max_n.max(*e);
-                n_neg += 1;
+        let mut s = RowSums::new();
+        // Pass 1: the largest exponent of each set.
+        for (j, (&y, &d)) in labels.iter().zip(row.iter()).enumerate() {
+            if let Some(e) = self.exponent(y == yi, j == i, d) {
+                s.see(y == yi, e);
             }
         }
-        // Pass 2: shifted weights and the sums, in j order as in `row`.
-        let (mut wp, mut hp, mut wn, mut hn) = (T::zero(), T::zero(), T::zero(), T::zero());
-        for (j, ((&y, &d), e)) in labels.iter().zip(row.iter()).zip(w.iter_mut()).enumerate() {
-            if y == yi {
-                if d > self.beta_p && j != i {
-                    let wv = (*e - max_p).exp();
-                    *e = wv;
-                    wp = wp + wv;
-                    hp = hp + wv * (d - self.beta_p);
-                }
-            } else if d < self.beta_n {
-                let wv = (*e - max_n).exp();
-                *e = wv;
-                wn = wn + wv;
-                hn = hn + wv * (self.beta_n - d);
+        // Pass 2: shifted weights (0 outside the sets) and the sums, in j order as in `row`.
+        for (j, ((&y, &d), wv)) in labels.iter().zip(row.iter()).zip(w.iter_mut()).enumerate() {
+            if let Some(e) = self.exponent(y == yi, j == i, d) {
+                *wv = s.add(y == yi, e, self.hinge(y == yi, d));
             }
         }
-        let l_p = if n_pos > 0 { hp / wp } else { T::zero() };
-        let l_n = if n_neg > 0 { hn / wn } else { T::zero() };
+        let (l_p, l_n) = s.means();
         // Pass 3: the coefficients, over the distances.
-        let (inv_wp, inv_wn) = (T::one() / wp, T::one() / wn);
         for (j, ((&y, d), &wv)) in labels.iter().zip(row.iter_mut()).zip(w.iter()).enumerate() {
-            let dv = *d;
-            let active = if y == yi {
-                dv > self.beta_p && j != i
+            let active = self.exponent(y == yi, j == i, *d).is_some();
+            *d = if active {
+                self.coef(y == yi, *d, wv, &s, l_p, l_n)
             } else {
-                dv < self.beta_n
-            };
-            *d = if !active || dv <= T::zero() {
                 T::zero()
-            } else {
-                let g = if y == yi {
-                    let bracket = if self.detach {
-                        T::one()
-                    } else {
-                        T::one() + self.t_p * (dv - self.beta_p - l_p)
-                    };
-                    wv * inv_wp * bracket
-                } else {
-                    let bracket = if self.detach {
-                        T::one()
-                    } else {
-                        T::one() + self.t_n * (self.beta_n - dv - l_n)
-                    };
-                    -self.lambda * (wv * inv_wn) * bracket
-                };
-                (self.inv_n * g / dv).max(-self.coef_cap).min(self.coef_cap)
             };
         }
-        RowStats {
-            loss: l_p + self.lambda * l_n,
-            l_p,
-            l_n,
-            n_pos,
-            n_neg,
+        self.stats(&s, l_p, l_n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(t_p: f64, detach: bool) -> Paper<f32> {
+        Paper {
+            beta_p: 0.8,
+            beta_n: 1.2,
+            t_p: t_p as f32,
+            t_n: 10.0,
+            lambda: 0.7,
+            inv_n: 1.0 / 64.0,
+            detach,
+            coef_cap: 1e30,
+        }
+    }
+
+    /// The two drivers give the same bits: each row of a 64-sample batch with distances spread over both sets'
+    /// boundaries (and some exact zeros), every option.
+    #[test]
+    fn row_and_row_dense_agree_bit_for_bit() {
+        let n = 64;
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f64 / (1u64 << 31) as f64) as f32
+        };
+        let labels: Vec<f32> = (0..n).map(|j| (j / 4) as f32).collect();
+        for (t_p, detach) in [(0.0, false), (2.0, false), (2.0, true)] {
+            let p = params(t_p, detach);
+            for i in 0..n {
+                let dist: Vec<f32> = (0..n)
+                    .map(|j| if j == i || j % 17 == 5 { 0.0 } else { 0.4 + 1.2 * next() })
+                    .collect();
+                let mut list = Vec::new();
+                let a = p.row(i, &labels, &dist, &mut list);
+                let mut dense = dist.clone();
+                let b = p.row_dense(i, &labels, &mut dense, &mut Vec::new());
+                let mut sparse = vec![0f32; n];
+                for &(j, v) in &list {
+                    sparse[j as usize] = v;
+                }
+                assert!(a.n_pos + a.n_neg > 0);
+                assert_eq!((a.n_pos, a.n_neg), (b.n_pos, b.n_neg));
+                assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "row {i}: loss");
+                for j in 0..n {
+                    assert_eq!(
+                        sparse[j].to_bits(),
+                        dense[j].to_bits(),
+                        "row {i}, j {j}: t_p {t_p} detach {detach}"
+                    );
+                }
+            }
         }
     }
 }

@@ -1,7 +1,6 @@
-//! The loss parameters in the scaled units of `distance::Scaled` (input units = scaled units · 2^exp), shared by
-//! the CPU pipeline (`engine`) and the GPU backend (`cuda`): boundaries scale by 2^−exp, temperatures by 2^exp.
+//! The loss parameters in the scaled units of `cpu::distance::Scaled` (input units = scaled units · 2^exp), shared by
+//! the CPU pipeline (`cpu`) and the GPU backend (`cuda`): boundaries scale by 2^−exp, temperatures by 2^exp.
 
-use crate::distance::Scaled;
 use crate::official::{Official, EPS_DIR};
 use crate::paper::Paper;
 use crate::params::Params;
@@ -18,16 +17,6 @@ pub struct Units {
     pub exp: i32,
     pub n: usize,
     pub d: usize,
-}
-
-impl<T> From<&Scaled<T>> for Units {
-    fn from(s: &Scaled<T>) -> Self {
-        Units {
-            exp: s.exp,
-            n: s.n,
-            d: s.d,
-        }
-    }
 }
 
 /// A temperature in scaled units, clamped so that T·h stays far from overflow (h < 4√d in scaled units).

@@ -5,8 +5,9 @@
 //! that max |x| lies in [0.5, 1): scaling by a power of two is exact, so the loss computed in scaled units equals the
 //! unscaled one up to the final ×2^e, and no finite input can overflow a squared norm.
 
-use crate::parallel::{for_row_blocks, SharedRows};
+use super::parallel::{for_row_blocks, SharedRows};
 use crate::real::Real;
+use crate::scaled::Units;
 
 /// Features ready for the pairwise work: `x` (n×d, row-major) = (input − mean) · 2^−`exp`.
 pub struct Scaled<T> {
@@ -243,5 +244,15 @@ pub fn exact_diff<T: Real>(s: &Scaled<T>, input: &[T], i: usize, j: usize, out: 
         pairs.for_each(|((o, a), b)| *o = (a.f64() * f1 - b.f64() * f1) * f2);
     } else {
         pairs.for_each(|((o, a), b)| *o = mul_pow2(mul_pow2(a.f64(), -s.e1) - mul_pow2(b.f64(), -s.e1), -e2));
+    }
+}
+
+impl<T> From<&Scaled<T>> for Units {
+    fn from(s: &Scaled<T>) -> Self {
+        Units {
+            exp: s.exp,
+            n: s.n,
+            d: s.d,
+        }
     }
 }

@@ -1,0 +1,248 @@
+//! The gradient from the coefficients: ∂E/∂x_i = factor · Σ_j A_ij (x_i − x_j), as sparse sums or as one matrix
+//! product (Σ_j A_ij) x_i − (A X)_i, with the close pairs' terms along their exact differences.
+
+use super::distance::{exact_diff, Close, Scaled};
+use super::parallel::{for_row_blocks, SharedRows};
+use super::passes::BLOCK;
+use crate::real::{saturate, Real};
+use crate::rows::SparseRow;
+
+/// Rows per block of the dense gradient product: large enough that packing X is amortised. Fixed (not derived
+/// from the thread count), so results do not depend on it.
+const GEMM_BLOCK: usize = 256;
+
+/// The gradient coefficients: B as sparse rows, or A (B, or B + Bᵀ once symmetrised) as a dense N×N matrix.
+pub(crate) enum Coefs<T> {
+    Sparse { rows: Vec<SparseRow<T>>, symmetric: bool },
+    Dense { a: Vec<T>, symmetric: bool },
+}
+
+impl<T> Coefs<T> {
+    pub(crate) fn symmetric(self, symmetric: bool) -> Self {
+        match self {
+            Coefs::Sparse { rows, .. } => Coefs::Sparse { rows, symmetric },
+            Coefs::Dense { a, .. } => Coefs::Dense { a, symmetric },
+        }
+    }
+}
+
+/// ∂E/∂x_i = factor · Σ_j A_ij (x_i − x_j) with A = B (query-only) or B + Bᵀ (`symmetric`: each pair acts through
+/// both endpoints' lists): sparse sums, or one dense product (Σ_j A_ij) x_i − (A X)_i. The choice depends only on
+/// the input, so results do not depend on the thread count. Both forms cancel, by |A_ij| (‖x_i‖ + ‖x_j‖) ε, which
+/// is small against |A_ij| d_ij except for the close pairs: those are taken out of A and added last, along their
+/// exact differences ([`close_terms`]).
+pub(crate) fn gradient<T: Real>(
+    mut coefs: Coefs<T>,
+    s: &Scaled<T>,
+    close: &Close,
+    input: &[T],
+    factor: T,
+    grad: &mut [T],
+) {
+    let (n, d) = (s.n, s.d);
+    if let Coefs::Dense { a, symmetric: true } = &mut coefs {
+        symmetrize_add(a, n);
+    }
+    let close_a = (!close.is_empty()).then(|| take_close(&mut coefs, close));
+    let out = SharedRows::new(grad, n, d);
+    match coefs {
+        Coefs::Sparse { rows: b, symmetric } => {
+            let mut bt: Vec<SparseRow<T>> = Vec::new();
+            if symmetric {
+                bt = vec![Vec::new(); n];
+                for (j, row) in b.iter().enumerate() {
+                    for &(k, v) in row {
+                        bt[k as usize].push((j as u32, v));
+                    }
+                }
+            }
+            for_row_blocks(n, BLOCK, |r0, r1| {
+                // SAFETY: each block writes only its own rows r0..r1.
+                let rows = unsafe { out.rows_mut(r0, r1) };
+                for i in r0..r1 {
+                    let g = &mut rows[(i - r0) * d..(i - r0 + 1) * d];
+                    g.iter_mut().for_each(|v| *v = T::zero());
+                    let mut r = T::zero();
+                    for &(j, v) in b[i].iter().chain(bt.get(i).into_iter().flatten()) {
+                        r = r + v;
+                        let xj = &s.x[j as usize * d..(j as usize + 1) * d];
+                        g.iter_mut().zip(xj).for_each(|(o, &x)| *o = *o - v * x);
+                    }
+                    finish_row(g, r, &s.x[i * d..(i + 1) * d], factor);
+                }
+            });
+        }
+        Coefs::Dense { a, .. } => {
+            for_row_blocks(n, GEMM_BLOCK, |r0, r1| {
+                // SAFETY: each block writes only its own rows r0..r1.
+                let rows = unsafe { out.rows_mut(r0, r1) };
+                // SAFETY: A[r0..r1] is (r1−r0)×n, X is n×d, the output rows (r1−r0)×d; disjoint buffers.
+                unsafe {
+                    T::gemm(
+                        r1 - r0,
+                        n,
+                        d,
+                        -T::one(),
+                        a.as_ptr().add(r0 * n),
+                        n as isize,
+                        1,
+                        s.x.as_ptr(),
+                        d as isize,
+                        1,
+                        T::zero(),
+                        rows.as_mut_ptr(),
+                        d as isize,
+                        1,
+                    );
+                }
+                for i in r0..r1 {
+                    let r = lane_sum(&a[i * n..(i + 1) * n]);
+                    finish_row(
+                        &mut rows[(i - r0) * d..(i - r0 + 1) * d],
+                        r,
+                        &s.x[i * d..(i + 1) * d],
+                        factor,
+                    );
+                }
+            });
+        }
+    }
+    if let Some(close_a) = close_a {
+        close_terms(&close_a, close, s, input, factor, &out);
+    }
+}
+
+/// The final A_ij of every close pair (row i's list in `close` order), set to zero in `coefs`. Sparse B is
+/// symmetrised here as the gradient would (A_ij = B_ij + B_ji), so the pair leaves both endpoints' sums.
+fn take_close<T: Real>(coefs: &mut Coefs<T>, close: &Close) -> Vec<Vec<T>> {
+    let n = close.rows.len();
+    match coefs {
+        Coefs::Sparse { rows: b, symmetric } => {
+            let find = |row: &SparseRow<T>, j: u32| row.binary_search_by_key(&j, |&(k, _)| k).ok();
+            let at = |i: usize, j: u32| find(&b[i], j).map_or(T::zero(), |k| b[i][k].1);
+            let vals: Vec<Vec<T>> = (0..n)
+                .map(|i| {
+                    close.rows[i]
+                        .iter()
+                        .map(|&j| {
+                            at(i, j)
+                                + if *symmetric {
+                                    at(j as usize, i as u32)
+                                } else {
+                                    T::zero()
+                                }
+                        })
+                        .collect()
+                })
+                .collect();
+            for (row, partners) in b.iter_mut().zip(&close.rows) {
+                for &j in partners {
+                    if let Some(k) = find(row, j) {
+                        row[k].1 = T::zero();
+                    }
+                }
+            }
+            vals
+        }
+        Coefs::Dense { a, .. } => (0..n)
+            .map(|i| {
+                close.rows[i]
+                    .iter()
+                    .map(|&j| std::mem::replace(&mut a[i * n + j as usize], T::zero()))
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+/// g_i ← g_i + factor · Σ_close A_ij (x_i − x_j), the differences exact ([`exact_diff`]) and the sum in f64.
+fn close_terms<T: Real>(close_a: &[Vec<T>], close: &Close, s: &Scaled<T>, input: &[T], factor: T, out: &SharedRows<T>) {
+    let d = s.d;
+    let n = s.n;
+    for_row_blocks(n, BLOCK, |r0, r1| {
+        // SAFETY: each block writes only its own rows r0..r1.
+        let rows = unsafe { out.rows_mut(r0, r1) };
+        let (mut diff, mut acc) = (vec![0f64; d], vec![0f64; d]);
+        for i in r0..r1 {
+            if close.rows[i].is_empty() {
+                continue;
+            }
+            acc.iter_mut().for_each(|v| *v = 0.0);
+            for (&j, &a) in close.rows[i].iter().zip(&close_a[i]) {
+                exact_diff(s, input, i, j as usize, &mut diff);
+                acc.iter_mut().zip(&diff).for_each(|(o, &v)| *o += a.f64() * v);
+            }
+            let g = &mut rows[(i - r0) * d..(i - r0 + 1) * d];
+            for (o, &v) in g.iter_mut().zip(&acc) {
+                *o = saturate(*o + T::of(factor.f64() * v));
+            }
+        }
+    });
+}
+
+/// A := A + Aᵀ in place, in parallel: the block of rows r0..r1 owns every pair of tiles (I, J), (J, I) with I
+/// its own tile and J ≥ I, so no element is touched by two threads. The transposed tile goes through a small
+/// buffer, so that both sides are read and written along rows.
+fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
+    const TILE: usize = 64;
+    let base = SharedRows::new(a, n, n);
+    for_row_blocks(n, TILE, |r0, r1| {
+        let p = base.as_ptr();
+        let mut buf = [T::zero(); TILE * TILE];
+        for j0 in (r0..n).step_by(TILE) {
+            let j1 = (j0 + TILE).min(n);
+            // buf[i][j] = A[j][i] for i in r0..r1, j in j0..j1.
+            for j in j0..j1 {
+                // SAFETY: rows j0..j1, columns r0..r1 are within A and owned by this block (see above).
+                let src = unsafe { std::slice::from_raw_parts(p.add(j * n + r0), r1 - r0) };
+                for (i, &v) in src.iter().enumerate() {
+                    buf[i * TILE + (j - j0)] = v;
+                }
+            }
+            for i in r0..r1 {
+                // SAFETY: row i, columns j0..j1: within A and owned by this block.
+                let dst = unsafe { std::slice::from_raw_parts_mut(p.add(i * n + j0), j1 - j0) };
+                let b = &mut buf[(i - r0) * TILE..(i - r0) * TILE + (j1 - j0)];
+                for (k, (o, t)) in dst.iter_mut().zip(b.iter_mut()).enumerate() {
+                    // On the diagonal tile only j > i is summed; the rest of it is left as it is.
+                    if j0 != r0 || j0 + k > i {
+                        let s = *o + *t;
+                        *o = s;
+                        *t = s;
+                    }
+                }
+            }
+            for j in j0..j1 {
+                // SAFETY: as above.
+                let dst = unsafe { std::slice::from_raw_parts_mut(p.add(j * n + r0), r1 - r0) };
+                for (i, o) in dst.iter_mut().enumerate() {
+                    let on_diagonal_tile = j0 == r0;
+                    // Diagonal tile: write back only the strictly lower part (j > i+r0 means (j, i) below).
+                    if !on_diagonal_tile || j > r0 + i {
+                        *o = buf[i * TILE + (j - j0)];
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Σ v in eight interleaved partial sums, added in a fixed order: the same result every time, and vector code.
+fn lane_sum<T: Real>(v: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(T::zero(), |a, &b| a + b);
+    for c in chunks {
+        for (a, &b) in acc.iter_mut().zip(c) {
+            *a = *a + b;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// g ← factor · (g + r x_i), saturated.
+fn finish_row<T: Real>(g: &mut [T], r: T, xi: &[T], factor: T) {
+    for (o, &xv) in g.iter_mut().zip(xi) {
+        *o = saturate((*o + r * xv) * factor);
+    }
+}

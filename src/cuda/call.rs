@@ -1,0 +1,116 @@
+//! One call's device, stream and temporaries, the kernel launch macro, and the device errors.
+
+use super::{kernels, GpuReal};
+use crate::error::{ErrorKind, Result, RllError};
+use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use std::sync::Arc;
+
+pub(super) fn dev_err(e: impl std::fmt::Display) -> RllError {
+    RllError::new(ErrorKind::Device, format!("CUDA: {e}"))
+}
+
+/// Out of device memory is a size error naming the bytes (as on the CPU); any other failure a device error.
+pub(super) fn alloc_err<T>(e: cudarc::driver::DriverError, len: usize) -> RllError {
+    if e.0 == cudarc::driver::sys::CUresult::CUDA_ERROR_OUT_OF_MEMORY {
+        let bytes = len.max(1).saturating_mul(std::mem::size_of::<T>());
+        RllError::no_memory(&format!("a buffer of {len} values"), bytes, "device")
+    } else {
+        dev_err(e)
+    }
+}
+
+pub(super) const THREADS: u32 = 256;
+pub(super) const COL_CHUNKS: u32 = 64;
+pub(super) const CHECK_BLOCKS: u32 = 256;
+
+pub(super) fn cfg(grid: (u32, u32, u32), block: (u32, u32, u32)) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: grid,
+        block_dim: block,
+        shared_mem_bytes: 0,
+    }
+}
+
+pub(super) fn blocks(count: usize, per: usize) -> u32 {
+    count.div_ceil(per) as u32
+}
+
+pub(super) struct Call {
+    pub dev: Arc<kernels::Device>,
+    pub stream: Arc<CudaStream>,
+}
+
+impl Call {
+    pub fn new(device: i32, stream: u64) -> Result<Self> {
+        if device < 0 {
+            return Err(RllError::new(
+                ErrorKind::Device,
+                format!("device = {device} must be >= 0"),
+            ));
+        }
+        let dev = kernels::device(device as usize).map_err(dev_err)?;
+        dev.ctx.bind_to_thread().map_err(dev_err)?;
+        let stream = if stream == 0 {
+            dev.ctx.default_stream()
+        } else {
+            // SAFETY: the host passes a live stream of this device's context and keeps it alive for the call.
+            unsafe { dev.ctx.wrap_borrowed_stream(stream as cudarc::driver::sys::CUstream) }
+        };
+        Ok(Call { dev, stream })
+    }
+    /// A zeroed temporary (stream-ordered).
+    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
+        self.stream
+            .alloc_zeros::<T>(len.max(1))
+            .map_err(|e| alloc_err::<T>(e, len))
+    }
+    /// A temporary that the kernels overwrite completely before reading it.
+    pub fn scratch<T: DeviceRepr>(&self, len: usize) -> Result<CudaSlice<T>> {
+        // SAFETY: every use below is written in full by a kernel before any kernel reads it.
+        unsafe { self.stream.alloc::<T>(len.max(1)) }.map_err(|e| alloc_err::<T>(e, len))
+    }
+    pub fn name<T: GpuReal>(base: &str) -> String {
+        format!("rll_{base}_{}", T::SUFFIX)
+    }
+}
+
+/// Launches `$kernel` with the listed arguments on the call's stream.
+macro_rules! launch {
+    ($call:expr, $kernel:expr, $cfg:expr, $($arg:expr),* $(,)?) => {{
+        let name: &str = &$kernel;
+        let f = $call.dev.function(name).map_err($crate::cuda::call::dev_err)?;
+        let mut b = $call.stream.launch_builder(&f);
+        $( b.arg($arg); )*
+        // SAFETY: each kernel's parameter list is the argument list above (see cuda/*.cu); device pointers are
+        // the host's (validated non-null, sized n·d, n, ...) or our own allocations of the sizes the kernels use.
+        unsafe { b.launch($cfg) }.map_err($crate::cuda::call::dev_err)?;
+    }};
+}
+
+/// Launches the search for the first non-finite value of a device array into `partial[offset..]` (one entry per
+/// block: an index or -1), read back later together with the scaling exponents, in one copy.
+pub(super) fn find_nonfinite<T: GpuReal>(
+    call: &Call,
+    ptr: u64,
+    count: usize,
+    partial: &mut CudaSlice<i64>,
+    offset: usize,
+) -> Result<()> {
+    let count_i = count as i64;
+    let mut view = partial.slice_mut(offset..offset + CHECK_BLOCKS as usize);
+    launch!(
+        call,
+        Call::name::<T>("first_nonfinite"),
+        cfg((CHECK_BLOCKS, 1, 1), (THREADS, 1, 1)),
+        &ptr,
+        &count_i,
+        &mut view
+    );
+    Ok(())
+}
+
+pub(super) fn first_index(partial: &[i64]) -> Option<usize> {
+    partial.iter().filter(|&&k| k >= 0).min().map(|&k| k as usize)
+}
+
+pub(super) use launch;

@@ -1,0 +1,173 @@
+//! The row stage on the device, one block per query (`cuda/rows.cu`, which mirrors `paper.rs` and `official.rs`):
+//! the sets, weights and coefficients A_ij written over the distance row, the value E, and the stats.
+
+use super::call::{cfg, dev_err, launch, Call, THREADS};
+use super::distances::Distances;
+use super::{GpuArgs, GpuReal};
+use crate::error::Result;
+use crate::official::Official;
+use crate::params::{Params, Semantics};
+use crate::real::ldexp;
+use crate::scaled::{official_params, paper_params};
+use cudarc::driver::{CudaSlice, PushKernelArg};
+
+/// What the gradient stage needs from the row stage: E (input units), whether A is to be symmetrised, and the
+/// power of two that takes the coefficients to input units.
+pub(super) struct RowStage<T> {
+    pub value: T,
+    pub symmetric: bool,
+    pub grad_scale: i32,
+}
+
+/// The semantics `params` names; `flags` marks A's nonzero tiles for the gradient product.
+pub(super) fn rows<T: GpuReal>(
+    call: &Call,
+    params: &Params,
+    a: &GpuArgs,
+    dm: &Distances<T>,
+    flags: &CudaSlice<u8>,
+) -> Result<RowStage<T>> {
+    match params.semantics {
+        Semantics::Paper => paper(call, params, a, dm, flags),
+        Semantics::OfficialV2020 | Semantics::OfficialV2019 => official(call, params, a, dm, flags),
+    }
+}
+
+/// PAPER: `paper_rows`, then L = (1/N) Σ_i row_loss[i].
+fn paper<T: GpuReal>(
+    call: &Call,
+    params: &Params,
+    a: &GpuArgs,
+    dm: &Distances<T>,
+    flags: &CudaSlice<u8>,
+) -> Result<RowStage<T>> {
+    let units = dm.units;
+    let (n, e) = (units.n, units.exp);
+    let ni = n as i64;
+    let stat_scale = ldexp(T::one(), e);
+    let total = call.scratch::<f64>(1)?;
+    let rows = (n as u32, 1, 1);
+    let dist = &dm.dist;
+    let p = paper_params::<T>(params, units);
+    let row_loss = call.scratch::<T>(n)?;
+    let (detach, sym) = (p.detach as i32, (!params.query_only) as i32);
+    launch!(
+        call,
+        Call::name::<T>("paper_rows"),
+        cfg(rows, (THREADS, 1, 1)),
+        dist,
+        &a.labels,
+        &ni,
+        &p.beta_p,
+        &p.beta_n,
+        &p.t_p,
+        &p.t_n,
+        &p.lambda,
+        &p.inv_n,
+        &p.coef_cap,
+        &detach,
+        &sym,
+        flags,
+        &row_loss,
+        &a.stats,
+        &stat_scale
+    );
+    launch!(
+        call,
+        Call::name::<T>("sum"),
+        cfg((1, 1, 1), (THREADS, 1, 1)),
+        &row_loss,
+        &ni,
+        &total
+    );
+    let t = call.stream.clone_dtoh(&total).map_err(dev_err)?[0];
+    Ok(RowStage {
+        value: ldexp(T::of(t / n as f64), e),
+        symmetric: !params.query_only,
+        grad_scale: 0,
+    })
+}
+
+/// OFFICIAL: each row's sums S±_i and reported term, the query weights q_i, then the coefficients.
+fn official<T: GpuReal>(
+    call: &Call,
+    params: &Params,
+    a: &GpuArgs,
+    dm: &Distances<T>,
+    flags: &CudaSlice<u8>,
+) -> Result<RowStage<T>> {
+    let units = dm.units;
+    let (n, e) = (units.n, units.exp);
+    let ni = n as i64;
+    let stat_scale = ldexp(T::one(), e);
+    let total = call.scratch::<f64>(1)?;
+    let rows = (n as u32, 1, 1);
+    let dist = &dm.dist;
+    let v2020 = params.semantics == Semantics::OfficialV2020;
+    let p = official_params::<T>(params, units, v2020);
+    let theta = ldexp(T::of(params.alpha as f64), -e);
+    let m = ldexp(T::of(params.margin as f64), -e);
+    let sums = call.scratch::<f64>(4 * n)?;
+    let reported = call.scratch::<f64>(n)?;
+    let q = call.scratch::<f64>(n)?;
+    launch!(
+        call,
+        Call::name::<T>("official_sums"),
+        cfg(rows, (THREADS, 1, 1)),
+        dist,
+        &a.labels,
+        &ni,
+        &p.beta_p,
+        &p.beta_n,
+        &p.k_p,
+        &p.k_n,
+        &theta,
+        &m,
+        &sums,
+        &reported
+    );
+    launch!(
+        call,
+        "rll_official_query_weights",
+        cfg((1, 1, 1), (THREADS, 1, 1)),
+        &sums,
+        &ni,
+        &q
+    );
+    let eps_dir = p.eps_dir.unwrap_or(-T::one());
+    launch!(
+        call,
+        Call::name::<T>("official_coef"),
+        cfg(rows, (THREADS, 1, 1)),
+        dist,
+        &a.labels,
+        &ni,
+        &p.beta_p,
+        &p.beta_n,
+        &p.k_p,
+        &p.k_n,
+        &eps_dir,
+        &p.coef_cap,
+        &sums,
+        &q,
+        flags,
+        &a.stats,
+        &stat_scale
+    );
+    launch!(
+        call,
+        "rll_sum_f64",
+        cfg((1, 1, 1), (THREADS, 1, 1)),
+        &reported,
+        &ni,
+        &total
+    );
+    let t = call.stream.clone_dtoh(&total).map_err(dev_err)?[0];
+    let value = Official::<T>::value(t, n, e);
+    Ok(RowStage {
+        value,
+        symmetric: false,
+        // V2019 pushes along raw differences, which scale with the input.
+        grad_scale: if v2020 { 0 } else { e },
+    })
+}

@@ -1,0 +1,83 @@
+//! The checks made before anything is written, shared by the backends: the parameters and the batch's size
+//! ([`dims`]) and the loss weight ([`loss_weight`]) by both; the host slices' lengths and values by the CPU
+//! ([`host_batch`]). The GPU backend checks device pointers itself and device values on the device.
+
+use crate::cpu::{Batch, STATS_PER_SAMPLE};
+use crate::error::{ErrorKind, Result, RllError};
+use crate::params::Params;
+use crate::real::Real;
+
+/// The parameters, n > 0, d > 0, and n·d and n² within what a buffer can hold; returns n·d.
+pub(crate) fn dims(params: &Params, n: usize, d: usize) -> Result<usize> {
+    params.validate()?;
+    if n == 0 {
+        return Err(RllError::size("n = 0: the batch is empty"));
+    }
+    if d == 0 {
+        return Err(RllError::size("d = 0: the features are empty"));
+    }
+    n.checked_mul(d)
+        .filter(|&nd| nd <= isize::MAX as usize / 8 && n <= (isize::MAX as usize / 8).isqrt())
+        .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))
+}
+
+/// The loss weight is finite.
+pub(crate) fn loss_weight<T: Real>(w: T) -> Result<()> {
+    if !w.is_finite() {
+        return Err(RllError::param(format!("loss_weight = {w} is not finite")));
+    }
+    Ok(())
+}
+
+/// [`dims`], then every slice of a host batch: x n·d values, labels n, grad n·d and stats n·4 when given, and
+/// every feature and label finite (the first bad one is named).
+pub(crate) fn host_batch<T: Real>(
+    params: &Params,
+    b: &Batch<'_, T>,
+    grad: Option<&[T]>,
+    stats: Option<&[T]>,
+) -> Result<()> {
+    let nd = dims(params, b.n, b.d)?;
+    if b.x.len() != nd {
+        return Err(RllError::size(format!(
+            "x has {} values but n·d = {}·{} = {nd}",
+            b.x.len(),
+            b.n,
+            b.d
+        )));
+    }
+    if b.labels.len() != b.n {
+        return Err(RllError::size(format!(
+            "labels has {} values but n = {}",
+            b.labels.len(),
+            b.n
+        )));
+    }
+    if let Some(g) = grad {
+        if g.len() != nd {
+            return Err(RllError::size(format!("grad has {} values but n·d = {nd}", g.len())));
+        }
+    }
+    if let Some(s) = stats {
+        if s.len() != b.n * STATS_PER_SAMPLE {
+            return Err(RllError::size(format!(
+                "stats has {} values but n·{STATS_PER_SAMPLE} = {}",
+                s.len(),
+                b.n * STATS_PER_SAMPLE
+            )));
+        }
+    }
+    if let Some(k) = b.x.iter().position(|v| !v.is_finite()) {
+        return Err(RllError::new(
+            ErrorKind::NonFinite,
+            format!("x[{}][{}] = {} is not finite", k / b.d, k % b.d, b.x[k]),
+        ));
+    }
+    if let Some(i) = b.labels.iter().position(|v| !v.is_finite()) {
+        return Err(RllError::new(
+            ErrorKind::NonFinite,
+            format!("labels[{i}] = {} is not finite", b.labels[i]),
+        ));
+    }
+    Ok(())
+}
