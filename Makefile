@@ -166,7 +166,7 @@ gpu-bundle: test-caffe-gpu-build
 # found in the bundle, the tiny net and GoogLeNet-BN trained a little, `caffe time` read.
 gpu-check-dry: gpu-bundle
 	RLL_CHECK_MODE=CPU RLL_CUDA_LIBS=:$(CACHE)/cuda13/nvidia/cu13/lib OUT=$(CURDIR)/build/gpu-check-dry \
-	  OPENBLAS_NUM_THREADS=2 tests/gpu/caffe_gpu_check.sh
+	  OPENBLAS_NUM_THREADS=1 tests/gpu/caffe_gpu_check.sh
 
 clean:
 	$(CARGO) clean
