@@ -113,7 +113,7 @@ ITERS ?= 2000
 BASE_LR ?= 0.005
 LR_POLICY ?= poly
 SHIFT ?= 0
-DIM ?= 256
+DIM ?= 128
 OUT ?= demo_out
 OCTAVE := octave-cli --no-gui --no-window-system
 # Octave's run() works in the script's folder: a data folder (like OUT) is passed as an absolute path.

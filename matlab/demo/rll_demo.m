@@ -13,12 +13,12 @@ function results = rll_demo(opts)
 %   or a folder prepared by matlab/data/rll_prepare_*], split ['test' | 'validation' | 'classes1' | 'classes2'],
 %   iters [2000], out ['demo_out'], seed [1] (sampler, augmentation, Caffe's seed and so the initial weights),
 %   base_lr [0.005], lr_policy ['poly': linear decay to 0 | 'fixed'], shift [0: no augmentation; s > 0:
-%   mirroring and shifts of up to s pixels], dim [256: embedding size], plot [true].
+%   mirroring and shifts of up to s pixels], dim [128: embedding size], plot [true].
 
 here = fileparts(mfilename('fullpath'));
 repo = fileparts(fileparts(here));
 defaults = struct('semantics', 'PAPER', 'data', 'fashion-mnist', 'split', 'test', 'iters', 2000, ...
-                  'out', 'demo_out', 'seed', 1, 'base_lr', 0.005, 'lr_policy', 'poly', 'shift', 0, 'dim', 256, ...
+                  'out', 'demo_out', 'seed', 1, 'base_lr', 0.005, 'lr_policy', 'poly', 'shift', 0, 'dim', 128, ...
                   'plot', true);
 for f = fieldnames(defaults)'
   if ~isfield(opts, f{1}) || isempty(opts.(f{1})), opts.(f{1}) = defaults.(f{1}); end

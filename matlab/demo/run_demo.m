@@ -1,6 +1,6 @@
 % run_demo: `make demo` runs this in octave-cli; settings come from the environment (Make variables):
 %   SEMANTICS (PAPER), DATA (fashion-mnist), SPLIT (test), ITERS (2000), OUT (demo_out), SEED (1), BASE_LR (0.005),
-%   LR_POLICY (poly), SHIFT (0), DIM (256), PLOT (1), RLL_CAFFE_ROOT (build/caffe). See rll_demo.m.
+%   LR_POLICY (poly), SHIFT (0), DIM (128), PLOT (1), RLL_CAFFE_ROOT (build/caffe). See rll_demo.m.
 here = fileparts(mfilename('fullpath'));
 addpath(fileparts(here));
 addpath(here);
@@ -16,7 +16,7 @@ opts.seed = num('SEED', '1');
 opts.base_lr = num('BASE_LR', '0.005');
 opts.lr_policy = env('LR_POLICY', 'poly');
 opts.shift = num('SHIFT', '0');
-opts.dim = num('DIM', '256');
+opts.dim = num('DIM', '128');
 opts.plot = num('PLOT', '1') ~= 0;
 for f = {'iters', 'seed', 'base_lr', 'shift', 'dim'}
   if isnan(opts.(f{1})), error('run_demo: %s is not a number', upper(f{1})); end

@@ -26,7 +26,8 @@ ldd "$R/tools/caffe.bin" "$R"/test/*.testbin "$R/lib/libcaffe.so" | awk '$2 == "
     cp -L "$path" "$C/lib/$soname"
   done
 strip --strip-unneeded "$C"/lib/*.so* "$C"/tools/caffe.bin "$C"/test/*.testbin
-sass=$(cuobjdump --list-elf "$C/lib/libcaffe.so.1.0.0-rc3" 2>/dev/null | grep -o 'sm_[0-9]*' | sort -u | tr '\n' ' ' || true)
+# The fatbinary names its SASS targets (cuobjdump is not among the wheels).
+sass=$(strings "$C/lib/libcaffe.so.1.0.0-rc3" | grep -o -- '-arch sm_[0-9]*' | cut -d' ' -f2 | sort -u | tr '\n' ' ' || true)
 glibc=$(objdump -T "$C"/lib/* "$C"/tools/caffe.bin "$C"/test/* | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
 glibcxx=$(objdump -T "$C"/lib/* "$C"/tools/caffe.bin "$C"/test/* | grep -o 'GLIBCXX_[0-9.]*' | sort -uV | tail -1)
 {
