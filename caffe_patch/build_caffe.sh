@@ -97,6 +97,9 @@ PY
     -e '/^\t$(Q)$(CUDA_DIR)\/bin\/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -M $< -o ${@:.o=.d} \\$/{N;d}' "$TREE/Makefile"
   grep -q 'ccache $(CUDA_DIR)/bin/nvcc' "$TREE/Makefile" && ! grep -q 'nvcc $(NVCCFLAGS) $(CUDA_ARCH) -M' "$TREE/Makefile" ||
     { log "could not route nvcc through ccache"; exit 1; }
+  # ccache hashes the working directory into every nvcc result: without that (no -g, so no path is compiled in)
+  # a clone elsewhere hits the cache too.
+  export CCACHE_NOHASHDIR=1
   # nvcc takes the host compiler as one path (-ccbin): ccache's masquerading g++, not "ccache g++".
   MAKE_VARS=(CUSTOM_CXX=/usr/lib/ccache/g++ RLL_STATIC_LIB="$REPO/target/cuda/release/libranked_list_loss.a")
 fi
