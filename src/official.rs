@@ -29,6 +29,9 @@ pub(crate) struct Official<T> {
     /// V2020: 1e-6 in scaled units; V2019: None (raw differences).
     pub eps_dir: Option<T>,
     pub coef_cap: T,
+    /// The reported value's threshold θ = α and margin m.
+    pub theta: T,
+    pub margin: T,
 }
 
 impl<T: Real> Official<T> {
@@ -102,8 +105,9 @@ impl<T: Real> Official<T> {
         hi + sum.ln()
     }
 
-    /// The reported value's sum over the pairs (i, j > i), in scaled units (θ and m scaled).
-    pub fn reported_row(i: usize, labels: &[T], dist: &[T], theta: T, m: T) -> T {
+    /// The reported value's sum over the pairs (i, j > i), in scaled units.
+    pub fn reported_row(&self, i: usize, labels: &[T], dist: &[T]) -> T {
+        let (theta, m) = (self.theta, self.margin);
         let mut e = T::zero();
         for j in i + 1..labels.len() {
             let d = dist[j];

@@ -41,7 +41,7 @@ pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
 }
 
 /// OFFICIAL in scaled units: β = 1 ∓ m/2 (V2020) or α − m, α (V2019), ·2^−exp; k = T ln b ·2^exp (w = e^{k x});
-/// the V2020 direction's 1e-6 ·2^−exp.
+/// the V2020 direction's 1e-6 ·2^−exp; the reported value's θ = α and m, ·2^−exp.
 pub(crate) fn official_params<T: Real>(p: &Params, s: Units, v2020: bool) -> Official<T> {
     let (m, alpha) = (p.margin as f64, p.alpha as f64);
     let (beta_p, beta_n) = if v2020 {
@@ -56,5 +56,7 @@ pub(crate) fn official_params<T: Real>(p: &Params, s: Units, v2020: bool) -> Off
         k_n: scaled_temperature(p.t_n as f64 * (p.base_n as f64).ln(), s),
         eps_dir: v2020.then(|| ldexp(T::of(EPS_DIR), -s.exp)),
         coef_cap: coef_cap(s.n),
+        theta: ldexp(T::of(alpha), -s.exp),
+        margin: ldexp(T::of(m), -s.exp),
     }
 }

@@ -20,7 +20,7 @@ pub(crate) struct Coefficients<T> {
 
 /// PAPER: L = (1/N) Σ_i [L_P(i) + λ L_N(i)] and A = B + Bᵀ (B alone with `query_only`), rows sparse or dense
 /// ([`is_dense`]); `dist` becomes A when dense.
-pub(crate) fn paper<T: Real>(
+fn paper<T: Real>(
     params: &Params,
     units: Units,
     labels: &[T],
@@ -47,7 +47,7 @@ pub(crate) fn paper<T: Real>(
 }
 
 /// OFFICIAL (V2020 or V2019): the reported value, and A = B of the official closed form, q_i from every row's sums.
-pub(crate) fn official<T: Real>(
+fn official<T: Real>(
     params: &Params,
     units: Units,
     labels: &[T],
@@ -57,10 +57,8 @@ pub(crate) fn official<T: Real>(
     let (n, e) = (units.n, units.exp);
     let v2020 = params.semantics == Semantics::OfficialV2020;
     let p = official_params(params, units, v2020);
-    let theta = ldexp(T::of(params.alpha as f64), -e);
-    let m = ldexp(T::of(params.margin as f64), -e);
     let sum = (0..n).fold(0f64, |a, i| {
-        a + Official::reported_row(i, labels, &dist[i * n..(i + 1) * n], theta, m).f64()
+        a + p.reported_row(i, labels, &dist[i * n..(i + 1) * n]).f64()
     });
     let value = Official::<T>::value(sum, n, e);
     let dense = is_dense(&dist, labels, p.beta_p, p.beta_n, false);

@@ -59,29 +59,24 @@ pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuArgs, nd: usize) -> Resu
         );
         Ok(())
     };
+    // info[slot] = the power-of-two exponent of the largest |column value| in colmax.
+    let exponent_of_max = |slot: i32| -> Result<()> {
+        launch!(
+            call,
+            "rll_exponent_of_max",
+            cfg((1, 1, 1), (THREADS, 1, 1)),
+            &colmax,
+            &di,
+            &info,
+            &slot
+        );
+        Ok(())
+    };
     column(0, &colmax)?;
-    let slot0 = 0i32;
-    launch!(
-        call,
-        "rll_exponent_of_max",
-        cfg((1, 1, 1), (THREADS, 1, 1)),
-        &colmax,
-        &di,
-        &info,
-        &slot0
-    );
+    exponent_of_max(0)?;
     column(1, &mean)?;
     column(2, &colmax)?;
-    let slot1 = 1i32;
-    launch!(
-        call,
-        "rll_exponent_of_max",
-        cfg((1, 1, 1), (THREADS, 1, 1)),
-        &colmax,
-        &di,
-        &info,
-        &slot1
-    );
+    exponent_of_max(1)?;
     launch!(
         call,
         Call::name::<T>("centre_scale"),

@@ -27,27 +27,56 @@ pub(super) fn rows<T: GpuReal>(
     dm: &Distances<T>,
     flags: &CudaSlice<u8>,
 ) -> Result<RowStage<T>> {
+    let (n, e) = (dm.units.n, dm.units.exp);
+    let c = Ctx {
+        call,
+        a,
+        dm,
+        flags,
+        n,
+        e,
+        ni: n as i64,
+        stat_scale: ldexp(T::one(), e),
+        total: call.scratch::<f64>(1)?,
+        rows: (n as u32, 1, 1),
+    };
     match params.semantics {
-        Semantics::Paper => paper(call, params, a, dm, flags),
-        Semantics::OfficialV2020 | Semantics::OfficialV2019 => official(call, params, a, dm, flags),
+        Semantics::Paper => paper(&c, params),
+        Semantics::OfficialV2020 | Semantics::OfficialV2019 => official(&c, params),
     }
 }
 
+/// What both semantics' row stages read: the call, the batch, the distances, A's tile flags, n, the scaling
+/// exponent and what follows from them, and a one-value device buffer for the value's sum.
+struct Ctx<'a, T: GpuReal> {
+    call: &'a Call,
+    a: &'a GpuArgs,
+    dm: &'a Distances<T>,
+    flags: &'a CudaSlice<u8>,
+    n: usize,
+    e: i32,
+    ni: i64,
+    stat_scale: T,
+    total: CudaSlice<f64>,
+    /// The launch grid: one block per query.
+    rows: (u32, u32, u32),
+}
+
 /// PAPER: `paper_rows`, then L = (1/N) Σ_i row_loss[i].
-fn paper<T: GpuReal>(
-    call: &Call,
-    params: &Params,
-    a: &GpuArgs,
-    dm: &Distances<T>,
-    flags: &CudaSlice<u8>,
-) -> Result<RowStage<T>> {
-    let units = dm.units;
-    let (n, e) = (units.n, units.exp);
-    let ni = n as i64;
-    let stat_scale = ldexp(T::one(), e);
-    let total = call.scratch::<f64>(1)?;
-    let rows = (n as u32, 1, 1);
-    let dist = &dm.dist;
+fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
+    let Ctx {
+        call,
+        a,
+        dm,
+        flags,
+        n,
+        e,
+        ni,
+        stat_scale,
+        ref total,
+        rows,
+    } = *c;
+    let (units, dist) = (dm.units, &dm.dist);
     let p = paper_params::<T>(params, units);
     let row_loss = call.scratch::<T>(n)?;
     let (detach, sym) = (p.detach as i32, (!params.query_only) as i32);
@@ -78,9 +107,9 @@ fn paper<T: GpuReal>(
         cfg((1, 1, 1), (THREADS, 1, 1)),
         &row_loss,
         &ni,
-        &total
+        total
     );
-    let t = call.stream.clone_dtoh(&total).map_err(dev_err)?[0];
+    let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
     Ok(RowStage {
         value: ldexp(T::of(t / n as f64), e),
         symmetric: !params.query_only,
@@ -89,24 +118,22 @@ fn paper<T: GpuReal>(
 }
 
 /// OFFICIAL: each row's sums S±_i and reported term, the query weights q_i, then the coefficients.
-fn official<T: GpuReal>(
-    call: &Call,
-    params: &Params,
-    a: &GpuArgs,
-    dm: &Distances<T>,
-    flags: &CudaSlice<u8>,
-) -> Result<RowStage<T>> {
-    let units = dm.units;
-    let (n, e) = (units.n, units.exp);
-    let ni = n as i64;
-    let stat_scale = ldexp(T::one(), e);
-    let total = call.scratch::<f64>(1)?;
-    let rows = (n as u32, 1, 1);
-    let dist = &dm.dist;
+fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
+    let Ctx {
+        call,
+        a,
+        dm,
+        flags,
+        n,
+        e,
+        ni,
+        stat_scale,
+        ref total,
+        rows,
+    } = *c;
+    let (units, dist) = (dm.units, &dm.dist);
     let v2020 = params.semantics == Semantics::OfficialV2020;
     let p = official_params::<T>(params, units, v2020);
-    let theta = ldexp(T::of(params.alpha as f64), -e);
-    let m = ldexp(T::of(params.margin as f64), -e);
     let sums = call.scratch::<f64>(4 * n)?;
     let reported = call.scratch::<f64>(n)?;
     let q = call.scratch::<f64>(n)?;
@@ -121,8 +148,8 @@ fn official<T: GpuReal>(
         &p.beta_n,
         &p.k_p,
         &p.k_n,
-        &theta,
-        &m,
+        &p.theta,
+        &p.margin,
         &sums,
         &reported
     );
@@ -160,9 +187,9 @@ fn official<T: GpuReal>(
         cfg((1, 1, 1), (THREADS, 1, 1)),
         &reported,
         &ni,
-        &total
+        total
     );
-    let t = call.stream.clone_dtoh(&total).map_err(dev_err)?[0];
+    let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
     let value = Official::<T>::value(t, n, e);
     Ok(RowStage {
         value,

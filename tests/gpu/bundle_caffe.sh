@@ -18,6 +18,8 @@ cp -L "$R/lib/libcaffe.so.1.0.0-rc3" "$C/lib/"
 # What the machine brings: glibc, the C++ runtime, the kernel's vDSO, and CUDA's libraries.
 system='^(linux-vdso|ld-linux-x86-64|libc|libm|libpthread|libdl|librt|libresolv|libutil|libstdc\+\+|libgcc_s)\.so'
 cuda='^(libcudart|libcublas|libcublasLt|libcurand)\.so'
+# The check (tests/gpu/caffe_gpu_check.sh) reads the same list from the bundle.
+printf '%s\n%s\n' "$system" "$cuda" >"$C/MACHINE_LIBS"
 ldd "$R/tools/caffe.bin" "$R"/test/*.testbin "$R/lib/libcaffe.so" | awk '$2 == "=>" {print $1, $3}' | sort -u |
   while read -r soname path; do
     if [[ $soname =~ $system || $soname =~ $cuda ]]; then continue; fi

@@ -19,7 +19,7 @@ REPO=$PWD
 B=$REPO/.gpu_bundle
 OUT=${OUT:-$REPO/gpu_out}
 MODE=${RLL_CHECK_MODE:-GPU}
-WORK=${RLL_CHECK_WORK:-/tmp/rll_caffe_gpu_check}
+WORK=${RLL_CHECK_WORK:-$REPO/build/caffe-gpu-check-work}
 mkdir -p "$OUT"
 rm -rf "$WORK" && mkdir -p "$WORK/logs"
 SUMMARY=$OUT/caffe_gpu_summary.md
@@ -58,10 +58,10 @@ if [ "$MODE" = GPU ]; then GPU=(-gpu 0); else GPU=(); fi
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   missing=$(ldd "$C/tools/caffe.bin" "$C"/test/*.testbin | grep "not found" | sort -u)
   if [ -n "$missing" ]; then echo "$missing"; fail "libraries not found"; else echo "every library found"; fi
-  # Everything but glibc, the C++ runtime and CUDA must come from the bundle (as tests/gpu/bundle_caffe.sh packs it).
+  # Everything but the machine's own libraries (glibc, the C++ runtime, CUDA: the bundle's MACHINE_LIBS, as
+  # tests/gpu/bundle_caffe.sh packed it) must come from the bundle.
   outside=$(ldd "$C/tools/caffe.bin" "$C"/test/*.testbin | awk -v c="$C/lib/" '$2 == "=>" && index($3, c) != 1 {print $1}' |
-    grep -vE '^(linux-vdso|ld-linux-x86-64|libc|libm|libpthread|libdl|librt|libresolv|libutil|libstdc\+\+|libgcc_s)\.so' |
-    grep -vE '^(libcudart|libcublas|libcublasLt|libcurand)\.so' | sort -u | tr '\n' ' ')
+    grep -vE -f "$C/MACHINE_LIBS" | sort -u | tr '\n' ' ')
   if [ -n "$outside" ]; then fail "not in the bundle: $outside"; else echo "every other library from the bundle"; fi
 
   step "inputs (numpy, h5py)"

@@ -73,21 +73,21 @@ def tiny(out, mode, iters):
     write_h5(work, "tiny_train", {"data": data, "label": labels})
 
 
-def images(rng, count):
-    """`count` images 3x227x227 (pixel scale, zero mean), 3 per class, classes in file order."""
-    return (rng.normal(scale=50, size=(count, 3, 227, 227)), np.repeat(np.arange(count // 3), 3))
+def googlenet_net(work, variant, name, batch, count, rng):
+    """prototxt/cub/<variant>/train.prototxt as work/<name> reading `count` random images 3x227x227 (pixel scale,
+    zero mean; 3 per class, classes in file order) from work/images.h5 in batches of `batch`."""
+    data, labels = rng.normal(scale=50, size=(count, 3, 227, 227)), np.repeat(np.arange(count // 3), 3)
+    src = write_h5(work, "images", {"data": data, "label": labels})
+    with open(os.path.join(REPO, "prototxt", "cub", variant, "train.prototxt")) as f:
+        net = with_hdf5_inputs(f.read(), src, batch)
+    with open(os.path.join(work, name), "w") as f:
+        f.write(net)
 
 
 def googlenet(out, mode, iters, batch, count):
     work = os.path.join(out, "googlenet")
     os.makedirs(work)
-    rng = np.random.default_rng(1)
-    data, labels = images(rng, count)
-    src = write_h5(work, "images", {"data": data, "label": labels})
-    with open(os.path.join(REPO, "prototxt", "cub", "original", "train.prototxt")) as f:
-        net = with_hdf5_inputs(f.read(), src, batch)
-    with open(os.path.join(work, "train.prototxt"), "w") as f:
-        f.write(net)
+    googlenet_net(work, "original", "train.prototxt", batch, count, np.random.default_rng(1))
     # The original solver's GR fields (spec B.7), equal to the layers' own values.
     gr = "negative_threshold: 1.4\npn_margin: 0.2\np_temperature: 0\nn_temperature: 10\n"
     with open(os.path.join(work, "solver.prototxt"), "w") as f:
@@ -98,12 +98,7 @@ def timing(out, time_batch):
     work = os.path.join(out, "time")
     os.makedirs(work)
     rng = np.random.default_rng(2)
-    data, labels = images(rng, time_batch)
-    src = write_h5(work, "images", {"data": data, "label": labels})
-    with open(os.path.join(REPO, "prototxt", "cub", "rll", "train.prototxt")) as f:
-        net = with_hdf5_inputs(f.read(), src, time_batch)
-    with open(os.path.join(work, "googlenet.prototxt"), "w") as f:
-        f.write(net)
+    googlenet_net(work, "rll", "googlenet.prototxt", time_batch, time_batch, rng)
     # The loss heads alone at the paper's 180x512: three embeddings of 60 classes x 3, close enough that both sets
     # are populated.
     n, d = 180, 512
