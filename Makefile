@@ -98,8 +98,10 @@ matcaffe: build
 	caffe_patch/build_caffe.sh --octave $(CAFFE_TREE)
 
 # The matlab/ workflow in Octave: sampler, Recall@K and NMI, the demo's two protocols and splits, CaffeMex shim,
-# a fresh octave-cli that only adds <caffe>/matlab and exits cleanly, training and resuming, data preparation.
+# a fresh octave-cli that only adds <caffe>/matlab and exits cleanly, training and resuming, data preparation,
+# scripts with trailing local functions (rll_local_functions), GPU calls on the CPU_ONLY build, v7.3 lists.
 test-octave: deps-demo matcaffe
+	python3 -c "import numpy, h5py, scipy" 2>/dev/null || python3 -m pip install -q numpy h5py scipy
 	cd tests/octave && GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) $(OCTAVE) run_tests.m
 
 # The main job: train a small convnet with RankedListLoss through matcaffe in Octave on Fashion-MNIST's classes 0-4,

@@ -8,7 +8,11 @@ GNU Octave:
 (b) arrays of classdef objects and Class.empty() are unsupported: Net, Layer and Solver keep their layers, blobs,
     params and test nets in cell arrays (the public methods layers(), blobs(), params() return the same objects);
 (c) Solver.delete can run on a temporary empty object, and Net/Solver.delete after reset_all: guarded with isempty
-    and is_valid_handle.
+    and is_valid_handle;
+(d) scripts that call local functions defined after their code: rll_local_functions(folder), copied into
+    <caffe>/matlab (it does nothing in MATLAB).
+Both: in a CPU_ONLY build, caffe.set_mode_gpu() and caffe.set_device(id) stay on the CPU with one warning (Caffe
+would abort the interpreter at the first forward, or at once for set_device).
 CaffeMex compatibility, so that the original RLL scripts run on BVLC matcaffe:
   caffe.get_solver(file, gpu_ids), solver.nets{g}, solver.use_caffemodel(path), caffe.init_log(prefix),
   caffe.set_random_seed(seed): .m files from matlab/matcaffe/+caffe, two Solver members, and three small
@@ -78,6 +82,36 @@ SUBSTITUTIONS = {
          "#ifdef CPU_ONLY\n  plhs[0] = mxCreateLogicalScalar(true);\n#else\n"
          "  plhs[0] = mxCreateLogicalScalar(false);\n#endif\n}\n\n"
          "// Usage: caffe_('get_init_key')\n"),
+        ("  Caffe::set_mode(Caffe::GPU);\n}\n",
+         "#ifdef CPU_ONLY\n"
+         "  // " + BEGIN[2:] + " Caffe would abort the interpreter at the first\n"
+         "  // forward: a CPU_ONLY build stays on the CPU, with one warning.\n"
+         "  warn_cpu_only(\"set_mode_gpu\");\n"
+         "  Caffe::set_mode(Caffe::CPU);\n"
+         "#else\n"
+         "  Caffe::set_mode(Caffe::GPU);\n"
+         "#endif\n}\n"),
+        ("  int device_id = static_cast<int>(mxGetScalar(prhs[0]));\n  Caffe::SetDevice(device_id);\n",
+         "  int device_id = static_cast<int>(mxGetScalar(prhs[0]));\n"
+         "#ifdef CPU_ONLY\n"
+         "  static_cast<void>(device_id);\n"
+         "  warn_cpu_only(\"set_device\");  // Caffe::SetDevice aborts in a CPU_ONLY build\n"
+         "#else\n"
+         "  Caffe::SetDevice(device_id);\n"
+         "#endif\n"),
+        ("// Usage: caffe_('set_mode_gpu')\n",
+         "#ifdef CPU_ONLY\n"
+         "// " + BEGIN[2:] + " the one warning of a GPU call in a CPU_ONLY build.\n"
+         "static void warn_cpu_only(const char* call) {\n"
+         "  static bool warned = false;\n"
+         "  if (!warned) {\n"
+         "    mexWarnMsgIdAndTxt(\"caffe:cpuOnly\", \"caffe.%s: this Caffe is built CPU_ONLY (no GPU support): \"\n"
+         "        \"running on the CPU\", call);\n"
+         "    warned = true;\n"
+         "  }\n"
+         "}\n"
+         "#endif\n\n"
+         "// Usage: caffe_('set_mode_gpu')\n"),
         ('  { "version",            version         },\n',
          '  { "version",            version         },\n'
          '  { "init_log",           init_log        },\n'
@@ -87,7 +121,8 @@ SUBSTITUTIONS = {
 }
 
 # New files, copied from matlab/matcaffe/ (get_solver.m replaces BVLC's one-argument version).
-COPIES = ["+caffe/get_solver.m", "+caffe/init_log.m", "+caffe/set_random_seed.m", "PKG_ADD", "PKG_DEL"]
+COPIES = ["+caffe/get_solver.m", "+caffe/init_log.m", "+caffe/set_random_seed.m", "PKG_ADD", "PKG_DEL",
+          "rll_local_functions.m"]
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

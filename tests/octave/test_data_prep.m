@@ -74,6 +74,14 @@ check(info.train_images == 2 && info.query_images == 2 && info.gallery_images ==
 [~, q] = rll_read_list(fullfile(root, 'shop_lists', 'query.txt'));
 [~, g] = rll_read_list(fullfile(root, 'shop_lists', 'gallery.txt'));
 check(isequal(q, g), 'query and gallery share class ids');
+% The authors' MAT lists, in a format MATLAB and Octave both read.
+t = load(fullfile(root, 'shop_lists', 'InshopClothes_TrainImagePathBoxCell.mat'));
+check(iscell(t.TrainImagePathBoxCell) && numel(t.TrainImagePathBoxCell) == 2 && isequal(t.class_ids(:)', [1 1]) ...
+      && ~isempty(strfind(t.TrainImagePathBoxCell{2}, 'img/WOMEN/2.png')), 'In-shop training MAT list');
+e = load(fullfile(root, 'shop_lists', 'InshopClothes_EvaImagePathBoxCell.mat'));
+check(numel(e.TestImagePathBoxCell) == 4 && isequal(e.class_ids(:)', [q(:)' g(:)']) ...
+      && ~isempty(strfind(e.TestImagePathBoxCell{1}, 'img/WOMEN/3.png')) ...
+      && ~isempty(strfind(e.TestImagePathBoxCell{3}, 'img/WOMEN/4.png')), 'In-shop evaluation MAT list: query, gallery');
 
 % The image-list loader, and the preprocessing of spec E.3.
 [x, ids] = rll_load_image_list(fullfile(root, 'sop_lists', 'train.txt'), [28 28], true);

@@ -1,7 +1,7 @@
 function solver = get_solver(solver_file, gpu_ids)
 % solver = get_solver(solver_file) or get_solver(solver_file, gpu_ids)
 %   Construct a Solver object from solver_file. The two-argument form is the CaffeMex one used by the original
-%   RLL scripts: one GPU id selects that GPU (the CPU in a CPU_ONLY build, with a note); several are refused,
+%   RLL scripts: one GPU id selects that GPU (the CPU in a CPU_ONLY build, with one warning); several are refused,
 %   since BVLC matcaffe runs one solver on one device (CaffeMex's multi-GPU P2PSync is not available).
 %   The solver exposes solver.nets{1} (= solver.net) and solver.use_caffemodel(path) as CaffeMex did.
 %   (ranked-list-loss: CaffeMex compatibility, installed by caffe_patch/apply --matcaffe)
@@ -15,13 +15,9 @@ if nargin == 2
            'device: CaffeMex''s multi-GPU training (P2PSync) is not available. Pass one GPU id, or [] for the CPU.'], ...
           numel(gpu_ids), num2str(gpu_ids(:)'));
   elseif numel(gpu_ids) == 1
-    if caffe_('cpu_only')
-      fprintf('caffe.get_solver: this Caffe is CPU_ONLY: gpu_ids = %d ignored, training on the CPU\n', gpu_ids);
-      caffe_('set_mode_cpu');
-    else
-      caffe_('set_mode_gpu');
-      caffe_('set_device', double(gpu_ids));
-    end
+    % In a CPU_ONLY build both stay on the CPU with one warning, as caffe.set_mode_gpu() does.
+    caffe_('set_mode_gpu');
+    caffe_('set_device', double(gpu_ids));
   end
 end
 pSolver = caffe_('get_solver', solver_file);
