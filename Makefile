@@ -1,8 +1,9 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
-# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave,
+# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, test-pycaffe,
 # test-caffe-gpu-build, gpu-check-dry, bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for tests/gpu/check_all.sh
-# on a GPU machine), gpu-layers-syntax; caffe / matcaffe build the patched Caffe alone, caffe-gpu a CUDA build of it.
+# on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe alone, caffe-gpu a CUDA
+# build of it.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -15,7 +16,7 @@ export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	matcaffe test-octave demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
+	matcaffe test-octave pycaffe test-pycaffe demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
 	test-caffe-gpu-build gpu-check-dry
 
 all: build
@@ -32,7 +33,8 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint ptx-check test-patch test-caffe test-octave test-caffe-gpu-build gpu-check-dry
+test: test-rust test-c test-abi lint ptx-check test-patch test-caffe test-octave test-pycaffe test-caffe-gpu-build \
+	gpu-check-dry
 	@echo "make test: all suites passed"
 
 # The engine's tests: finite differences, references, properties, errors (cargo test).
@@ -103,6 +105,16 @@ matcaffe: build
 test-octave: deps-demo matcaffe
 	python3 -c "import numpy, h5py, scipy" 2>/dev/null || python3 -m pip install -q numpy h5py scipy
 	cd tests/octave && GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) $(OCTAVE) run_tests.m
+
+# pycaffe in the same tree, for Debian's /usr/bin/python3 (its Boost.Python, numpy, protobuf, scipy, scikit-image):
+# then PYTHONPATH=$(CAFFE_TREE)/python /usr/bin/python3. Builds on matcaffe so that one tree has both.
+pycaffe: matcaffe
+	caffe_patch/build_pycaffe.sh $(CAFFE_TREE)
+
+# Layer registry, NetSpec, SGDSolver, forward/backward against the C ABI, finite differences, the README's example,
+# what a bad parameter does (tests/pycaffe).
+test-pycaffe: pycaffe build
+	PYTHONPATH=$(CAFFE_TREE)/python /usr/bin/python3 tests/pycaffe/test_pycaffe.py
 
 # The main job: train a small convnet with RankedListLoss through matcaffe in Octave on Fashion-MNIST's classes 0-4,
 # then retrieval among the test images of the seen classes 0-4 and of the unseen classes 5-9 (matlab/demo/rll_demo.m).
