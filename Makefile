@@ -1,9 +1,9 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
 # Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, test-pycaffe,
-# test-caffe-gpu-build, gpu-check-dry, bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for tests/gpu/check_all.sh
-# on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe alone, caffe-gpu a CUDA
-# build of it.
+# test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
+# tests/gpu/check_all.sh on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe
+# alone, caffe-gpu a CUDA build of it.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,7 +16,7 @@ export RLL_CACHE := $(CACHE)
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	matcaffe test-octave pycaffe test-pycaffe demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
+	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
 	test-caffe-gpu-build gpu-check-dry
 
 all: build
@@ -105,6 +105,14 @@ matcaffe: build
 test-octave: deps-demo matcaffe
 	python3 -c "import numpy, h5py, scipy" 2>/dev/null || python3 -m pip install -q numpy h5py scipy
 	cd tests/octave && GLOG_minloglevel=2 RLL_CAFFE_ROOT=$(CAFFE_TREE) $(OCTAVE) run_tests.m
+
+# The authors' own Caffe (their 2020 CaffeMex_RLL_GR_V03_Simp as shipped; CI cannot reach it): apply upgrades a
+# copy (second run: nothing; --revert: byte-identical), the pristine and the upgraded fork build CPU_ONLY, our gtests
+# pass in it, their In-shop train.prototxt trains, `caffe time` before/after (build/fork/summary.md). CUDA=1 also
+# builds the upgraded fork with CUDA (needs the wheels of make caffe-gpu). INSHOP= their train.prototxt elsewhere.
+test-fork: build
+	@[ -n "$(FORK)" ] || { echo "usage: make test-fork FORK=<their CaffeMex_RLL_GR_V03_Simp> [CUDA=1]"; exit 2; }
+	CUDA=$(or $(CUDA),0) tests/fork/test_fork.sh $(FORK)
 
 # pycaffe in the same tree, for Debian's /usr/bin/python3 (its Boost.Python, numpy, protobuf, scipy, scikit-image):
 # then PYTHONPATH=$(CAFFE_TREE)/python /usr/bin/python3. Builds on matcaffe so that one tree has both.

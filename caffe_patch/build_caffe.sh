@@ -24,8 +24,7 @@ mkdir -p "$CACHE"
 
 log() { printf '[build_caffe %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-pkgs="cmake ccache g++ make python3-pip libprotobuf-dev protobuf-compiler libgoogle-glog-dev libgflags-dev
-      libhdf5-dev libboost-system-dev libboost-thread-dev libboost-filesystem-dev libboost-regex-dev libopenblas-dev"
+pkgs=$(grep -v '^#' "$REPO/caffe_patch/debian-packages")
 [ "$OCTAVE" = 1 ] && pkgs="$pkgs octave liboctave-dev"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done

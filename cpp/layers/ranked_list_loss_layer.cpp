@@ -16,6 +16,11 @@ void RankedListLossLayer<Dtype>::LayerSetUp(
     if (top.size() > 1) { this->layer_param_.add_loss_weight(Dtype(0)); }
   }
   LossLayer<Dtype>::LayerSetUp(bottom, top);
+  SetParamBytes();
+}
+
+template <typename Dtype>
+void RankedListLossLayer<Dtype>::SetParamBytes() {
   this->layer_param_.SerializeToString(&param_bytes_);
   try {
     rll::check_layer_param(rll_bridge::Bytes(param_bytes_));
@@ -107,6 +112,54 @@ void RankedListLossLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
 #else
 STUB_GPU(RankedListLossLayer);
 #endif
+
+template <typename Dtype>
+void DistanceWeightedValidPairLossV12Layer<Dtype>::LayerSetUp(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  RankedListLossLayer<Dtype>::LayerSetUp(bottom, top);
+  const ContrastiveLossParameterV2& c =
+      this->layer_param_.contrastive_loss_param_v2();
+  negative_threshold = c.has_margin() ? c.margin() : c.negative_threshold();
+  pn_margin = c.pn_margin();
+  scale_p = this->layer_param_.softmax_t_p_param().scale();
+  scale_n = this->layer_param_.softmax_t_n_param().scale();
+}
+
+template <typename Dtype>
+void DistanceWeightedValidPairLossV12Layer<Dtype>::SyncHandles() {
+  ContrastiveLossParameterV2* c =
+      this->layer_param_.mutable_contrastive_loss_param_v2();
+  SoftmaxTPParameter* t_p = this->layer_param_.mutable_softmax_t_p_param();
+  SoftmaxTNParameter* t_n = this->layer_param_.mutable_softmax_t_n_param();
+  const float tau = c->has_margin() ? c->margin() : c->negative_threshold();
+  if (tau == negative_threshold && c->pn_margin() == pn_margin &&
+      t_p->scale() == scale_p && t_n->scale() == scale_n) {
+    return;
+  }
+  if (c->has_margin()) {
+    c->set_margin(negative_threshold);
+  } else {
+    c->set_negative_threshold(negative_threshold);
+  }
+  c->set_pn_margin(pn_margin);
+  t_p->set_scale(scale_p);
+  t_n->set_scale(scale_n);
+  this->SetParamBytes();
+}
+
+template <typename Dtype>
+void DistanceWeightedValidPairLossV12Layer<Dtype>::Forward_cpu(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  SyncHandles();
+  RankedListLossLayer<Dtype>::Forward_cpu(bottom, top);
+}
+
+template <typename Dtype>
+void DistanceWeightedValidPairLossV12Layer<Dtype>::Forward_gpu(
+    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+  SyncHandles();
+  RankedListLossLayer<Dtype>::Forward_gpu(bottom, top);
+}
 
 INSTANTIATE_CLASS(RankedListLossLayer);
 REGISTER_LAYER_CLASS(RankedListLoss);

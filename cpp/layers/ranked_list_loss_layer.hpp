@@ -65,6 +65,9 @@ class RankedListLossLayer : public LossLayer<Dtype> {
   virtual void Backward_gpu(const vector<Blob<Dtype>*>& top,
       const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
 
+  /// Serializes layer_param_ into param_bytes_ and has Rust check it (fatal, naming the layer, if bad).
+  void SetParamBytes();
+
   /// The serialized LayerParameter, handed to Rust on every call.
   std::string param_bytes_;
   /// dE/dx of the last Forward, for a unit loss weight.
@@ -75,17 +78,36 @@ class RankedListLossLayer : public LossLayer<Dtype> {
  * @brief The original layer type of the RLL release, reading contrastive_loss_param_v2, softmax_t_p_param and
  * softmax_t_n_param with their original field numbers: OFFICIAL_V2019 when contrastive_loss_param_v2.margin is
  * set, else OFFICIAL_V2020. One top (the value the original reports, computed on the current batch).
+ *
+ * The public members are the original layer's handles on @f$ \tau @f$ (@f$ \alpha @f$ in V2019), m, T_p and
+ * T_n: the 2020 release's SGDSolver moves them toward the solver's GR targets after every update, and Forward
+ * computes with their current values, so that fork's schedule works with this layer too.
  */
 template <typename Dtype>
 class DistanceWeightedValidPairLossV12Layer : public RankedListLossLayer<Dtype> {
  public:
   explicit DistanceWeightedValidPairLossV12Layer(const LayerParameter& param)
-      : RankedListLossLayer<Dtype>(param) {}
+      : RankedListLossLayer<Dtype>(param), negative_threshold(0), pn_margin(0),
+        scale_p(0), scale_n(0) {}
+  virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
   virtual inline const char* type() const {
     return "DistanceWeightedValidPairLossV12";
   }
   virtual inline int ExactNumTopBlobs() const { return 1; }
   virtual inline int MaxTopBlobs() const { return 1; }
+
+  float negative_threshold, pn_margin, scale_p, scale_n;
+
+ protected:
+  virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+  virtual void Forward_gpu(const vector<Blob<Dtype>*>& bottom,
+      const vector<Blob<Dtype>*>& top);
+
+ private:
+  /// Writes handles that a solver changed into layer_param_ (and param_bytes_).
+  void SyncHandles();
 };
 
 }  // namespace caffe

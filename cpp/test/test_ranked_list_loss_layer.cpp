@@ -269,6 +269,55 @@ TYPED_TEST(RankedListLossLayerTest, TestOriginalLayerWorkedExample) {
   for (int k = 0; k < 8; ++k) EXPECT_NEAR(x.cpu_diff()[k], expected2019[k], tol) << "k = " << k;
 }
 
+// The GR handles: a solver that moves negative_threshold, pn_margin, scale_p and scale_n (as the 2020 release's
+// SGDSolver does) makes the next Forward compute what a layer built with those values computes, in V2020 and in
+// V2019 (where negative_threshold is alpha, stored in contrastive_loss_param_v2.margin).
+TYPED_TEST(RankedListLossLayerTest, TestOriginalLayerFollowsItsScheduleHandles) {
+  typedef typename TypeParam::Dtype Dtype;
+  for (int v2019 = 0; v2019 < 2; ++v2019) {
+    LayerParameter moved, built;
+    for (LayerParameter* p : {&moved, &built}) {
+      p->set_type("DistanceWeightedValidPairLossV12");
+      if (v2019) p->mutable_contrastive_loss_param_v2()->set_margin(1.2);
+    }
+    moved.mutable_contrastive_loss_param_v2()->set_pn_margin(0.4);
+    moved.mutable_softmax_t_p_param()->set_scale(0);
+    moved.mutable_softmax_t_n_param()->set_scale(10);
+    built.mutable_contrastive_loss_param_v2()->set_pn_margin(0.3);
+    built.mutable_softmax_t_p_param()->set_scale(1);
+    built.mutable_softmax_t_n_param()->set_scale(12);
+    if (v2019) {
+      built.mutable_contrastive_loss_param_v2()->set_margin(1.1);
+    } else {
+      built.mutable_contrastive_loss_param_v2()->set_negative_threshold(1.1);
+    }
+    DistanceWeightedValidPairLossV12Layer<Dtype> a(moved), b(built);
+    a.SetUp(this->blob_bottom_vec_, this->blob_top_vec_);
+    EXPECT_FLOAT_EQ(a.negative_threshold, 1.2);
+    EXPECT_FLOAT_EQ(a.pn_margin, 0.4);
+    EXPECT_FLOAT_EQ(a.scale_n, 10);
+    const Dtype before = a.Forward(this->blob_bottom_vec_, this->blob_top_vec_);
+    a.negative_threshold = 1.1;
+    a.pn_margin = 0.3;
+    a.scale_p = 1;
+    a.scale_n = 12;
+    const Dtype after = a.Forward(this->blob_bottom_vec_, this->blob_top_vec_);
+    vector<bool> down(2, false);
+    down[0] = true;
+    a.Backward(this->blob_top_vec_, down, this->blob_bottom_vec_);
+    vector<Dtype> diff_a(this->blob_bottom_data_->cpu_diff(),
+                         this->blob_bottom_data_->cpu_diff() + this->blob_bottom_data_->count());
+    b.SetUp(this->blob_bottom_vec_, this->blob_top_vec_);
+    const Dtype expected = b.Forward(this->blob_bottom_vec_, this->blob_top_vec_);
+    b.Backward(this->blob_top_vec_, down, this->blob_bottom_vec_);
+    EXPECT_NE(before, after) << "moving the handles must change the loss";
+    EXPECT_EQ(after, expected) << "v2019 = " << v2019;
+    for (int k = 0; k < this->blob_bottom_data_->count(); ++k) {
+      EXPECT_EQ(diff_a[k], this->blob_bottom_data_->cpu_diff()[k]) << "k = " << k;
+    }
+  }
+}
+
 typedef RankedListLossLayerTest<CPUDevice<double> > RankedListLossLayerDeathTest;
 
 TEST_F(RankedListLossLayerDeathTest, TestLabelCountMismatchIsRefused) {
@@ -287,7 +336,9 @@ TEST_F(RankedListLossLayerDeathTest, TestFirstAxisMismatchIsRefused) {
   this->blob_bottom_vec_[1] = &labels;
   LayerParameter layer_param;
   RankedListLossLayer<double> layer(layer_param);
-  EXPECT_DEATH(layer.SetUp(this->blob_bottom_vec_, this->blob_top_vec_), "same first dimension");
+  // Caffe's own LossLayer check; its wording differs between versions (BVLC master and older forks).
+  EXPECT_DEATH(layer.SetUp(this->blob_bottom_vec_, this->blob_top_vec_),
+               "data and label should have the same (first dimension|number)");
 }
 
 TEST_F(RankedListLossLayerDeathTest, TestNonFiniteFeatureIsNamed) {

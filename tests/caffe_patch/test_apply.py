@@ -1,7 +1,9 @@
-"""caffe_patch/apply on synthetic BVLC-style trees: insertion, idempotence, CMake linking, refusals.
+"""caffe_patch/apply on synthetic trees: BVLC-style (insertion, idempotence, CMake linking, refusals) and one that
+carries the original RLL release as the authors' 2020 fork does (upgrade, refusals, idempotence, revert).
 
-The real sdist tree is patched and built by `make test-caffe`; these cover the layouts CI does not build (BVLC
-master's CMake) and the refusals, in a second."""
+The real sdist tree is patched and built by `make test-caffe`, the real fork by `make test-fork FORK=...`; these
+cover the layouts CI does not build (BVLC master's CMake, the fork) and the refusals, in a second. The fork fixture is
+written from the spec's facts (../shared/spec/original-rll.md, section C: names, numbers, defaults), not copied."""
 import os
 import re
 import shutil
@@ -122,7 +124,7 @@ class ApplyTest(unittest.TestCase):
         before = snapshot(self.tree)
         run(self.tree)
         after = snapshot(self.tree)
-        changed = {k for k in after if before.get(k) != after[k]}
+        changed = {k for k in after if before.get(k) != after[k] and not k.startswith(".rll_original/")}
         expected_new = {"include/caffe/layers/ranked_list_loss_layer.hpp", "include/caffe/layers/normalization_layer.hpp",
                         "include/caffe/layers/rll_bridge.hpp", "src/caffe/layers/ranked_list_loss_layer.cpp",
                         "src/caffe/layers/normalization_layer.cpp", "src/caffe/test/test_ranked_list_loss_layer.cpp",
@@ -135,6 +137,23 @@ class ApplyTest(unittest.TestCase):
         self.assertIn("InitTrainNet();\n  // >>> ranked-list-loss", solver)
         self.assertIn("RllCheckGrSchedule(param_, net_->layers().back()->layer_param());", solver)
         self.assertEqual(before["CMakeLists.txt"], after["CMakeLists.txt"])
+        # The originals of what it changed are kept for --revert, and what it added is listed.
+        for rel in ("src/caffe/proto/caffe.proto", "Makefile", "src/caffe/CMakeLists.txt", "src/caffe/solver.cpp"):
+            self.assertEqual(after[".rll_original/" + rel], before[rel])
+        self.assertEqual(set(after[".rll_original/CREATED"].decode().split()), expected_new)
+
+    def test_revert_restores_the_tree_byte_for_byte(self):
+        make_tree(self.tree)
+        before = snapshot(self.tree)
+        self.assertEqual(run(self.tree).returncode, 0)
+        self.assertEqual(run(self.tree).returncode, 0)
+        r = subprocess.run([sys.executable, APPLY, "--revert", self.tree], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(before, snapshot(self.tree))
+        self.assertFalse(os.path.exists(os.path.join(self.tree, "include/caffe/rll")))
+        r = subprocess.run([sys.executable, APPLY, "--revert", self.tree], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("nothing to revert", r.stderr)
 
     def test_cmake_links_the_static_library_after_add_library(self):
         make_tree(self.tree)
@@ -175,7 +194,162 @@ class ApplyTest(unittest.TestCase):
         make_tree(self.tree, proto=PROTO + "message NormalizationParameter {\n  optional int32 x = 1;\n}\n")
         r = run(self.tree)
         self.assertEqual(r.returncode, 2)
-        self.assertIn("already defines message NormalizationParameter", r.stderr)
+        self.assertIn("NormalizationParameter already has field x = 1; ours is norm = 1", r.stderr)
+
+
+# The authors' 2020 fork, as the spec describes it (section C): their GR solver fields 41-44, the original messages
+# with the V2020 defaults on the original LayerParameter numbers, their V12 and Normalization layers, another layer
+# of theirs on ContrastiveLossParameterV2, and an SGDSolver that moves the V12 layer's handles (the GR schedule).
+FORK_PROTO = """syntax = "proto2";
+package caffe;
+message SolverParameter {
+  optional float negative_threshold = 44 [default = 1.2];
+  optional float pn_margin = 43 [default = 0.4];
+  optional float p_temperature = 42 [default = 0.0];
+  optional float n_temperature = 41 [default = 10];
+  optional string net = 24;
+}
+message LayerParameter {
+  optional string name = 1;
+  optional string type = 2;
+  repeated float loss_weight = 5;
+  optional NormalizationParameter normalization_param = 111150;
+  optional SoftmaxTPParameter softmax_t_p_param = 10638;
+  optional SoftmaxTNParameter softmax_t_n_param = 10639;
+  optional SoftmaxCMParameter softmax_c_m_param = 10640;
+  optional ContrastiveLossParameterV2 contrastive_loss_param_v2 = 10641;
+}
+message ContrastiveLossParameterV2 {
+  optional float negative_threshold = 1 [default = 1.2];
+  optional bool legacy_version = 2 [default = false];
+  optional float pn_margin = 3 [default = 0.4];
+}
+message SoftmaxCMParameter {
+  optional float t_c = 1 [default = 1.0];
+  optional float t_m = 2 [default = 1.0];
+  optional float base = 3 [default = 2.71828];
+}
+message SoftmaxTPParameter {
+  optional float scale = 1 [default = 0.0];
+  optional float base = 2 [default = 2.71828];
+}
+message SoftmaxTNParameter {
+  optional float scale = 1 [default = 10.0];
+  optional float base = 2 [default = 2.71828];
+}
+message NormalizationParameter {
+  enum Norm {
+    L1 = 1;
+    L2 = 2;
+  }
+  optional Norm norm = 1 [default = L2];
+}
+"""
+FORK_FILES = {
+    "include/caffe/layers/distance_weighted_valid_pair_loss_V12_layer.hpp": "class DistanceWeightedValidPairLossV12Layer;\n",
+    "src/caffe/layers/distance_weighted_valid_pair_loss_V12_layer.cpp":
+        "void DistanceWeightedValidPairLossV12Layer<Dtype>::Forward_cpu() {}\n"
+        "REGISTER_LAYER_CLASS(DistanceWeightedValidPairLossV12);\n",
+    "include/caffe/layers/normalization_layer.hpp": "class NormalizationLayer;  // theirs\n",
+    "src/caffe/layers/normalization_layer.cpp": "REGISTER_LAYER_CLASS(Normalization);  // theirs\n",
+    "src/caffe/layers/contrastive_loss_v2_layer.cpp": "REGISTER_LAYER_CLASS(ContrastiveLossV2);\n",
+    "src/caffe/solvers/sgd_solver.cpp": '#include "caffe/layers/distance_weighted_valid_pair_loss_V12_layer.hpp"\n'
+                                        "x -= (x - this->param_.negative_threshold()) / k;\n",
+}
+
+
+def make_fork(root, proto=FORK_PROTO):
+    make_tree(root, proto=proto, cmake=False)
+    for rel, text in FORK_FILES.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+
+class ForkUpgradeTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.tree = os.path.join(self.dir, "CaffeMex_RLL_GR_V03_Simp")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def test_upgrades_reusing_what_matches(self):
+        make_fork(self.tree)
+        before = snapshot(self.tree)
+        r = run(self.tree)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        after = snapshot(self.tree)
+        proto = after["src/caffe/proto/caffe.proto"].decode()
+        for message in ("ContrastiveLossParameterV2", "SoftmaxTPParameter", "SoftmaxTNParameter",
+                        "NormalizationParameter", "SoftmaxCMParameter", "RankedListLossParameter"):
+            self.assertEqual(proto.count(f"message {message} {{"), 1, message)
+        solver = re.search(r"message SolverParameter \{.*?\n\}", proto, re.S).group(0)
+        for field in ("negative_threshold = 44", "pn_margin = 43", "p_temperature = 42", "n_temperature = 41"):
+            self.assertIn(field, solver)  # theirs, kept
+        self.assertNotIn("1065", solver)
+        layer = re.search(r"message LayerParameter \{.*?\n\}", proto, re.S).group(0)
+        self.assertEqual(layer.count("= 10641"), 1)
+        self.assertIn("optional RankedListLossParameter ranked_list_loss_param = 10642;", layer)
+        v2 = re.search(r"message ContrastiveLossParameterV2 \{.*?\n\}", proto, re.S).group(0)
+        self.assertIn("optional float margin = 4", v2)  # ours adds alpha (V2019) on a free number
+        self.assertIn("optional float negative_threshold = 1 [default = 1.2];", v2)
+        # Their V12 source is moved aside, their Normalization replaced, the V12 header forwards to ours.
+        self.assertNotIn("src/caffe/layers/distance_weighted_valid_pair_loss_V12_layer.cpp", after)
+        self.assertEqual(after[".rll_original/src/caffe/layers/distance_weighted_valid_pair_loss_V12_layer.cpp"],
+                         before["src/caffe/layers/distance_weighted_valid_pair_loss_V12_layer.cpp"])
+        self.assertEqual(after["src/caffe/layers/normalization_layer.cpp"],
+                         open(os.path.join(REPO, "cpp/layers/normalization_layer.cpp"), "rb").read())
+        self.assertEqual(after[".rll_original/src/caffe/layers/normalization_layer.cpp"],
+                         before["src/caffe/layers/normalization_layer.cpp"])
+        self.assertIn(b'#include "caffe/layers/ranked_list_loss_layer.hpp"',
+                      after["include/caffe/layers/distance_weighted_valid_pair_loss_V12_layer.hpp"])
+        # Their other layers and their GR solver stay; our warning hook is not added where the schedule exists.
+        for rel in ("src/caffe/layers/contrastive_loss_v2_layer.cpp", "src/caffe/solvers/sgd_solver.cpp",
+                    "src/caffe/solver.cpp"):
+            self.assertEqual(after[rel], before[rel], rel)
+        self.assertIn("distance_weighted_valid_pair_loss_V12_layer.cpp (moved to .rll_original/)", r.stdout)
+
+    def test_second_run_changes_nothing_and_revert_restores_the_fork(self):
+        make_fork(self.tree)
+        before = snapshot(self.tree)
+        self.assertEqual(run(self.tree, "--matcaffe").returncode, 2)  # no matcaffe in the fixture: refused whole
+        self.assertEqual(before, snapshot(self.tree))
+        self.assertEqual(run(self.tree).returncode, 0)
+        once = snapshot(self.tree)
+        r = run(self.tree)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("nothing changed", r.stdout)
+        self.assertEqual(once, snapshot(self.tree))
+        r = subprocess.run([sys.executable, APPLY, "--revert", self.tree], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(before, snapshot(self.tree))
+
+    def refused(self, proto, expected):
+        make_fork(self.tree, proto=proto)
+        before = snapshot(self.tree)
+        r = run(self.tree)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn(expected, r.stderr)
+        self.assertIn("Nothing was changed", r.stderr)
+        self.assertEqual(before, snapshot(self.tree))
+
+    def test_refuses_a_field_of_another_type(self):
+        self.refused(FORK_PROTO.replace("optional float pn_margin = 3", "optional double pn_margin = 3"),
+                     "ContrastiveLossParameterV2.pn_margin is 'optional double pn_margin = 3' in this tree")
+
+    def test_refuses_a_layer_field_on_another_number(self):
+        self.refused(FORK_PROTO.replace("contrastive_loss_param_v2 = 10641", "contrastive_loss_param_v2 = 10643"),
+                     "LayerParameter.contrastive_loss_param_v2 is 'optional ContrastiveLossParameterV2 "
+                     "contrastive_loss_param_v2 = 10643' in this tree")
+
+    def test_refuses_a_solver_field_of_another_type(self):
+        self.refused(FORK_PROTO.replace("optional float n_temperature = 41", "optional int32 n_temperature = 41"),
+                     "SolverParameter.n_temperature is 'optional int32 n_temperature = 41' in this tree")
+
+    def test_refuses_another_enum(self):
+        self.refused(FORK_PROTO.replace("L2 = 2;", "L2 = 3;"), "NormalizationParameter.Norm differs from ours")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# A CUDA build of the authors' fork after caffe_patch/apply, so that their users' GPU builds run our kernels:
+#   tests/fork/cuda_build.sh <pristine CaffeMex_RLL_GR_V03_Simp> [tree]     (default tree: build/fork/after-cuda)
+# The CUDA 13.0 toolkit from the wheels `make caffe-gpu` unpacks (or CUDA_DIR=<your toolkit>), GPU_ARCH (default 90),
+# the library's cuda feature linked in. The fork needs for CUDA 13 what the sdist needs (nvcc -std=c++17 for CCCL 3)
+# and protobuf 3.21's one-argument SetTotalBytesLimit (tests/fork/cpu_only_fixes.py, whose stub fixes do not apply
+# to a CUDA build); anything else it needs is printed by the build. No GPU is needed; nothing runs on one here.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+FORK=$(cd "${1:?usage: cuda_build.sh <CaffeMex_RLL_GR_V03_Simp> [tree]}" && pwd)
+TREE=${2:-$REPO/build/fork/after-cuda}
+CACHE=${RLL_CACHE:-$HOME/.cache/ranked-list-loss}
+JOBS=${JOBS:-$(nproc)}
+CU=${CUDA_DIR:-$CACHE/cuda13/nvidia/cu13}
+log() { printf '[fork cuda_build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+[ -x "$CU/bin/nvcc" ] || { log "no nvcc in $CU: run make caffe-gpu once (it unpacks the CUDA 13.0 wheels)"; exit 1; }
+(cd "$REPO" && CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --lib)
+rm -rf "$TREE" && cp -a "$FORK" "$TREE"
+"$REPO/caffe_patch/apply" "$TREE" --no-build | sed 's/^/  /'
+python3 "$REPO/tests/fork/cpu_only_fixes.py" "$TREE" | sed 's/^/  /'
+sed -i 's/^CPU_ONLY := 1/# CPU_ONLY := 1/' "$TREE/Makefile.config"
+printf 'CUDA_DIR := %s\nCUDA_ARCH := %s\nNVCCFLAGS := -std=c++17\n' "$CU" \
+  "$(for a in ${GPU_ARCH:-90}; do printf -- '-gencode arch=compute_%s,code=sm_%s ' "$a" "$a"; done)" >>"$TREE/Makefile.config"
+# nvcc through ccache (as build_caffe.sh --cuda); its uncacheable dependency pass dropped (a fresh tree).
+sed -i -e 's#^\t$(Q)$(CUDA_DIR)/bin/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -c#\t$(Q)ccache $(CUDA_DIR)/bin/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -c#' \
+  -e '/^\t$(Q)$(CUDA_DIR)\/bin\/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -M $< -o ${@:.o=.d} \\$/{N;d}' "$TREE/Makefile"
+export CPATH=/usr/include/hdf5/serial LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/hdf5/serial
+export CCACHE_DIR="$CACHE/ccache" CCACHE_MAXSIZE=2G CCACHE_BASEDIR="$TREE" CCACHE_NOHASHDIR=1
+log "make lib tools and our gtests with CUDA ($("$CU/bin/nvcc" --version | tail -1), GPU_ARCH=${GPU_ARCH:-90})"
+make -C "$TREE" -k -j"$JOBS" CUSTOM_CXX=/usr/lib/ccache/g++ Q= \
+  RLL_STATIC_LIB="$REPO/target/cuda/release/libranked_list_loss.a" lib tools \
+  .build_release/test/test_ranked_list_loss_layer.testbin .build_release/test/test_normalization_layer.testbin \
+  >"$TREE/build.log" 2>&1 || {
+  grep -E "error|Error" "$TREE/build.log" | head -40; log "CUDA build of the upgraded fork failed (log: $TREE/build.log)"
+  exit 1; }
+nm -C "$TREE/.build_release/lib/libcaffe.so" | grep -q "RankedListLossLayer<float>::Forward_gpu" ||
+  { log "libcaffe has no RankedListLossLayer<float>::Forward_gpu"; exit 1; }
+log "done: libcaffe, the tools and our gtests link with our Forward_gpu/Backward_gpu ($TREE)"
