@@ -24,16 +24,7 @@ mkdir -p "$CACHE"
 
 log() { printf '[build_caffe %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-pkgs=$(grep -v '^#' "$REPO/caffe_patch/debian-packages")
-[ "$OCTAVE" = 1 ] && pkgs="$pkgs octave liboctave-dev"
-missing=""
-for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if [ -n "$missing" ]; then
-  log "installing Debian packages:$missing"
-  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-fi
+"$REPO/caffe_patch/need_packages" --caffe $([ "$OCTAVE" = 1 ] && echo octave liboctave-dev)
 
 if [ ! -s "$CACHE/$SDIST" ]; then
   log "downloading $SDIST from PyPI"

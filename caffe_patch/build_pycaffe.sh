@@ -18,15 +18,8 @@ log() { printf '[build_pycaffe %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 [ -f "$TREE/.temp_release/lib/libcaffe.so" ] || {
   log "no built Caffe in $TREE: run make caffe (or caffe_patch/build_caffe.sh) first"; exit 1; }
 
-pkgs="python3-dev libboost-python-dev python3-numpy python3-protobuf python3-scipy python3-skimage python3-six"
-missing=""
-for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if [ -n "$missing" ]; then
-  log "installing Debian packages:$missing"
-  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-fi
+"$REPO/caffe_patch/need_packages" python3-dev libboost-python-dev python3-numpy python3-protobuf python3-scipy \
+  python3-skimage python3-six
 
 ver=$($PY -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 numpy_inc=$($PY -c 'import numpy; print(numpy.get_include())')

@@ -25,14 +25,7 @@ fail() { log "FAILED: $*"; exit 1; }
 [ -f "$FORK/src/caffe/proto/caffe.proto" ] && grep -q "contrastive_loss_param_v2 = 10641" "$FORK/src/caffe/proto/caffe.proto" \
   || fail "$FORK is not the authors' fork (no contrastive_loss_param_v2 = 10641 in its caffe.proto)"
 [ -f "$INSHOP" ] || fail "their In-shop train.prototxt not found at $INSHOP (set INSHOP=)"
-missing=""
-for p in $(grep -v '^#' "$REPO/caffe_patch/debian-packages") time; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if [ -n "$missing" ]; then
-  log "installing Debian packages:$missing"
-  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-fi
+"$REPO/caffe_patch/need_packages" --caffe time
 python3 -c "import numpy, h5py" 2>/dev/null || python3 -m pip install -q numpy h5py
 rm -rf "$WORK" && mkdir -p "$WORK"
 
