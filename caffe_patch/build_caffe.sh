@@ -68,18 +68,7 @@ if [ "$CUDA" = 1 ]; then
   last=$(echo ${GPU_ARCH:-75 80 86 89 90} | awk '{print $NF}')
   printf '\nCUDA_DIR := %s\nCUDA_ARCH := %s -gencode arch=compute_%s,code=compute_%s\nNVCCFLAGS := -std=c++17 -Xcompiler -fpermissive\n' \
     "$CU" "$arch" "$last" "$last" >>"$TREE/Makefile.config"
-  # CUDA 13 removed three cudaDeviceProp fields that DeviceQuery prints.
-  python3 - "$TREE/src/caffe/common.cpp" <<'PY'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-for field in ("prop.clockRate;", "(prop.deviceOverlap", "(prop.kernelExecTimeoutEnabled"):
-    i = s.index(field)
-    a = s.rindex("  LOG(INFO)", 0, i)
-    b = s.index(";", i) + 1
-    s = s[:a] + "#if CUDART_VERSION < 13000\n" + s[a:b] + "\n#endif" + s[b:]
-open(p, "w").write(s)
-PY
+  python3 "$REPO/caffe_patch/cuda13_device_query.py" "$TREE/src/caffe/common.cpp"
   cp "$REPO/caffe_patch/fork_gpu_fallbacks.cpp" "$TREE/src/caffe/layers/rll_fork_gpu_fallbacks.cpp"
   # The Makefile calls nvcc by path: through ccache (4.x caches nvcc), so that a rebuild of a fresh tree is quick;
   # its dependency pass (nvcc -M, uncacheable) is dropped: a fresh tree has nothing to track.

@@ -12,7 +12,8 @@ GNU Octave:
 (d) scripts that call local functions defined after their code: rll_local_functions(folder), copied into
     <caffe>/matlab (it does nothing in MATLAB).
 Both: in a CPU_ONLY build, caffe.set_mode_gpu() and caffe.set_device(id) stay on the CPU with one warning (Caffe
-would abort the interpreter at the first forward, or at once for set_device).
+would abort the interpreter at the first forward, or at once for set_device); an error of our layers (a bad
+parameter or input) is an Octave/MATLAB error (caffe:layer) instead of an abort.
 CaffeMex compatibility, so that the original RLL scripts run on BVLC matcaffe:
   caffe.get_solver(file, gpu_ids), solver.nets{g}, solver.use_caffemodel(path), caffe.init_log(prefix),
   caffe.set_random_seed(seed): .m files from matlab/matcaffe/+caffe, two Solver members, and three small
@@ -112,6 +113,18 @@ SUBSTITUTIONS = {
          "}\n"
          "#endif\n\n"
          "// Usage: caffe_('set_mode_gpu')\n"),
+        ("      handlers[i].func(nlhs, plhs, nrhs-1, prhs+1);\n",
+         "      try {\n"
+         "        handlers[i].func(nlhs, plhs, nrhs-1, prhs+1);\n"
+         "      } catch (const RllError& e) {  // " + BEGIN[2:] + " an error, not an abort\n"
+         "        mxFree(cmd);\n"
+         "        mexErrMsgIdAndTxt(\"caffe:layer\", \"%s\", e.what());\n"
+         "      }\n"),
+        ("  mexLock();  // Avoid clearing the mex file.\n",
+         "  mexLock();  // Avoid clearing the mex file.\n"
+         "  RllSetThrowOnError(true);  // " + BEGIN[2:] + " the layers' errors as Octave/MATLAB errors\n"),
+        ('#include "caffe/caffe.hpp"\n',
+         '#include "caffe/caffe.hpp"\n#include "caffe/layers/rll_errors.hpp"  // ranked-list-loss\n'),
         ('  { "version",            version         },\n',
          '  { "version",            version         },\n'
          '  { "init_log",           init_log        },\n'

@@ -8,18 +8,20 @@ namespace caffe {
 template <typename Dtype>
 void NormalizationLayer<Dtype>::LayerSetUp(
     const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  CHECK_EQ(this->layer_param_.normalization_param().norm(),
-      NormalizationParameter_Norm_L2) << "Normalization layer '"
-      << this->layer_param_.name() << "': only norm: L2 is supported (got "
-      << NormalizationParameter_Norm_Name(
-             this->layer_param_.normalization_param().norm()) << ")";
+  const NormalizationParameter_Norm norm =
+      this->layer_param_.normalization_param().norm();
+  if (norm != NormalizationParameter_Norm_L2) {
+    RLL_FAIL(*this, "only norm: L2 is supported (got "
+             << NormalizationParameter_Norm_Name(norm) << ")");
+  }
 }
 
 template <typename Dtype>
 void NormalizationLayer<Dtype>::Reshape(
     const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  CHECK_GE(bottom[0]->num_axes(), 1) << "Normalization layer '"
-      << this->layer_param_.name() << "': bottom[0] needs a sample axis";
+  if (bottom[0]->num_axes() < 1) {
+    RLL_FAIL(*this, "bottom[0] needs a sample axis");
+  }
   top[0]->ReshapeLike(*bottom[0]);
   vector<int> norms_shape(1, bottom[0]->shape(0));
   norms_.Reshape(norms_shape);
@@ -28,28 +30,20 @@ void NormalizationLayer<Dtype>::Reshape(
 template <typename Dtype>
 void NormalizationLayer<Dtype>::Forward_cpu(
     const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  try {
-    rll_bridge::L2Normalize(bottom[0]->cpu_data(), bottom[0]->shape(0),
+  RLL_CALL(*this, "",
+      rll_bridge::L2Normalize(bottom[0]->cpu_data(), bottom[0]->shape(0),
         bottom[0]->count(1), top[0]->mutable_cpu_data(),
-        norms_.mutable_cpu_data());
-  } catch (const rust::Error& e) {
-    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
-               << e.what();
-  }
+        norms_.mutable_cpu_data()));
 }
 
 template <typename Dtype>
 void NormalizationLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
     const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
   if (!propagate_down[0]) { return; }
-  try {
-    rll_bridge::L2NormalizeBackward(top[0]->cpu_data(), top[0]->cpu_diff(),
+  RLL_CALL(*this, "",
+      rll_bridge::L2NormalizeBackward(top[0]->cpu_data(), top[0]->cpu_diff(),
         norms_.cpu_data(), bottom[0]->shape(0), bottom[0]->count(1),
-        bottom[0]->mutable_cpu_diff());
-  } catch (const rust::Error& e) {
-    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
-               << e.what();
-  }
+        bottom[0]->mutable_cpu_diff()));
 }
 
 #ifndef CPU_ONLY
@@ -58,14 +52,10 @@ void NormalizationLayer<Dtype>::Forward_gpu(
     const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
-  try {
-    rll_bridge::L2NormalizeGpu(bottom[0]->gpu_data(), bottom[0]->shape(0),
+  RLL_CALL(*this, "",
+      rll_bridge::L2NormalizeGpu(bottom[0]->gpu_data(), bottom[0]->shape(0),
         bottom[0]->count(1), top[0]->mutable_gpu_data(),
-        norms_.mutable_gpu_data(), device);
-  } catch (const rust::Error& e) {
-    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
-               << e.what();
-  }
+        norms_.mutable_gpu_data(), device));
 }
 
 template <typename Dtype>
@@ -74,14 +64,10 @@ void NormalizationLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
   if (!propagate_down[0]) { return; }
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
-  try {
-    rll_bridge::L2NormalizeBackwardGpu(top[0]->gpu_data(), top[0]->gpu_diff(),
+  RLL_CALL(*this, "",
+      rll_bridge::L2NormalizeBackwardGpu(top[0]->gpu_data(), top[0]->gpu_diff(),
         norms_.gpu_data(), bottom[0]->shape(0), bottom[0]->count(1),
-        bottom[0]->mutable_gpu_diff(), device);
-  } catch (const rust::Error& e) {
-    LOG(FATAL) << "Normalization layer '" << this->layer_param_.name() << "': "
-               << e.what();
-  }
+        bottom[0]->mutable_gpu_diff(), device));
 }
 #else
 STUB_GPU(NormalizationLayer);

@@ -22,12 +22,8 @@ void RankedListLossLayer<Dtype>::LayerSetUp(
 template <typename Dtype>
 void RankedListLossLayer<Dtype>::SetParamBytes() {
   this->layer_param_.SerializeToString(&param_bytes_);
-  try {
-    rll::check_layer_param(rll_bridge::Bytes(param_bytes_));
-  } catch (const rust::Error& e) {
-    LOG(FATAL) << this->type() << " layer '" << this->layer_param_.name()
-               << "': bad parameters: " << e.what();
-  }
+  RLL_CALL(*this, "bad parameters: ",
+           rll::check_layer_param(rll_bridge::Bytes(param_bytes_)));
 }
 
 template <typename Dtype>
@@ -35,13 +31,15 @@ void RankedListLossLayer<Dtype>::Reshape(
     const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
   LossLayer<Dtype>::Reshape(bottom, top);
   const int num = bottom[0]->shape(0);
-  CHECK_GT(bottom[0]->count(1), 0) << this->type() << " layer '"
-      << this->layer_param_.name() << "': bottom[0] (features) has no feature "
-      << "axis: shape " << bottom[0]->shape_string();
-  CHECK_EQ(bottom[1]->count(), num) << this->type() << " layer '"
-      << this->layer_param_.name() << "': bottom[1] (labels) has "
-      << bottom[1]->count() << " values (shape " << bottom[1]->shape_string()
-      << ") but bottom[0] (features) has " << num << " samples";
+  if (bottom[0]->count(1) <= 0) {
+    RLL_FAIL(*this, "bottom[0] (features) has no feature axis: shape "
+             << bottom[0]->shape_string());
+  }
+  if (bottom[1]->count() != num) {
+    RLL_FAIL(*this, "bottom[1] (labels) has " << bottom[1]->count()
+             << " values (shape " << bottom[1]->shape_string()
+             << ") but bottom[0] (features) has " << num << " samples");
+  }
   grad_.ReshapeLike(*bottom[0]);
   if (top.size() > 1) {
     vector<int> stats_shape(2);
@@ -57,22 +55,16 @@ void RankedListLossLayer<Dtype>::Forward_cpu(
   const int num = bottom[0]->shape(0);
   const int dim = bottom[0]->count(1);
   Dtype* stats = top.size() > 1 ? top[1]->mutable_cpu_data() : NULL;
-  try {
-    top[0]->mutable_cpu_data()[0] = rll_bridge::Loss(param_bytes_,
-        bottom[0]->cpu_data(), bottom[1]->cpu_data(), num, dim, Dtype(1),
-        grad_.mutable_cpu_data(), stats);
-  } catch (const rust::Error& e) {
-    LOG(FATAL) << this->type() << " layer '" << this->layer_param_.name()
-               << "': " << e.what();
-  }
+  RLL_CALL(*this, "", top[0]->mutable_cpu_data()[0] = rll_bridge::Loss(
+      param_bytes_, bottom[0]->cpu_data(), bottom[1]->cpu_data(), num, dim,
+      Dtype(1), grad_.mutable_cpu_data(), stats));
 }
 
 template <typename Dtype>
 void RankedListLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
     const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
   if (propagate_down[1]) {
-    LOG(FATAL) << this->type() << " layer '" << this->layer_param_.name()
-               << "' cannot backpropagate to label inputs.";
+    RLL_FAIL(*this, "cannot backpropagate to label inputs.");
   }
   if (propagate_down[0]) {
     caffe_cpu_scale(grad_.count(), top[0]->cpu_diff()[0], grad_.cpu_data(),
@@ -87,22 +79,17 @@ void RankedListLossLayer<Dtype>::Forward_gpu(
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   Dtype* stats = top.size() > 1 ? top[1]->mutable_gpu_data() : NULL;
-  try {
-    top[0]->mutable_cpu_data()[0] = rll_bridge::LossGpu(param_bytes_,
-        bottom[0]->gpu_data(), bottom[1]->gpu_data(), bottom[0]->shape(0),
-        bottom[0]->count(1), grad_.mutable_gpu_data(), stats, device);
-  } catch (const rust::Error& e) {
-    LOG(FATAL) << this->type() << " layer '" << this->layer_param_.name()
-               << "': " << e.what();
-  }
+  RLL_CALL(*this, "", top[0]->mutable_cpu_data()[0] = rll_bridge::LossGpu(
+      param_bytes_, bottom[0]->gpu_data(), bottom[1]->gpu_data(),
+      bottom[0]->shape(0), bottom[0]->count(1), grad_.mutable_gpu_data(), stats,
+      device));
 }
 
 template <typename Dtype>
 void RankedListLossLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
     const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
   if (propagate_down[1]) {
-    LOG(FATAL) << this->type() << " layer '" << this->layer_param_.name()
-               << "' cannot backpropagate to label inputs.";
+    RLL_FAIL(*this, "cannot backpropagate to label inputs.");
   }
   if (propagate_down[0]) {
     caffe_gpu_scale(grad_.count(), top[0]->cpu_diff()[0], grad_.gpu_data(),

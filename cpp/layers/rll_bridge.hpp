@@ -2,13 +2,25 @@
 #define CAFFE_RLL_BRIDGE_HPP_
 
 // The one place where the Caffe layers meet the Rust library (cxx bridge, namespace rll). Overloads pick the
-// Rust entry point of each Dtype; errors arrive as rust::Error and leave as a fatal log naming the layer.
+// Rust entry point of each Dtype; errors arrive as rust::Error and leave through RLL_CALL, naming the layer.
 
 #include <string>
 
 #include "caffe/common.hpp"
+#include "caffe/layers/rll_errors.hpp"
 #include "caffe/rll/bridge.rs.h"
 #include "rust/cxx.h"
+
+/// Runs a call into Rust for a layer; its error is reported by RLL_FAIL ("<type> layer '<name>': ..."), with
+/// what_prefix before Rust's message.
+#define RLL_CALL(layer, what_prefix, call) \
+  do { \
+    try { \
+      call; \
+    } catch (const rust::Error& rll_error) { \
+      RLL_FAIL(layer, what_prefix << rll_error.what()); \
+    } \
+  } while (0)
 
 namespace caffe {
 namespace rll_bridge {

@@ -130,7 +130,8 @@ class ApplyTest(unittest.TestCase):
                         "src/caffe/layers/normalization_layer.cpp", "src/caffe/test/test_ranked_list_loss_layer.cpp",
                         "src/caffe/test/test_normalization_layer.cpp", "include/caffe/rll/ranked_list_loss.h",
                         "include/caffe/rll/bridge.rs.h", "include/rust/cxx.h",
-                        "include/caffe/layers/rll_solver_hook.hpp", "src/caffe/layers/rll_solver_hook.cpp"}
+                        "include/caffe/layers/rll_solver_hook.hpp", "src/caffe/layers/rll_solver_hook.cpp",
+                        "include/caffe/layers/rll_errors.hpp", "src/caffe/layers/rll_errors.cpp"}
         self.assertEqual(changed, expected_new | {"src/caffe/proto/caffe.proto", "Makefile", "src/caffe/CMakeLists.txt",
                                                   "src/caffe/solver.cpp"})
         solver = after["src/caffe/solver.cpp"].decode()
@@ -154,6 +155,25 @@ class ApplyTest(unittest.TestCase):
         r = subprocess.run([sys.executable, APPLY, "--revert", self.tree], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("nothing to revert", r.stderr)
+
+    def test_pycaffe_asks_the_layers_to_throw(self):
+        make_tree(self.tree)
+        path = os.path.join(self.tree, "python/caffe/_caffe.cpp")
+        os.makedirs(os.path.dirname(path))
+        original = ('#include <Python.h>\n#include "caffe/caffe.hpp"\n\nBOOST_PYTHON_MODULE(_caffe) {\n'
+                    '  bp::def("set_mode_cpu", &set_mode_cpu);\n}\n')
+        with open(path, "w") as f:
+            f.write(original)
+        self.assertEqual(run(self.tree).returncode, 0)
+        text = open(path).read()
+        self.assertIn('#include "caffe/caffe.hpp"\n#include "caffe/layers/rll_errors.hpp"', text)
+        self.assertIn("BOOST_PYTHON_MODULE(_caffe) {\n  // >>> ranked-list-loss", text)
+        self.assertIn("caffe::RllSetThrowOnError(true);", text)
+        before = snapshot(self.tree)
+        self.assertIn("nothing changed", run(self.tree).stdout)
+        self.assertEqual(before, snapshot(self.tree))
+        subprocess.run([sys.executable, APPLY, "--revert", self.tree], check=True, capture_output=True)
+        self.assertEqual(open(path).read(), original)
 
     def test_cmake_links_the_static_library_after_add_library(self):
         make_tree(self.tree)

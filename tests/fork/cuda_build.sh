@@ -2,9 +2,10 @@
 # A CUDA build of the authors' fork after caffe_patch/apply, so that their users' GPU builds run our kernels:
 #   tests/fork/cuda_build.sh <pristine CaffeMex_RLL_GR_V03_Simp> [tree]     (default tree: build/fork/after-cuda)
 # The CUDA 13.0 toolkit from the wheels `make caffe-gpu` unpacks (or CUDA_DIR=<your toolkit>), GPU_ARCH (default 90),
-# the library's cuda feature linked in. The fork needs for CUDA 13 what the sdist needs (nvcc -std=c++17 for CCCL 3)
-# and protobuf 3.21's one-argument SetTotalBytesLimit (tests/fork/cpu_only_fixes.py, whose stub fixes do not apply
-# to a CUDA build); anything else it needs is printed by the build. No GPU is needed; nothing runs on one here.
+# the library's cuda feature linked in. The fork needs for CUDA 13 what the sdist needs (C++17 for CCCL 3, here in
+# place of its Makefile's -std=c++11; common.cpp's device query without the three fields CUDA 13 removed) and
+# protobuf 3.21's one-argument SetTotalBytesLimit (tests/fork/cpu_only_fixes.py; its stub fixes do not matter to a
+# CUDA build). No GPU is needed; nothing runs on one here.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 FORK=$(cd "${1:?usage: cuda_build.sh <CaffeMex_RLL_GR_V03_Simp> [tree]}" && pwd)
@@ -19,8 +20,11 @@ log() { printf '[fork cuda_build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 rm -rf "$TREE" && cp -a "$FORK" "$TREE"
 "$REPO/caffe_patch/apply" "$TREE" --no-build | sed 's/^/  /'
 python3 "$REPO/tests/fork/cpu_only_fixes.py" "$TREE" | sed 's/^/  /'
+python3 "$REPO/caffe_patch/cuda13_device_query.py" "$TREE/src/caffe/common.cpp"
 sed -i 's/^CPU_ONLY := 1/# CPU_ONLY := 1/' "$TREE/Makefile.config"
-printf 'CUDA_DIR := %s\nCUDA_ARCH := %s\nNVCCFLAGS := -std=c++17\n' "$CU" \
+# CCCL 3 (Thrust, CUB) needs C++17; this fork's Makefile passes its own -std=c++11 to g++ and, after NVCCFLAGS, to nvcc.
+sed -i 's/-std=c++11/-std=c++17/' "$TREE/Makefile"
+printf 'CUDA_DIR := %s\nCUDA_ARCH := %s\n' "$CU" \
   "$(for a in ${GPU_ARCH:-90}; do printf -- '-gencode arch=compute_%s,code=sm_%s ' "$a" "$a"; done)" >>"$TREE/Makefile.config"
 # nvcc through ccache (as build_caffe.sh --cuda); its uncacheable dependency pass dropped (a fresh tree).
 sed -i -e 's#^\t$(Q)$(CUDA_DIR)/bin/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -c#\t$(Q)ccache $(CUDA_DIR)/bin/nvcc $(NVCCFLAGS) $(CUDA_ARCH) -c#' \

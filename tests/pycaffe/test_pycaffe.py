@@ -1,7 +1,7 @@
 """pycaffe with our layers (make test-pycaffe): the patched tree's Python interface, run by Debian's /usr/bin/python3
 with PYTHONPATH=<tree>/python and nothing else. Layer registry, NetSpec, SGDSolver training, forward/backward against
 the C ABI (ctypes on the cdylib), a finite-difference gradient check written apart from the gtests, the README's
-example, and what a bad parameter does to the Python process."""
+example, and what errors do: our layers' are Python exceptions, Caffe's own checks still abort the process."""
 import ctypes
 import os
 import re
@@ -176,12 +176,34 @@ class PycaffeTest(unittest.TestCase):
         self.assertEqual(len(losses), 6, r.stdout)
         self.assertLess(np.mean(losses[-2:]), 0.6 * losses[0], f"loss did not fall: {losses}")
 
-    def test_a_bad_parameter_ends_the_process_with_a_message(self):
-        """Caffe's LOG(FATAL) aborts the interpreter (SIGABRT), as in the CLI and matcaffe: nothing can catch it in
-        Python. What reaches the user is stderr's line naming the layer, the field and the value (README)."""
+    def test_layer_errors_are_python_exceptions(self):
+        """Our layers' errors (a bad parameter at set-up, a NaN label at Forward) are RuntimeErrors naming the
+        layer, the field or blob and the value (apply patches pycaffe's init to ask the layers to throw), and the
+        interpreter goes on: a net made afterwards trains. Without that patch Caffe's LOG(FATAL) aborted Python."""
+        ns = caffe.NetSpec()
+        ns.data, ns.label = L.Input(shape=[dict(dim=[6, 4]), dict(dim=[6])], ntop=2)
+        ns.loss = L.RankedListLoss(ns.data, ns.label, ranked_list_loss_param=dict(margin=-0.5))
+        with self.assertRaises(RuntimeError) as cm:
+            load(ns, self.dir)
+        self.assertRegex(str(cm.exception), r"RankedListLoss layer 'loss': bad parameters: .*margin = -0\.5 is negative")
+        net = load(head(6, 4, True), self.dir)
+        x, y = batch(6, 4, 2, 3)
+        y[3] = np.nan
+        net.blobs["data"].data[...] = x
+        net.blobs["label"].data[...] = y
+        with self.assertRaises(RuntimeError) as cm:
+            net.forward()
+        self.assertEqual(str(cm.exception), "RankedListLoss layer 'loss': labels[3] = NaN is not finite")
+        y[3] = 1
+        net.blobs["label"].data[...] = y
+        self.assertTrue(np.isfinite(float(net.forward()["loss"])), "the net works once the input is finite")
+
+    def test_caffes_own_checks_still_abort(self):
+        """What Caffe itself checks with CHECK (here LossLayer's label count) ends the process, as in the CLI: the
+        README says so. Run apart, since it takes its process with it."""
         code = ("import caffe\nfrom caffe import layers as L\nn = caffe.NetSpec()\n"
-                "n.data, n.label = L.Input(shape=[dict(dim=[6, 4]), dict(dim=[6])], ntop=2)\n"
-                "n.loss = L.RankedListLoss(n.data, n.label, ranked_list_loss_param=dict(margin=-0.5))\n"
+                "n.data, n.label = L.Input(shape=[dict(dim=[6, 4]), dict(dim=[5])], ntop=2)\n"
+                "n.loss = L.RankedListLoss(n.data, n.label)\n"
                 "open('bad.prototxt', 'w').write(str(n.to_proto()))\n"
                 "try:\n    caffe.Net('bad.prototxt', caffe.TRAIN)\nexcept Exception as e:\n"
                 "    print('caught', type(e).__name__, e)\nprint('survived')\n")
@@ -189,8 +211,7 @@ class PycaffeTest(unittest.TestCase):
                            timeout=120)
         self.assertEqual(r.returncode, -6, f"expected SIGABRT:\n{r.stdout}\n{r.stderr[-2000:]}")
         self.assertNotIn("survived", r.stdout)
-        self.assertRegex(r.stderr, r"RankedListLoss layer 'loss'.*margin = -0\.5 is negative")
-
+        self.assertRegex(r.stderr, r"data and label should have the same")
 
 if __name__ == "__main__":
     result = unittest.main(verbosity=2, exit=False).result
