@@ -38,6 +38,9 @@ make -C "$TREE" -k -j"$JOBS" CUSTOM_CXX=/usr/lib/ccache/g++ Q= \
   >"$TREE/build.log" 2>&1 || {
   grep -E "error|Error" "$TREE/build.log" | head -40; log "CUDA build of the upgraded fork failed (log: $TREE/build.log)"
   exit 1; }
-nm -C "$TREE/.build_release/lib/libcaffe.so" | grep -q "RankedListLossLayer<float>::Forward_gpu" ||
-  { log "libcaffe has no RankedListLossLayer<float>::Forward_gpu"; exit 1; }
+# (grep -c, not -q: an early exit would make nm fail with SIGPIPE under pipefail)
+for sym in "RankedListLossLayer<float>::Forward_gpu" "RankedListLossLayer<double>::Backward_gpu" \
+           "DistanceWeightedValidPairLossV12Layer<float>::Forward_gpu" "NormalizationLayer<float>::Forward_gpu"; do
+  [ "$(nm -DC "$TREE/.build_release/lib/libcaffe.so" | grep -cF "$sym")" -gt 0 ] || { log "libcaffe has no $sym"; exit 1; }
+done
 log "done: libcaffe, the tools and our gtests link with our Forward_gpu/Backward_gpu ($TREE)"
