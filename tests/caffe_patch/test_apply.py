@@ -74,7 +74,10 @@ def run(tree, *flags):
     return subprocess.run([sys.executable, APPLY, tree, "--no-build", *flags], capture_output=True, text=True)
 
 
-class ApplyTest(unittest.TestCase):
+class TreeTest(unittest.TestCase):
+    """A fresh temporary folder for the tree named TREE."""
+    TREE = "caffe"
+
     @classmethod
     def setUpClass(cls):
         # The patch copies the cxx headers and links the static library of a release build.
@@ -82,10 +85,13 @@ class ApplyTest(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp()
-        self.tree = os.path.join(self.dir, "caffe")
+        self.tree = os.path.join(self.dir, self.TREE)
 
     def tearDown(self):
         shutil.rmtree(self.dir)
+
+
+class ApplyTest(TreeTest):
 
     def test_inserts_generated_fields_and_messages(self):
         make_tree(self.tree)
@@ -287,13 +293,8 @@ def make_fork(root, proto=FORK_PROTO):
             f.write(text)
 
 
-class ForkUpgradeTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp()
-        self.tree = os.path.join(self.dir, "CaffeMex_RLL_GR_V03_Simp")
-
-    def tearDown(self):
-        shutil.rmtree(self.dir)
+class ForkUpgradeTest(TreeTest):
+    TREE = "CaffeMex_RLL_GR_V03_Simp"
 
     def test_upgrades_reusing_what_matches(self):
         make_fork(self.tree)
