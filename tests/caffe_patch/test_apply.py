@@ -39,7 +39,8 @@ target_link_libraries(caffe ${Caffe_LINKER_LIBS})
 """
 
 
-def make_tree(root, proto=PROTO, makefile=True, cmake=True):
+def make_tree(root, proto=PROTO, makefile=True, cmake=True, extra=None):
+    """A BVLC-style tree with the files apply looks for, plus `extra` ({relative path: text})."""
     files = {
         "src/caffe/proto/caffe.proto": proto,
         "include/caffe/layer.hpp": "// layer\n",
@@ -53,6 +54,7 @@ def make_tree(root, proto=PROTO, makefile=True, cmake=True):
     if cmake:
         files["CMakeLists.txt"] = "project(Caffe)\n"
         files["src/caffe/CMakeLists.txt"] = CMAKE
+    files.update(extra or {})
     for rel, text in files.items():
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -285,12 +287,7 @@ FORK_FILES = {
 
 
 def make_fork(root, proto=FORK_PROTO):
-    make_tree(root, proto=proto, cmake=False)
-    for rel, text in FORK_FILES.items():
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
+    make_tree(root, proto=proto, cmake=False, extra=FORK_FILES)
 
 
 class ForkUpgradeTest(TreeTest):
