@@ -60,7 +60,7 @@ lint: deps-rust
 bench:
 	$(CARGO) bench --bench loss
 
-# Ours against pytorch-metric-learning's RankedListLoss, same run, same threads (needs torch; see README).
+# Ours against pytorch-metric-learning's RankedListLoss, same run, same threads (installs torch; docs/speed.md).
 bench-pml: build
 	python3 -c "import torch, pytorch_metric_learning" 2>/dev/null || \
 	  python3 -m pip install -q torch pytorch-metric-learning==2.9.0
@@ -76,9 +76,10 @@ caffe: build
 	$(CARGO) build --release -p rll-migrate
 	caffe_patch/build_caffe.sh $(CAFFE_TREE)
 
-# Our gtests in the patched tree, `caffe train` on the tiny and original-style nets, rll-migrate equivalence.
+# Our gtests in the patched tree, Caffe's cpp_lint on our copied C++, `caffe train` on the tiny and original-style
+# nets, rll-migrate equivalence.
 test-caffe: matcaffe
-	python3 -c "import numpy, h5py" 2>/dev/null || python3 -m pip install -q numpy h5py
+	python3 -c "import numpy, h5py, six" 2>/dev/null || python3 -m pip install -q numpy h5py six
 	$(CARGO) test --release -p rll-migrate
 	CAFFE_TREE=$(CAFFE_TREE) python3 tests/caffe/test_caffe.py
 
@@ -119,7 +120,7 @@ test-fork: build
 pycaffe: matcaffe
 	caffe_patch/build_pycaffe.sh $(CAFFE_TREE)
 
-# Layer registry, NetSpec, SGDSolver, forward/backward against the C ABI, finite differences, the README's example,
+# Layer registry, NetSpec, SGDSolver, forward/backward against the C ABI, finite differences, docs/caffe.md's example,
 # what a bad parameter does (tests/pycaffe).
 test-pycaffe: pycaffe build
 	PYTHONPATH=$(CAFFE_TREE)/python /usr/bin/python3 tests/pycaffe/test_pycaffe.py
@@ -149,7 +150,7 @@ demo: deps-demo matcaffe
 	$(DEMO_ENV) OUT=$(abspath $(OUT)) $(OCTAVE) --eval "run('matlab/demo/run_demo.m')"
 
 # The demo for SEEDS (five by default): mean ± std of every row, each seed checked against the floors
-# (demo_seeds/summary.md; the README's table). About 2 minutes a seed on 2 cores.
+# (demo_seeds/summary.md; the README's table, docs/demo.md). About 2 minutes a seed on 2 cores.
 SEEDS ?= 1,2,3,4,5
 demo-seeds: deps-demo matcaffe
 	$(DEMO_ENV) python3 tools/demo_runs.py seeds --seeds $(SEEDS) --out demo_seeds
@@ -168,7 +169,7 @@ ptx-check:
 	CARGO_TARGET_DIR=target/cuda $(CARGO) clippy --release --features cuda --all-targets -- -D warnings
 
 # What the GPU check (tests/gpu/check_all.sh) needs on a GPU machine, which has no Rust and no Debian packages: the
-# cuda build, its tests, the pure-Python pytorch-metric-learning wheel (cuda/gpu_check.sh), and the CUDA build of the
+# cuda build, its tests, the pure-Python pytorch-metric-learning wheel (tests/gpu/engine_check.sh), and the CUDA build of the
 # patched Caffe with its libraries (tests/gpu/caffe_gpu_check.sh). Then run tests/gpu/check_all.sh there with
 # .gpu_bundle carried (the repository and the bundle must stay under 64 MiB).
 gpu-bundle: test-caffe-gpu-build

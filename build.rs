@@ -9,8 +9,10 @@ fn main() {
         .compile_fds(fds)
         .expect("prost code generation failed");
 
+    // Two bridges: the layers' functions, and the device calls' argument structs they share with the backends.
     println!("cargo:rerun-if-changed=src/bridge.rs");
-    cxx_build::bridge("src/bridge.rs")
+    println!("cargo:rerun-if-changed=src/batch.rs");
+    cxx_build::bridges(["src/bridge.rs", "src/batch.rs"])
         .std("c++11")
         .compile("ranked_list_loss_bridge");
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""GPU benchmark (cuda/gpu_check.sh): forward+backward of ours (C ABI rll_loss_gpu_f32 on torch's device memory and
+"""GPU benchmark (tests/gpu/engine_check.sh): forward+backward of ours (C ABI rll_loss_gpu_f32 on torch's device memory and
 stream) against pytorch-metric-learning's RankedListLoss on the same GPU, and against one N×D by D×N matmul (the
 physical floor of the distance step; TF32 off, as both losses compute in float32). Median of timed runs.
 """

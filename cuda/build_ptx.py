@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Compiles every kernel family of cuda/ to PTX with a pinned NVRTC (PyPI wheel nvidia-cuda-nvrtc-cu12==12.9.86,
 target compute_70, so drivers from CUDA 12.x on load it) into cuda/ptx/<family>.ptx, which the library embeds.
+The constants shared with the Rust code come from src/kernel_consts.rs, as -DRLL_<NAME>=<value>.
 
   cuda/build_ptx.py            regenerate cuda/ptx/
   cuda/build_ptx.py --check    fail if cuda/ptx/ is stale, and assemble every PTX with ptxas (wheel
@@ -9,7 +10,9 @@ target compute_70, so drivers from CUDA 12.x on load it) into cuda/ptx/<family>.
 import argparse
 import ctypes
 import glob
+import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,6 +23,19 @@ HEADERS = ["rll_common.cuh"]
 OPTIONS = ["--gpu-architecture=compute_70", "--std=c++14", "-default-device", "--fmad=true"]
 NVRTC_WHEEL = "nvidia-cuda-nvrtc-cu12==12.9.86"
 NVCC_WHEEL = "nvidia-cuda-nvcc-cu12==12.9.86"
+CONSTS = os.path.join(HERE, "..", "src", "kernel_consts.rs")
+
+
+def shared_constants():
+    """-DRLL_<NAME>=<value> for every `pub const NAME: type = value;` of src/kernel_consts.rs, and RLL_LN_EPS_SUM."""
+    found = re.findall(r"^pub const (\w+): \w+ = ([^;]+);", open(CONSTS).read(), re.M)
+    defines = {}
+    for name, value in found:
+        if not re.fullmatch(r"[0-9eE.+\-*/() ]+", value):
+            raise SystemExit(f"src/kernel_consts.rs: {name} = {value} is not a literal expression")
+        defines[name] = value if re.fullmatch(r"[0-9.eE+-]+", value) else f"({value})"
+    defines["LN_EPS_SUM"] = repr(math.log(eval(defines["EPS_SUM"], {"__builtins__": {}})))
+    return [f"-DRLL_{name}={value}" for name, value in defines.items()]
 
 
 def nvidia_dir(name, wheel):
@@ -50,7 +66,7 @@ def compile_family(lib, family):
     arr = lambda items: (ctypes.c_char_p * len(items))(*items)
     check(lib, lib.nvrtcCreateProgram(ctypes.byref(prog), src, f"{family}.cu".encode(), len(HEADERS),
                                       arr(headers), arr([h.encode() for h in HEADERS])), family)
-    opts = [o.encode() for o in OPTIONS]
+    opts = [o.encode() for o in OPTIONS + shared_constants()]
     rc = lib.nvrtcCompileProgram(prog, len(opts), arr(opts))
     size = ctypes.c_size_t()
     lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))

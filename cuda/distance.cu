@@ -5,7 +5,6 @@
 // Column reductions in two stages, so that many blocks share a tall matrix and the order stays fixed.
 // Stage 1, launch: grid (ceil(d / 32), RLL_COL_CHUNKS), block (32, 8). Each block reduces its share of the rows of
 // 32 columns into partial[chunk * d + col]. `what`: 0 = max |x|, 1 = sum of x 2^-e1, 2 = max |x 2^-e1 - mean|.
-#define RLL_COL_CHUNKS 64
 template <typename T>
 __device__ void column_partial(const T* x, long n, long d, const int* info, const double* mean, int what,
                                double* partial) {
@@ -128,7 +127,7 @@ __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int
       }
       const T scale = norms[i] + norms[j];
       const T sq = scale - (T)2 * acc[a][b];
-      if (sq < scale * (T)(1.0 / 64.0)) {
+      if (sq < scale * (T)RLL_CLOSE_PAIR_RATIO) {
         double s = 0;
         for (long k = 0; k < d; ++k) {
           const double t = exact_diff(x, info, i, j, d, k);
@@ -163,7 +162,6 @@ template <typename T> __device__ void mirror_lower(T* dist, long n) {
 
 // Launch: grid RLL_CHECK_BLOCKS, block RLL_THREADS. partial[b] = the smallest index k of block b's share with a
 // non-finite v[k], or -1: the host reports the first one (argument checking, as the CPU path).
-#define RLL_CHECK_BLOCKS 256
 template <typename T> __device__ void first_nonfinite(const T* v, long count, long* partial) {
   __shared__ long buf[RLL_THREADS];
   long best = -1;

@@ -64,31 +64,35 @@ template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
   if (threadIdx.x == 0) rsum[blockIdx.x] = s;
 }
 
-// Launch: grid (ceil(d / 64), ceil(n / 64)), block (16, 16). One 64 x 64 tile of G = A X per block (4 x 4 per
-// thread), k in chunks of 16 through shared memory; a chunk whose 64 x 16 block of A is all zero (flags) is
-// skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i + C_i), saturated.
+// Launch: grid (ceil(d / 64), ceil(n / TM)), block (16, 16). One TM x 64 tile of G = A X per block (4 x 4 per
+// thread), k in chunks of TK through shared memory; a chunk whose TM x TK block of A is all zero (flags, the same
+// tiles) is skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i + C_i),
+// saturated.
+#define TM RLL_FLAG_TILE_ROWS
+#define TK RLL_FLAG_TILE_COLS
+static_assert(TM == 4 * 16 && TK == 16, "the thread mapping below assumes 64 x 16 tiles of A");
 template <typename T>
 __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned char* flags, const double* c, long n,
                          long d, T factor, T* grad) {
-  __shared__ T as[16][64 + 1];
-  __shared__ T bs[16][64 + 1];
-  const long row0 = blockIdx.y * 64, col0 = blockIdx.x * 64;
-  const long k_tiles = (n + 15) / 16;
+  __shared__ T as[TK][TM + 1];
+  __shared__ T bs[TK][64 + 1];
+  const long row0 = blockIdx.y * TM, col0 = blockIdx.x * 64;
+  const long k_tiles = (n + TK - 1) / TK;
   const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
   T acc[4][4];
   for (int p = 0; p < 4; ++p)
     for (int q = 0; q < 4; ++q) acc[p][q] = 0;
   for (long kt = 0; kt < k_tiles; ++kt) {
     if (!flags[blockIdx.y * k_tiles + kt]) continue;  // uniform across the block
-    const long k0 = kt * 16;
-    for (int l = tid; l < 16 * 64; l += 256) {
-      const int r = l / 16, k = l % 16;       // A: 64 rows x 16 k, k fastest
+    const long k0 = kt * TK;
+    for (int l = tid; l < TK * TM; l += 256) {
+      const int r = l / TK, k = l % TK;       // A: TM rows x TK k, k fastest
       as[k][r] = (row0 + r < n && k0 + k < n) ? a[(row0 + r) * n + k0 + k] : (T)0;
       const int kk = l / 64, c = l % 64;      // X: 16 k x 64 columns, columns fastest
       bs[kk][c] = (k0 + kk < n && col0 + c < d) ? xs[(k0 + kk) * d + col0 + c] : (T)0;
     }
     __syncthreads();
-    for (int k = 0; k < 16; ++k) {
+    for (int k = 0; k < TK; ++k) {
       T av[4], bv[4];
       for (int p = 0; p < 4; ++p) av[p] = as[k][ty + 16 * p];
       for (int q = 0; q < 4; ++q) bv[q] = bs[k][tx + 16 * q];

@@ -4,7 +4,11 @@
 // atomics, so results are bit-identical run to run.
 #pragma once
 
-#define RLL_THREADS 256
+// RLL_THREADS, RLL_COL_CHUNKS, RLL_CHECK_BLOCKS, RLL_FLAG_TILE_ROWS/COLS, RLL_CLOSE_PAIR_RATIO and RLL_LN_EPS_SUM
+// come from src/kernel_consts.rs, passed by cuda/build_ptx.py as -D options.
+#ifndef RLL_THREADS
+#error "compile with cuda/build_ptx.py, which defines the constants of src/kernel_consts.rs"
+#endif
 
 template <typename T> struct Num;
 template <> struct Num<float> {
@@ -63,6 +67,9 @@ __device__ inline double mul_pow2(double v, int k) {
   }
   return v;
 }
+
+// x * 2^k, saturated: the CPU's real::ldexp (exact whenever the result is a normal number).
+template <typename T> __device__ inline T rll_ldexp(T x, int k) { return saturate((T)mul_pow2((double)x, k)); }
 
 // The e with a = f * 2^e, f in [0.5, 1); 0 for a = 0 (as the CPU's pow2_exponent).
 __device__ inline int pow2_exponent(double a) {

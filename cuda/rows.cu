@@ -2,20 +2,20 @@
 // row, which no other block reads), its loss terms and statistics; the small reductions that tie the rows together.
 #include "rll_common.cuh"
 
-// Marks the 64-row x 16-column tile of A holding (i, j) as nonzero, so the gradient product can skip zero tiles.
+// Marks the RLL_FLAG_TILE_ROWS x RLL_FLAG_TILE_COLS tile of A holding (i, j) as nonzero, so the gradient product can skip zero tiles.
 // Several threads may store the same 1 into a byte: the result does not depend on their order.
 __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
-  flags[(i / 64) * ((n + 15) / 16) + j / 16] = 1;
+  flags[(i / RLL_FLAG_TILE_ROWS) * ((n + RLL_FLAG_TILE_COLS - 1) / RLL_FLAG_TILE_COLS) + j / RLL_FLAG_TILE_COLS] = 1;
 }
 
 // PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; RowSums). Launch: grid n, block RLL_THREADS; one
 // block per query i. Parameters in scaled units (src/scaled.rs).
 // A_ij = (1/N) dL_i/dd_ij / d_ij (0 outside P*_i and N*_i); row_loss[i] = L_P(i) + lambda L_N(i);
-// stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null.
+// stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null, L_P and L_N times 2^stat_exp (input units).
 template <typename T>
 __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, T t_n, T lambda, T inv_n,
                            T cap, int detach, int symmetric, unsigned char* flags, T* row_loss, T* stats,
-                           T stat_scale) {
+                           int stat_exp) {
   __shared__ T buf[RLL_THREADS];
   const long i = blockIdx.x;
   T* row = dist_a + i * n;
@@ -74,7 +74,7 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_
   if (threadIdx.x == 0) {
     row_loss[i] = l_p + lambda * l_n;
     if (stats) {
-      stats[4 * i] = saturate(l_p * stat_scale); stats[4 * i + 1] = saturate(l_n * stat_scale);
+      stats[4 * i] = rll_ldexp(l_p, stat_exp); stats[4 * i + 1] = rll_ldexp(l_n, stat_exp);
       stats[4 * i + 2] = cnt_p; stats[4 * i + 3] = cnt_n;
     }
   }
@@ -98,7 +98,7 @@ __device__ void official_sums(const T* dist, const T* labels, long n, T beta_p, 
   const long i = blockIdx.x;
   const T* row = dist + i * n;
   const T yi = labels[i];
-  const T ln_eps = (T)-18.420680743952367;  // ln 1e-8
+  const T ln_eps = (T)RLL_LN_EPS_SUM;
   T mp = ln_eps, mn = ln_eps;
   double rep = 0;
   for (long j = threadIdx.x; j < n; j += RLL_THREADS) {
@@ -139,7 +139,7 @@ __device__ void official_sums(const T* dist, const T* labels, long n, T beta_p, 
 // Z = eps + sum_k (S+_k + S-_k), all in log form.
 __device__ void official_query_weights(const double* sums, long n, double* q) {
   __shared__ double buf[RLL_THREADS];
-  const double ln_eps = -18.420680743952367;
+  const double ln_eps = RLL_LN_EPS_SUM;
   double hi = ln_eps;
   for (long i = threadIdx.x; i < n; i += RLL_THREADS) {
     const double lp = sums[4 * i] + log(sums[4 * i + 1]), ln = sums[4 * i + 2] + log(sums[4 * i + 3]);
@@ -159,7 +159,7 @@ __device__ void official_query_weights(const double* sums, long n, double* q) {
 // the division when eps_dir < 0 (V2019); stats as the CPU path.
 template <typename T>
 __device__ void official_coef(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T k_p, T k_n, T eps_dir, T cap,
-                              const double* sums, const double* q, unsigned char* flags, T* stats, T stat_scale) {
+                              const double* sums, const double* q, unsigned char* flags, T* stats, int stat_exp) {
   __shared__ T buf[RLL_THREADS];
   const long i = blockIdx.x;
   T* row = dist_a + i * n;
@@ -186,7 +186,7 @@ __device__ void official_coef(T* dist_a, const T* labels, long n, T beta_p, T be
     l_p = block_sum(l_p, buf); l_n = block_sum(l_n, buf);
     cnt_p = block_sum(cnt_p, buf); cnt_n = block_sum(cnt_n, buf);
     if (threadIdx.x == 0) {
-      stats[4 * i] = saturate(l_p * stat_scale); stats[4 * i + 1] = saturate(l_n * stat_scale);
+      stats[4 * i] = rll_ldexp(l_p, stat_exp); stats[4 * i + 1] = rll_ldexp(l_n, stat_exp);
       stats[4 * i + 2] = cnt_p; stats[4 * i + 3] = cnt_n;
     }
   }
@@ -204,9 +204,9 @@ template <typename T> __device__ void sum_to_double(const T* v, long n, double* 
 #define RLL_INSTANTIATE(T, S)                                                                                   \
   extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, \
                                                 T t_n, T lambda, T inv_n, T cap, int detach, int symmetric,     \
-                                                unsigned char* flags, T* row_loss, T* stats, T stat_scale) {    \
+                                                unsigned char* flags, T* row_loss, T* stats, int stat_exp) {    \
     paper_rows<T>(dist_a, labels, n, beta_p, beta_n, t_p, t_n, lambda, inv_n, cap, detach, symmetric, flags,   \
-                  row_loss, stats, stat_scale);                                                                 \
+                  row_loss, stats, stat_exp);                                                                 \
   }                                                                                                             \
   extern "C" __global__ void rll_official_sums_##S(const T* dist, const T* labels, long n, T beta_p, T beta_n, \
                                                    T k_p, T k_n, T theta, T m, double* sums, double* reported) { \
@@ -215,9 +215,9 @@ template <typename T> __device__ void sum_to_double(const T* v, long n, double* 
   extern "C" __global__ void rll_official_coef_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n,     \
                                                    T k_p, T k_n, T eps_dir, T cap, const double* sums,          \
                                                    const double* q, unsigned char* flags, T* stats,             \
-                                                   T stat_scale) {                                              \
+                                                   int stat_exp) {                                              \
     official_coef<T>(dist_a, labels, n, beta_p, beta_n, k_p, k_n, eps_dir, cap, sums, q, flags, stats,         \
-                     stat_scale);                                                                               \
+                     stat_exp);                                                                               \
   }                                                                                                             \
   extern "C" __global__ void rll_sum_##S(const T* v, long n, double* out) { sum_to_double<T>(v, n, out); }
 

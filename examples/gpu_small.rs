@@ -1,10 +1,11 @@
 //! One small case of every semantics on the GPU, for compute-sanitizer (memcheck, racecheck) in
-//! cuda/gpu_check.sh. Needs `--features cuda` and a GPU.
+//! tests/gpu/engine_check.sh. Needs `--features cuda` and a GPU.
 
 #[cfg(feature = "cuda")]
 fn main() {
     use cudarc::driver::{CudaContext, DevicePtr};
-    use ranked_list_loss::cuda::{compute_gpu, l2_forward_gpu, GpuArgs};
+    use ranked_list_loss::cuda::{compute_gpu, l2_forward_gpu};
+    use ranked_list_loss::{GpuL2, GpuLoss};
     use ranked_list_loss::{Params, Semantics};
     let s = CudaContext::new(0).expect("a CUDA device").default_stream();
     let (n, d) = (70usize, 20usize);
@@ -17,7 +18,7 @@ fn main() {
         s.alloc_zeros::<f32>(n * d).unwrap(),
         s.alloc_zeros::<f32>(n * 4).unwrap(),
     );
-    let p = |v: &cudarc::driver::CudaSlice<f32>| v.device_ptr(&s).0;
+    let p = |v: &cudarc::driver::CudaSlice<f32>| v.device_ptr(&s).0 as usize;
     for semantics in [Semantics::Paper, Semantics::OfficialV2020, Semantics::OfficialV2019] {
         for query_only in [false, true] {
             let params = Params {
@@ -26,7 +27,7 @@ fn main() {
                 t_p: 1.0,
                 ..Params::default()
             };
-            let args = GpuArgs {
+            let args = GpuLoss {
                 x: p(&xd),
                 labels: p(&yd),
                 n,
@@ -36,12 +37,23 @@ fn main() {
                 stream: 0,
                 device: 0,
             };
-            let loss = compute_gpu::<f32>(&params, args, 1.0).unwrap();
+            let loss = compute_gpu::<f32>(&params, &args, 1.0).unwrap();
             println!("{semantics:?} query_only={query_only}: loss {loss}");
         }
     }
     let (yn, nn) = (s.alloc_zeros::<f32>(n * d).unwrap(), s.alloc_zeros::<f32>(n).unwrap());
-    l2_forward_gpu::<f32>(p(&xd), n, d, p(&yn), p(&nn), 0, 0).unwrap();
+    let l2 = GpuL2 {
+        x: p(&xd),
+        y: p(&yn),
+        norms: p(&nn),
+        dy: 0,
+        dx: 0,
+        n,
+        d,
+        stream: 0,
+        device: 0,
+    };
+    l2_forward_gpu::<f32>(&l2).unwrap();
     println!("l2 normalisation ok");
 }
 

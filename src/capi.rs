@@ -4,8 +4,9 @@
 //! (an [`ErrorKind`] code) with a message for [`rll_last_error`]. Nothing is written on failure.
 #![allow(non_camel_case_types)]
 
-use crate::cpu::{compute, Batch};
-use crate::device::{DeviceReal, GpuArgs};
+use crate::batch::{Batch, GpuLoss};
+use crate::cpu::compute;
+use crate::cuda::{self, GpuReal};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::params::{Params, Semantics};
 use crate::real::Real;
@@ -79,8 +80,9 @@ fn set_error(e: &RllError) -> c_int {
     e.kind as c_int
 }
 
-fn report(r: Result<()>) -> c_int {
-    match crate::catch(|| r) {
+/// Runs an entry point's body with panics caught (the one place for the C ABI): 0, or the error's code.
+fn report(f: impl FnOnce() -> Result<()>) -> c_int {
+    match crate::catch(f) {
         Ok(()) => 0,
         Err(e) => set_error(&e),
     }
@@ -111,23 +113,24 @@ pub extern "C" fn rll_last_error() -> *const c_char {
 /// `p` is NULL (ignored, and reported by `rll_last_error`) or points to writable memory for one `rll_params`.
 #[no_mangle]
 pub unsafe extern "C" fn rll_params_default(p: *mut rll_params) {
-    report(crate::catch(|| {
+    report(|| {
         if p.is_null() {
             return Err(null("p"));
         }
         // SAFETY: non-null, and writable by the caller's contract.
         unsafe { p.write(rll_params::from(&Params::default())) };
         Ok(())
-    }));
+    });
 }
 
 /// Sets the number of worker threads (n > 0: exactly n; 0: `RLL_NUM_THREADS`, else chosen per call from the work
 /// size, see `parallel::threads_for`). Results do not depend on it.
 #[no_mangle]
 pub extern "C" fn rll_set_num_threads(n: c_int) -> c_int {
-    report(if n < 0 {
-        Err(RllError::param(format!("rll_set_num_threads: n = {n} is negative")))
-    } else {
+    report(|| {
+        if n < 0 {
+            return Err(RllError::param(format!("rll_set_num_threads: n = {n} is negative")));
+        }
         crate::cpu::parallel::set_num_threads(n as usize);
         Ok(())
     })
@@ -148,7 +151,7 @@ unsafe fn loss_c<T: Real>(
     loss: *mut T,
     grad: *mut T,
 ) -> c_int {
-    report(crate::catch(|| {
+    report(|| {
         non_null(&[
             (p.is_null(), "p"),
             (x.is_null(), "x"),
@@ -191,7 +194,7 @@ unsafe fn loss_c<T: Real>(
         // SAFETY: non-null and writable by the caller's contract.
         unsafe { loss.write(value) };
         Ok(())
-    }))
+    })
 }
 
 /// Loss of a batch of `n` rows of `d` floats (row-major) with `n` float labels; `*loss` receives E and `grad`
@@ -238,7 +241,7 @@ pub unsafe extern "C" fn rll_loss_f64(
 /// # Safety
 /// As documented on those functions.
 #[allow(clippy::too_many_arguments)]
-unsafe fn loss_gpu_c<T: DeviceReal>(
+unsafe fn loss_gpu_c<T: GpuReal>(
     p: *const rll_params,
     x: *const T,
     labels: *const T,
@@ -250,28 +253,29 @@ unsafe fn loss_gpu_c<T: DeviceReal>(
     stream: *mut std::ffi::c_void,
     device: c_int,
 ) -> c_int {
-    report(crate::catch(|| {
+    report(|| {
         non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
         // SAFETY: non-null; the caller provides a valid rll_params.
         let params = Params::try_from(unsafe { &*p })?;
         if n <= 0 || d <= 0 {
             return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
         }
-        let args = GpuArgs {
-            x: x as u64,
-            labels: labels as u64,
+        // The same struct the cxx bridge passes (src/batch.rs), filled once.
+        let args = GpuLoss {
+            x: x as usize,
+            labels: labels as usize,
             n: n as usize,
             d: d as usize,
-            grad: grad as u64,
+            grad: grad as usize,
             stats: 0,
-            stream: stream as u64,
+            stream: stream as usize,
             device,
         };
-        let value = T::loss_gpu(&params, args, loss_weight)?;
+        let value = cuda::compute_gpu::<T>(&params, &args, loss_weight)?;
         // SAFETY: non-null host pointer, writable by the caller's contract.
         unsafe { loss.write(value) };
         Ok(())
-    }))
+    })
 }
 
 /// `rll_loss_f32` on device memory: `x` (n·d), `labels` (n) and `grad` (n·d, may be NULL) are device pointers of

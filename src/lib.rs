@@ -1,18 +1,23 @@
 //! Ranked List Loss (Wang et al., CVPR 2019, "Ranked List Loss for Deep Metric Learning") for Caffe.
 //!
 //! The engine computes, from the N×N Euclidean distance matrix of a batch (O(N² + N·D) memory), one of three
-//! semantics (see [`Semantics`] and README.md):
+//! semantics (see [`Semantics`] and docs/semantics.md):
 //! - `PAPER`: L = (1/N) Σ_i [L_P(i) + λ L_N(i)] with its exact gradient (options: query-only, detached weights);
 //! - `OFFICIAL_V2020`, `OFFICIAL_V2019`: the gradient of the official `DistanceWeightedValidPairLossV12` layer and
 //!   the value it reports.
 //!
 //! Hosts: the C ABI ([`capi`], `cpp/include/ranked_list_loss.h`), the cxx bridge for the Caffe layers
-//! ([`bridge`]), and this Rust API ([`compute`]). The source reads maths → backends → hosts: `paper.rs` and
-//! `official.rs` (the semantics, per pair and per row), `scaled.rs`, `validate.rs`; `cpu/` and `cuda/` (the
-//! kernels in `cuda/*.cu` mirror the maths modules); `capi.rs`, `bridge.rs`, `device.rs`.
+//! ([`bridge`]), and this Rust API ([`compute`]). The source reads maths → backends → hosts, each layer using only
+//! the ones before it: `batch.rs` (what every layer shares about a call), `paper.rs` and `official.rs` (the
+//! semantics, per pair and per row), `scaled.rs`, `kernel_consts.rs`, `validate.rs`; `cpu/` and `cuda/` (the
+//! kernels in `cuda/*.cu` mirror the maths modules; `no_cuda.rs` stands in without the feature); `capi.rs` and
+//! `bridge.rs`, where panics are caught.
 
-// The maths: parameters, numbers, the two semantics, the scaled units both backends use, the shared checks.
+// The maths: what a call is, parameters, numbers, the two semantics, the scaled units both backends use, the
+// constants shared with the kernels, the shared checks.
+pub mod batch;
 pub mod error;
+pub mod kernel_consts;
 pub mod normalize;
 mod official;
 mod paper;
@@ -26,20 +31,26 @@ mod validate;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+// Without the feature, `cuda` is the stand-in of the same shape (src/no_cuda.rs): every call is the same error.
+#[cfg(not(feature = "cuda"))]
+#[path = "no_cuda.rs"]
+pub mod cuda;
 
-// The hosts: the C ABI, the cxx bridge, and what both pass to the GPU backend.
+// The hosts: the C ABI and the cxx bridge.
 pub mod bridge;
 pub mod capi;
-pub mod device;
 
+pub use batch::{Batch, GpuL2, GpuLoss, STATS_PER_SAMPLE};
+pub use cpu::compute;
 pub use cpu::parallel::{num_threads, set_num_threads, threads_for, WORK_PER_THREAD};
-pub use cpu::{compute, Batch, STATS_PER_SAMPLE};
 pub use error::{ErrorKind, Result, RllError};
-pub use official::{EPS_DIR, EPS_SUM};
+pub use kernel_consts::EPS_SUM;
+pub use official::EPS_DIR;
 pub use params::{Params, Semantics};
 pub use real::Real;
 
-/// Converts a caught panic into an error, so that nothing unwinds across a foreign boundary.
+/// Converts a caught panic into an error, so that nothing unwinds across a foreign boundary. Called once per entry
+/// point of each host (the C ABI, the cxx bridge), never in a backend.
 pub(crate) fn catch<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,

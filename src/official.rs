@@ -11,11 +11,9 @@
 //! Sums are kept as e^M · A with M the largest exponent of the row's set (or ln ε): the ratios w/S and q are then
 //! exact for any exponent, where the original overflows (or, for a row of tiny weights, loses them).
 
+use crate::kernel_consts::EPS_SUM;
 use crate::real::{ldexp, Real};
 use crate::rows::{RowStats, SparseRow};
-
-/// ε of the original layer's sums.
-pub const EPS_SUM: f64 = 1e-8;
 /// The constant added to d in the V2020 unit direction.
 pub const EPS_DIR: f64 = 1e-6;
 
@@ -43,6 +41,16 @@ impl<T: Real> Official<T> {
             ldexp(T::of(sum / pairs), 2 * exp)
         } else {
             T::zero()
+        }
+    }
+
+    /// The power of two that takes the coefficients to input units: 0 for V2020 (unit directions), `exp` for
+    /// V2019, which pushes along raw differences x_i − x_j, and those scale with the input.
+    pub fn grad_scale(&self, exp: i32) -> i32 {
+        if self.eps_dir.is_some() {
+            0
+        } else {
+            exp
         }
     }
 

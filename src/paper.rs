@@ -13,7 +13,7 @@
 //! once ([`RowSums`]); the two row drivers ([`Paper::row`] over an index list, [`Paper::row_dense`] over the whole
 //! row) only differ in what they iterate, and give the same numbers. `cuda/rows.cu`'s `paper_rows` mirrors them.
 
-use crate::real::Real;
+use crate::real::{ldexp, Real};
 use crate::rows::{RowStats, SparseRow};
 
 /// PAPER parameters in the scaled units of `distance::Scaled`.
@@ -91,6 +91,16 @@ impl<T: Real> RowSums<T> {
 }
 
 impl<T: Real> Paper<T> {
+    /// The value L = (1/N) Σ_i [L_P(i) + λ L_N(i)] from `total` = Σ_i of the rows' terms in scaled units
+    /// (× 2^exp back to input units).
+    pub fn value(total: f64, n: usize, exp: i32) -> T {
+        ldexp(T::of(total / n as f64), exp)
+    }
+
+    /// The power of two that takes the coefficients to input units: 0, since PAPER's coefficients multiply
+    /// x_i − x_j already divided by d_ij (unit directions, which do not scale with the input).
+    pub const GRAD_SCALE: i32 = 0;
+
     /// The exponent T h of pair (i, j) when j is in P*_i (`same`: y_j = y_i, j ≠ i, d > β_P) or in N*_i
     /// (y_j ≠ y_i, d < β_N); None outside the sets.
     #[inline(always)]

@@ -9,7 +9,7 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/caffe.rs"));
 }
 
-/// Which loss is computed (see README.md, "Semantics").
+/// Which loss is computed (see docs/semantics.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Semantics {

@@ -94,15 +94,19 @@ impl Real for f64 {
 
 /// x · 2^k, exact whenever the result is a normal number; saturates to ±MAX instead of overflowing.
 pub fn ldexp<T: Real>(x: T, k: i32) -> T {
-    let mut v = x.f64();
-    let mut k = k;
-    // Steps of at most 2^600 keep every intermediate inside f64's range.
+    saturate(T::of(mul_pow2(x.f64(), k)))
+}
+
+/// v · 2^k in f64, in steps of at most 2^600 that keep every intermediate inside f64's range (k may exceed the
+/// exponent range of one factor). `cuda/rll_common.cuh`'s `mul_pow2` is the same routine on the device.
+pub fn mul_pow2(v: f64, k: i32) -> f64 {
+    let (mut v, mut k) = (v, k);
     while k != 0 {
         let step = k.clamp(-600, 600);
         v *= 2f64.powi(step);
         k -= step;
     }
-    saturate(T::of(v))
+    v
 }
 
 /// Replaces ±infinity by ±MAX (and NaN by 0, which the engine never produces).

@@ -2,7 +2,7 @@
 //! ([`dims`]) and the loss weight ([`loss_weight`]) by both; the host slices' lengths and values by the CPU
 //! ([`host_batch`]). The GPU backend checks device pointers itself and device values on the device.
 
-use crate::cpu::{Batch, STATS_PER_SAMPLE};
+use crate::batch::{Batch, STATS_PER_SAMPLE};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::params::Params;
 use crate::real::Real;

@@ -1,22 +1,22 @@
-//! The CUDA path against the CPU path on a real GPU (run by cuda/gpu_check.sh on a machine with one; CI only
+//! The CUDA path against the CPU path on a real GPU (run by tests/gpu/engine_check.sh on a machine with one; CI only
 //! compiles this file). Every semantics and option, f32 and f64, P×K and irregular batches, sparse and dense sets.
 #![cfg(feature = "cuda")]
 
 mod common;
 use common::*;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr};
-use ranked_list_loss::cuda::{compute_gpu, l2_backward_gpu, l2_forward_gpu, GpuArgs, GpuReal};
+use ranked_list_loss::cuda::{compute_gpu, l2_backward_gpu, l2_forward_gpu, GpuReal};
 use ranked_list_loss::normalize::{l2_backward, l2_forward};
-use ranked_list_loss::{compute, Batch, ErrorKind, Params, Real, Semantics};
+use ranked_list_loss::{compute, Batch, ErrorKind, GpuL2, GpuLoss, Params, Real};
 use std::sync::Arc;
 
 fn stream() -> Arc<CudaStream> {
     CudaContext::new(0).expect("a CUDA device").default_stream()
 }
 
-fn ptr<T>(s: &Arc<CudaStream>, v: &CudaSlice<T>) -> u64 {
+fn ptr<T>(s: &Arc<CudaStream>, v: &CudaSlice<T>) -> usize {
     let (p, _sync) = v.device_ptr(s);
-    p
+    p as usize
 }
 
 /// (loss, grad, stats) on the GPU.
@@ -32,17 +32,17 @@ fn gpu<T: GpuReal>(
     let (xd, yd) = (s.clone_htod(x).unwrap(), s.clone_htod(y).unwrap());
     let gd = s.alloc_zeros::<T>(n * d).unwrap();
     let sd = s.alloc_zeros::<T>(n * 4).unwrap();
-    let args = GpuArgs {
+    let args = GpuLoss {
         x: ptr(s, &xd),
         labels: ptr(s, &yd),
         n,
         d,
         grad: ptr(s, &gd),
         stats: ptr(s, &sd),
-        stream: s.cu_stream() as u64,
+        stream: s.cu_stream() as usize,
         device: 0,
     };
-    let loss = compute_gpu::<T>(p, args, lw).unwrap();
+    let loss = compute_gpu::<T>(p, &args, lw).unwrap();
     (loss, s.clone_dtoh(&gd).unwrap(), s.clone_dtoh(&sd).unwrap())
 }
 
@@ -51,25 +51,6 @@ fn cpu<T: Real>(p: &Params, x: &[T], y: &[T], n: usize, d: usize, lw: T) -> (T, 
     let mut st = vec![T::zero(); n * 4];
     let loss = compute(p, Batch { x, labels: y, n, d }, lw, Some(&mut g), Some(&mut st)).unwrap();
     (loss, g, st)
-}
-
-fn variants() -> Vec<Params> {
-    let mut v = vec![];
-    for s in [Semantics::Paper, Semantics::OfficialV2020, Semantics::OfficialV2019] {
-        v.push(Params {
-            semantics: s,
-            t_p: 2.0,
-            ..Params::default()
-        });
-    }
-    for (q, dw) in [(true, false), (false, true), (true, true)] {
-        v.push(Params {
-            query_only: q,
-            detach_weights: dw,
-            ..Params::default()
-        });
-    }
-    v
 }
 
 fn batch(seed: u64, n: usize, d: usize, radius: f64, irregular: bool) -> Data {
@@ -181,7 +162,7 @@ fn gpu_rejects_bad_input_with_errors() {
     let s = stream();
     let x = s.clone_htod(&[0.5f32, f32::NAN, 0.1, 0.2]).unwrap();
     let y = s.clone_htod(&[0.0f32, 1.0]).unwrap();
-    let base = GpuArgs {
+    let base = GpuLoss {
         x: ptr(&s, &x),
         labels: ptr(&s, &y),
         n: 2,
@@ -192,18 +173,18 @@ fn gpu_rejects_bad_input_with_errors() {
         device: 0,
     };
     let p = Params::default();
-    let e = compute_gpu::<f32>(&p, base, 1.0).unwrap_err();
+    let e = compute_gpu::<f32>(&p, &base, 1.0).unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
         (ErrorKind::NonFinite, "x[0][1] is not finite")
     );
-    let e = compute_gpu::<f32>(&p, GpuArgs { x: 0, ..base }, 1.0).unwrap_err();
+    let e = compute_gpu::<f32>(&p, &GpuLoss { x: 0, ..base }, 1.0).unwrap_err();
     assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NullPointer, "x is NULL"));
-    let e = compute_gpu::<f32>(&p, GpuArgs { n: 0, ..base }, 1.0).unwrap_err();
+    let e = compute_gpu::<f32>(&p, &GpuLoss { n: 0, ..base }, 1.0).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Size);
-    let e = compute_gpu::<f32>(&p, GpuArgs { device: 57, ..base }, 1.0).unwrap_err();
+    let e = compute_gpu::<f32>(&p, &GpuLoss { device: 57, ..base }, 1.0).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Device, "{e}");
-    let e = compute_gpu::<f32>(&Params { margin: -1.0, ..p }, base, 1.0).unwrap_err();
+    let e = compute_gpu::<f32>(&Params { margin: -1.0, ..p }, &base, 1.0).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Parameter);
 }
 
@@ -224,8 +205,19 @@ fn gpu_l2_normalisation_matches_cpu() {
         s.alloc_zeros::<f64>(n).unwrap(),
         s.alloc_zeros::<f64>(n * d).unwrap(),
     );
-    l2_forward_gpu::<f64>(ptr(&s, &xd), n, d, ptr(&s, &yd), ptr(&s, &nd), 0, 0).unwrap();
-    l2_backward_gpu::<f64>(ptr(&s, &yd), ptr(&s, &dyd), ptr(&s, &nd), n, d, ptr(&s, &dxd), 0, 0).unwrap();
+    let args = GpuL2 {
+        x: ptr(&s, &xd),
+        y: ptr(&s, &yd),
+        norms: ptr(&s, &nd),
+        dy: ptr(&s, &dyd),
+        dx: ptr(&s, &dxd),
+        n,
+        d,
+        stream: 0,
+        device: 0,
+    };
+    l2_forward_gpu::<f64>(&args).unwrap();
+    l2_backward_gpu::<f64>(&args).unwrap();
     assert!(rel(&s.clone_dtoh(&yd).unwrap(), &y) < 1e-13);
     assert!(rel(&s.clone_dtoh(&dxd).unwrap(), &dx) < 1e-12);
     let _ = f64::NAME;

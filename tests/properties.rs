@@ -8,21 +8,6 @@ use ranked_list_loss::{compute, set_num_threads, Batch, Params, Real, Semantics}
 
 const ALL: [Semantics; 3] = [Semantics::Paper, Semantics::OfficialV2020, Semantics::OfficialV2019];
 
-fn variants() -> Vec<Params> {
-    let mut v = Vec::new();
-    for s in ALL {
-        v.push(params(s));
-    }
-    for (q, dw) in [(true, false), (false, true), (true, true)] {
-        v.push(Params {
-            query_only: q,
-            detach_weights: dw,
-            ..Params::default()
-        });
-    }
-    v
-}
-
 fn eval<T: Real>(p: &Params, x: &[T], labels: &[T], n: usize, d: usize) -> (T, Vec<T>, Vec<T>) {
     let mut g = vec![T::zero(); n * d];
     let mut s = vec![T::zero(); n * 4];

@@ -27,7 +27,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = [("raw", "raw pixels"), ("untrained", "untrained network"), ("trained", "trained network")]
 METRICS = ["recall_at_1", "recall_at_2", "recall_at_4", "recall_at_8", "nmi"]
 
-# The configurations compared on the validation split (README, "How the recipe was chosen").
+# The configurations compared on the validation split (docs/demo.md, "How the recipe was chosen").
 DEFAULT_CONFIGS = {
     "lr 0.005 fixed, 2000 iterations (the previous recipe)": {"LR_POLICY": "fixed"},
     "lr 0.005 poly, 2000 iterations": {},

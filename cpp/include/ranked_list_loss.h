@@ -1,11 +1,15 @@
-/* Ranked List Loss (Wang et al., CVPR 2019): the C ABI of the Rust library `ranked_list_loss`.
+/* Ranked List Loss (Wang et al., CVPR 2019): the C ABI of the Rust library
+ * `ranked_list_loss`.
  *
- * Link with libranked_list_loss.so (or .a with -lpthread -ldl -lm). Every function checks its pointers and sizes
- * and never aborts: failure is a nonzero return (an rll_error code) with a message from rll_last_error(), and then
- * nothing has been written. Formulas: README.md, "Semantics".
+ * Link with libranked_list_loss.so (or .a with -lpthread -ldl -lm). Every
+ * function checks its pointers and sizes and never aborts: failure is a nonzero
+ * return (an rll_error code) with a message from rll_last_error(), and then
+ * nothing has been written. Formulas: docs/semantics.md.
  *
  * BSD-3-Clause. */
-#ifndef RANKED_LIST_LOSS_H_
+/* The guard keeps the header's own name wherever it is copied (Caffe's lint
+ * would name it after the path). */
+#ifndef RANKED_LIST_LOSS_H_  // NOLINT(build/header_guard)
 #define RANKED_LIST_LOSS_H_
 
 #include <stdint.h>
@@ -14,7 +18,11 @@
 extern "C" {
 #endif
 
-typedef enum { RLL_PAPER = 0, RLL_OFFICIAL_V2020 = 1, RLL_OFFICIAL_V2019 = 2 } rll_semantics;
+typedef enum {
+  RLL_PAPER = 0,
+  RLL_OFFICIAL_V2020 = 1,
+  RLL_OFFICIAL_V2019 = 2
+} rll_semantics;
 
 /* Return codes. */
 typedef enum {
@@ -28,38 +36,47 @@ typedef enum {
   RLL_ERR_DEVICE = 7
 } rll_error;
 
+/* alpha: V2019's `margin`, V2020's `negative_threshold` (loss value only). */
 typedef struct {
   float margin, alpha, t_n, t_p, base_n, base_p, lambda;
   int32_t semantics, query_only, detach_weights;
-} rll_params;          /* alpha: V2019's `margin`, V2020's `negative_threshold` (loss value only) */
+} rll_params;
 
-/* The proto defaults: margin 0.4, alpha 1.2, t_n 10, t_p 0, bases 2.71828, lambda 1, RLL_PAPER, flags 0. */
+/* The proto defaults: margin 0.4, alpha 1.2, t_n 10, t_p 0, bases 2.71828,
+ * lambda 1, RLL_PAPER, flags 0. */
 void rll_params_default(rll_params *p);
 
-/* Loss of n samples of d features (row-major) with n labels (compared with ==). *loss receives the loss (PAPER)
- * or the reported value (OFFICIAL_*); grad, if not NULL, receives loss_weight * dE/dx (n*d values). */
-int rll_loss_f32(const rll_params *p, const float *x, const float *labels, int64_t n, int64_t d,
-                 float loss_weight, float *loss, float *grad /* n*d values, may be NULL */);
-int rll_loss_f64(const rll_params *p, const double *x, const double *labels, int64_t n, int64_t d,
-                 double loss_weight, double *loss, double *grad /* n*d values, may be NULL */);
+/* Loss of n samples of d features (row-major) with n labels (compared with ==).
+ * *loss receives the loss (PAPER) or the reported value (OFFICIAL_*); grad, if
+ * not NULL, receives loss_weight * dE/dx (n*d values). */
+int rll_loss_f32(const rll_params *p, const float *x, const float *labels,
+                 int64_t n, int64_t d, float loss_weight, float *loss,
+                 float *grad /* n*d values, may be NULL */);
+int rll_loss_f64(const rll_params *p, const double *x, const double *labels,
+                 int64_t n, int64_t d, double loss_weight, double *loss,
+                 double *grad /* n*d values, may be NULL */);
 
-/* The same on device memory (built with the cuda feature; otherwise RLL_ERR_DEVICE): x, labels and grad are
- * device pointers of `device`, work is ordered on `stream` (a cudaStream_t; NULL: the legacy default stream);
- * *loss is host memory. */
-int rll_loss_gpu_f32(const rll_params *p, const float *x, const float *labels, int64_t n, int64_t d,
-                     float loss_weight, float *loss, float *grad, void *stream, int device);
-int rll_loss_gpu_f64(const rll_params *p, const double *x, const double *labels, int64_t n, int64_t d,
-                     double loss_weight, double *loss, double *grad, void *stream, int device);
+/* The same on device memory (built with the cuda feature; otherwise
+ * RLL_ERR_DEVICE): x, labels and grad are device pointers of `device`, work is
+ * ordered on `stream` (a cudaStream_t; NULL: the legacy default stream); *loss
+ * is host memory. */
+int rll_loss_gpu_f32(const rll_params *p, const float *x, const float *labels,
+                     int64_t n, int64_t d, float loss_weight, float *loss,
+                     float *grad, void *stream, int device);
+int rll_loss_gpu_f64(const rll_params *p, const double *x, const double *labels,
+                     int64_t n, int64_t d, double loss_weight, double *loss,
+                     double *grad, void *stream, int device);
 
 /* Thread-local message for the last nonzero return ("" if none). */
 const char *rll_last_error(void);
 
-/* Worker threads: n > 0 uses exactly n; 0 uses $RLL_NUM_THREADS if set, else chooses per call from the batch size
-   (one thread for small batches, up to every core). Results are bit-identical for any count. */
+/* Worker threads: n > 0 uses exactly n; 0 uses $RLL_NUM_THREADS if set, else
+   chooses per call from the batch size (one thread for small batches, up to
+   every core). Results are bit-identical for any count. */
 int rll_set_num_threads(int n);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
-#endif  /* RANKED_LIST_LOSS_H_ */
+#endif  // RANKED_LIST_LOSS_H_  NOLINT(build/header_guard)

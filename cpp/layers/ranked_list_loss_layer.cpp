@@ -8,12 +8,15 @@
 namespace caffe {
 
 template <typename Dtype>
-void RankedListLossLayer<Dtype>::LayerSetUp(
-    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
-  // The statistics top is for logging: by default it weighs 0 in the net's loss.
+void RankedListLossLayer<Dtype>::LayerSetUp(const vector<Blob<Dtype>*>& bottom,
+                                            const vector<Blob<Dtype>*>& top) {
+  // The statistics top is for logging: by default it weighs 0 in the net's
+  // loss.
   if (this->layer_param_.loss_weight_size() == 0) {
     this->layer_param_.add_loss_weight(Dtype(1));
-    if (top.size() > 1) { this->layer_param_.add_loss_weight(Dtype(0)); }
+    if (top.size() > 1) {
+      this->layer_param_.add_loss_weight(Dtype(0));
+    }
   }
   LossLayer<Dtype>::LayerSetUp(bottom, top);
   SetParamBytes();
@@ -27,18 +30,20 @@ void RankedListLossLayer<Dtype>::SetParamBytes() {
 }
 
 template <typename Dtype>
-void RankedListLossLayer<Dtype>::Reshape(
-    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+void RankedListLossLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
+                                         const vector<Blob<Dtype>*>& top) {
   LossLayer<Dtype>::Reshape(bottom, top);
   const int num = bottom[0]->shape(0);
   if (bottom[0]->count(1) <= 0) {
     RLL_FAIL(*this, "bottom[0] (features) has no feature axis: shape "
-             << bottom[0]->shape_string());
+                        << bottom[0]->shape_string());
   }
   if (bottom[1]->count() != num) {
-    RLL_FAIL(*this, "bottom[1] (labels) has " << bottom[1]->count()
-             << " values (shape " << bottom[1]->shape_string()
-             << ") but bottom[0] (features) has " << num << " samples");
+    RLL_FAIL(*this, "bottom[1] (labels) has "
+                        << bottom[1]->count() << " values (shape "
+                        << bottom[1]->shape_string()
+                        << ") but bottom[0] (features) has " << num
+                        << " samples");
   }
   grad_.ReshapeLike(*bottom[0]);
   if (top.size() > 1) {
@@ -50,50 +55,54 @@ void RankedListLossLayer<Dtype>::Reshape(
 }
 
 template <typename Dtype>
-void RankedListLossLayer<Dtype>::Forward_cpu(
-    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+void RankedListLossLayer<Dtype>::Forward_cpu(const vector<Blob<Dtype>*>& bottom,
+                                             const vector<Blob<Dtype>*>& top) {
   const int num = bottom[0]->shape(0);
   const int dim = bottom[0]->count(1);
   Dtype* stats = top.size() > 1 ? top[1]->mutable_cpu_data() : NULL;
-  RLL_CALL(*this, "", top[0]->mutable_cpu_data()[0] = rll_bridge::Loss(
-      param_bytes_, bottom[0]->cpu_data(), bottom[1]->cpu_data(), num, dim,
-      Dtype(1), grad_.mutable_cpu_data(), stats));
+  RLL_CALL(*this, "",
+           top[0]->mutable_cpu_data()[0] = rll_bridge::Loss(
+               param_bytes_, bottom[0]->cpu_data(), bottom[1]->cpu_data(), num,
+               dim, Dtype(1), grad_.mutable_cpu_data(), stats));
 }
 
 template <typename Dtype>
-void RankedListLossLayer<Dtype>::Backward_cpu(const vector<Blob<Dtype>*>& top,
-    const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
+void RankedListLossLayer<Dtype>::Backward_cpu(
+    const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
+    const vector<Blob<Dtype>*>& bottom) {
   if (propagate_down[1]) {
     RLL_FAIL(*this, "cannot backpropagate to label inputs.");
   }
   if (propagate_down[0]) {
     caffe_cpu_scale(grad_.count(), top[0]->cpu_diff()[0], grad_.cpu_data(),
-        bottom[0]->mutable_cpu_diff());
+                    bottom[0]->mutable_cpu_diff());
   }
 }
 
 #ifndef CPU_ONLY
 template <typename Dtype>
-void RankedListLossLayer<Dtype>::Forward_gpu(
-    const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
+void RankedListLossLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,
+                                             const vector<Blob<Dtype>*>& top) {
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
   Dtype* stats = top.size() > 1 ? top[1]->mutable_gpu_data() : NULL;
-  RLL_CALL(*this, "", top[0]->mutable_cpu_data()[0] = rll_bridge::LossGpu(
-      param_bytes_, bottom[0]->gpu_data(), bottom[1]->gpu_data(),
-      bottom[0]->shape(0), bottom[0]->count(1), grad_.mutable_gpu_data(), stats,
-      device));
+  RLL_CALL(*this, "",
+           top[0]->mutable_cpu_data()[0] = rll_bridge::LossGpu(
+               param_bytes_, bottom[0]->gpu_data(), bottom[1]->gpu_data(),
+               bottom[0]->shape(0), bottom[0]->count(1),
+               grad_.mutable_gpu_data(), stats, device));
 }
 
 template <typename Dtype>
-void RankedListLossLayer<Dtype>::Backward_gpu(const vector<Blob<Dtype>*>& top,
-    const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom) {
+void RankedListLossLayer<Dtype>::Backward_gpu(
+    const vector<Blob<Dtype>*>& top, const vector<bool>& propagate_down,
+    const vector<Blob<Dtype>*>& bottom) {
   if (propagate_down[1]) {
     RLL_FAIL(*this, "cannot backpropagate to label inputs.");
   }
   if (propagate_down[0]) {
     caffe_gpu_scale(grad_.count(), top[0]->cpu_diff()[0], grad_.gpu_data(),
-        bottom[0]->mutable_gpu_diff());
+                    bottom[0]->mutable_gpu_diff());
   }
 }
 #else

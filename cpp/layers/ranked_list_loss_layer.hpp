@@ -13,24 +13,32 @@
 namespace caffe {
 
 /**
- * @brief Ranked List Loss (Wang et al., CVPR 2019), computed by the Rust library ranked_list_loss.
+ * @brief Ranked List Loss (Wang et al., CVPR 2019), computed by the Rust
+ * library ranked_list_loss.
  *
- * With @f$ d_{ij} = \| x_i - x_j \|_2 @f$, @f$ \beta_P = \alpha - m @f$, @f$ \beta_N = \alpha @f$ and, for each
- * query i, the mined sets @f$ P^*_i = \{ j \ne i : y_j = y_i, d_{ij} > \beta_P \} @f$ and
- * @f$ N^*_i = \{ j : y_j \ne y_i, d_{ij} < \beta_N \} @f$, the PAPER semantics computes
- * @f$ E = \frac{1}{N} \sum_i \left[ L_P(i) + \lambda L_N(i) \right] @f$ where @f$ L_P @f$ and @f$ L_N @f$ are the
- * means of the hinges @f$ d - \beta_P @f$ and @f$ \beta_N - d @f$ over the sets, weighted by
- * @f$ e^{T_p (d - \beta_P)} @f$ and @f$ e^{T_n (\beta_N - d)} @f$, and its exact gradient. The OFFICIAL_V2020 and
- * OFFICIAL_V2019 semantics reproduce the official DistanceWeightedValidPairLossV12 layer (README, "Semantics").
- * Parameters: ranked_list_loss_param. The layer holds no maths: one call into Rust per Forward.
+ * With @f$ d_{ij} = \| x_i - x_j \|_2 @f$, @f$ \beta_P = \alpha - m @f$, @f$
+ * \beta_N = \alpha @f$ and, for each query i, the mined sets @f$ P^*_i = \{ j
+ * \ne i : y_j = y_i, d_{ij} > \beta_P \} @f$ and
+ * @f$ N^*_i = \{ j : y_j \ne y_i, d_{ij} < \beta_N \} @f$, the PAPER semantics
+ * computes
+ * @f$ E = \frac{1}{N} \sum_i \left[ L_P(i) + \lambda L_N(i) \right] @f$ where
+ * @f$ L_P @f$ and @f$ L_N @f$ are the means of the hinges @f$ d - \beta_P @f$
+ * and @f$ \beta_N - d @f$ over the sets, weighted by
+ * @f$ e^{T_p (d - \beta_P)} @f$ and @f$ e^{T_n (\beta_N - d)} @f$, and its
+ * exact gradient. The OFFICIAL_V2020 and OFFICIAL_V2019 semantics reproduce the
+ * official DistanceWeightedValidPairLossV12 layer (README, "Semantics").
+ * Parameters: ranked_list_loss_param. The layer holds no maths: one call into
+ * Rust per Forward.
  *
  * @param bottom input Blob vector (length 2)
- *   -# @f$ (N \times D \times ...) @f$ the features x (trailing axes flattened to D)
- *   -# @f$ (N \times 1 \times ...) @f$ the class labels y, one per sample, compared with ==
+ *   -# @f$ (N \times D \times ...) @f$ the features x (trailing axes flattened
+ * to D)
+ *   -# @f$ (N \times 1 \times ...) @f$ the class labels y, one per sample,
+ * compared with ==
  * @param top output Blob vector (length 1 or 2)
  *   -# @f$ (1) @f$ the loss E
- *   -# optional @f$ (N \times 4) @f$ per-sample statistics @f$ L_P(i), L_N(i), |P^*_i|, |N^*_i| @f$ (logging only,
- *      no gradient)
+ *   -# optional @f$ (N \times 4) @f$ per-sample statistics @f$ L_P(i), L_N(i),
+ * |P^*_i|, |N^*_i| @f$ (logging only, no gradient)
  */
 template <typename Dtype>
 class RankedListLossLayer : public LossLayer<Dtype> {
@@ -38,9 +46,9 @@ class RankedListLossLayer : public LossLayer<Dtype> {
   explicit RankedListLossLayer(const LayerParameter& param)
       : LossLayer<Dtype>(param), grad_() {}
   virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
-      const vector<Blob<Dtype>*>& top);
+                          const vector<Blob<Dtype>*>& top);
   virtual void Reshape(const vector<Blob<Dtype>*>& bottom,
-      const vector<Blob<Dtype>*>& top);
+                       const vector<Blob<Dtype>*>& top);
 
   virtual inline const char* type() const { return "RankedListLoss"; }
   virtual inline int ExactNumBottomBlobs() const { return 2; }
@@ -55,17 +63,21 @@ class RankedListLossLayer : public LossLayer<Dtype> {
  protected:
   /// Computes E and caches dE/dx (for a unit loss weight) for Backward.
   virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,
-      const vector<Blob<Dtype>*>& top);
+                           const vector<Blob<Dtype>*>& top);
   /// bottom[0] diff = (top[0] diff) · dE/dx.
   virtual void Backward_cpu(const vector<Blob<Dtype>*>& top,
-      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
-  /// The same on the device (the Rust CUDA kernels on gpu_data(); needs Rust built with --features cuda).
+                            const vector<bool>& propagate_down,
+                            const vector<Blob<Dtype>*>& bottom);
+  /// The same on the device (the Rust CUDA kernels on gpu_data(); needs Rust
+  /// built with --features cuda).
   virtual void Forward_gpu(const vector<Blob<Dtype>*>& bottom,
-      const vector<Blob<Dtype>*>& top);
+                           const vector<Blob<Dtype>*>& top);
   virtual void Backward_gpu(const vector<Blob<Dtype>*>& top,
-      const vector<bool>& propagate_down, const vector<Blob<Dtype>*>& bottom);
+                            const vector<bool>& propagate_down,
+                            const vector<Blob<Dtype>*>& bottom);
 
-  /// Serializes layer_param_ into param_bytes_ and has Rust check it (fatal, naming the layer, if bad).
+  /// Serializes layer_param_ into param_bytes_ and has Rust check it (fatal,
+  /// naming the layer, if bad).
   void SetParamBytes();
 
   /// The serialized LayerParameter, handed to Rust on every call.
@@ -75,22 +87,29 @@ class RankedListLossLayer : public LossLayer<Dtype> {
 };
 
 /**
- * @brief The original layer type of the RLL release, reading contrastive_loss_param_v2, softmax_t_p_param and
- * softmax_t_n_param with their original field numbers: OFFICIAL_V2019 when contrastive_loss_param_v2.margin is
- * set, else OFFICIAL_V2020. One top (the value the original reports, computed on the current batch).
+ * @brief The original layer type of the RLL release, reading
+ * contrastive_loss_param_v2, softmax_t_p_param and softmax_t_n_param with their
+ * original field numbers: OFFICIAL_V2019 when contrastive_loss_param_v2.margin
+ * is set, else OFFICIAL_V2020. One top (the value the original reports,
+ * computed on the current batch).
  *
- * The public members are the original layer's handles on @f$ \tau @f$ (@f$ \alpha @f$ in V2019), m, T_p and
- * T_n: the 2020 release's SGDSolver moves them toward the solver's GR targets after every update, and Forward
- * computes with their current values, so that fork's schedule works with this layer too.
+ * The public members are the original layer's handles on @f$ \tau @f$ (@f$
+ * \alpha @f$ in V2019), m, T_p and T_n: the 2020 release's SGDSolver moves them
+ * toward the solver's GR targets after every update, and Forward computes with
+ * their current values, so that fork's schedule works with this layer too.
  */
 template <typename Dtype>
-class DistanceWeightedValidPairLossV12Layer : public RankedListLossLayer<Dtype> {
+class DistanceWeightedValidPairLossV12Layer
+    : public RankedListLossLayer<Dtype> {
  public:
   explicit DistanceWeightedValidPairLossV12Layer(const LayerParameter& param)
-      : RankedListLossLayer<Dtype>(param), negative_threshold(0), pn_margin(0),
-        scale_p(0), scale_n(0) {}
+      : RankedListLossLayer<Dtype>(param),
+        negative_threshold(0),
+        pn_margin(0),
+        scale_p(0),
+        scale_n(0) {}
   virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
-      const vector<Blob<Dtype>*>& top);
+                          const vector<Blob<Dtype>*>& top);
   virtual inline const char* type() const {
     return "DistanceWeightedValidPairLossV12";
   }
@@ -101,9 +120,9 @@ class DistanceWeightedValidPairLossV12Layer : public RankedListLossLayer<Dtype> 
 
  protected:
   virtual void Forward_cpu(const vector<Blob<Dtype>*>& bottom,
-      const vector<Blob<Dtype>*>& top);
+                           const vector<Blob<Dtype>*>& top);
   virtual void Forward_gpu(const vector<Blob<Dtype>*>& bottom,
-      const vector<Blob<Dtype>*>& top);
+                           const vector<Blob<Dtype>*>& top);
 
  private:
   /// Writes handles that a solver changed into layer_param_ (and param_bytes_).

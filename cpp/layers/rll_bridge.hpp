@@ -1,8 +1,9 @@
 #ifndef CAFFE_RLL_BRIDGE_HPP_
 #define CAFFE_RLL_BRIDGE_HPP_
 
-// The one place where the Caffe layers meet the Rust library (cxx bridge, namespace rll). Overloads pick the
-// Rust entry point of each Dtype; errors arrive as rust::Error and leave through RLL_CALL, naming the layer.
+// The one place where the Caffe layers meet the Rust library (cxx bridge,
+// namespace rll). Overloads pick the Rust entry point of each Dtype; errors
+// arrive as rust::Error and leave through RLL_CALL, naming the layer.
 
 #include <string>
 
@@ -11,22 +12,23 @@
 #include "caffe/rll/bridge.rs.h"
 #include "rust/cxx.h"
 
-/// Runs a call into Rust for a layer; its error is reported by RLL_FAIL ("<type> layer '<name>': ..."), with
-/// what_prefix before Rust's message.
-#define RLL_CALL(layer, what_prefix, call) \
-  do { \
-    try { \
-      call; \
-    } catch (const rust::Error& rll_error) { \
+/// Runs a call into Rust for a layer; its error is reported by RLL_FAIL
+/// ("<type> layer '<name>': ..."), with what_prefix before Rust's message.
+#define RLL_CALL(layer, what_prefix, call)              \
+  do {                                                  \
+    try {                                               \
+      call;                                             \
+    } catch (const rust::Error& rll_error) {            \
       RLL_FAIL(layer, what_prefix << rll_error.what()); \
-    } \
+    }                                                   \
   } while (0)
 
 namespace caffe {
 namespace rll_bridge {
 
 inline rust::Slice<const uint8_t> Bytes(const std::string& s) {
-  return rust::Slice<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  return rust::Slice<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()),
+                                    s.size());
 }
 
 template <typename T>
@@ -34,53 +36,101 @@ inline rust::Slice<T> Span(T* p, size_t n) {
   return n == 0 ? rust::Slice<T>() : rust::Slice<T>(p, n);
 }
 
-inline float Loss(const std::string& param, const float* x, const float* labels, int n, int d, float loss_weight,
-                  float* grad, float* stats) {
-  return rll::loss_f32(Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n, d, loss_weight,
-                       Span(grad, grad ? size_t(n) * d : 0), Span(stats, stats ? size_t(n) * 4 : 0));
+inline float Loss(const std::string& param, const float* x, const float* labels,
+                  int n, int d, float loss_weight, float* grad, float* stats) {
+  return rll::loss_f32(Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n,
+                       d, loss_weight, Span(grad, grad ? size_t(n) * d : 0),
+                       Span(stats, stats ? size_t(n) * 4 : 0));
 }
-inline double Loss(const std::string& param, const double* x, const double* labels, int n, int d,
-                   double loss_weight, double* grad, double* stats) {
-  return rll::loss_f64(Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n, d, loss_weight,
-                       Span(grad, grad ? size_t(n) * d : 0), Span(stats, stats ? size_t(n) * 4 : 0));
+inline double Loss(const std::string& param, const double* x,
+                   const double* labels, int n, int d, double loss_weight,
+                   double* grad, double* stats) {
+  return rll::loss_f64(Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n,
+                       d, loss_weight, Span(grad, grad ? size_t(n) * d : 0),
+                       Span(stats, stats ? size_t(n) * 4 : 0));
 }
 
 inline void L2Normalize(const float* x, int n, int d, float* y, float* norms) {
-  rll::l2_normalize_f32(Span(x, size_t(n) * d), n, d, Span(y, size_t(n) * d), Span(norms, n));
+  rll::l2_normalize_f32(Span(x, size_t(n) * d), n, d, Span(y, size_t(n) * d),
+                        Span(norms, n));
 }
-inline void L2Normalize(const double* x, int n, int d, double* y, double* norms) {
-  rll::l2_normalize_f64(Span(x, size_t(n) * d), n, d, Span(y, size_t(n) * d), Span(norms, n));
+inline void L2Normalize(const double* x, int n, int d, double* y,
+                        double* norms) {
+  rll::l2_normalize_f64(Span(x, size_t(n) * d), n, d, Span(y, size_t(n) * d),
+                        Span(norms, n));
 }
 
-inline void L2NormalizeBackward(const float* y, const float* dy, const float* norms, int n, int d, float* dx) {
-  rll::l2_normalize_backward_f32(Span(y, size_t(n) * d), Span(dy, size_t(n) * d), Span(norms, n), n, d,
+inline void L2NormalizeBackward(const float* y, const float* dy,
+                                const float* norms, int n, int d, float* dx) {
+  rll::l2_normalize_backward_f32(Span(y, size_t(n) * d),
+                                 Span(dy, size_t(n) * d), Span(norms, n), n, d,
                                  Span(dx, size_t(n) * d));
 }
-inline void L2NormalizeBackward(const double* y, const double* dy, const double* norms, int n, int d,
-                                double* dx) {
-  rll::l2_normalize_backward_f64(Span(y, size_t(n) * d), Span(dy, size_t(n) * d), Span(norms, n), n, d,
+inline void L2NormalizeBackward(const double* y, const double* dy,
+                                const double* norms, int n, int d, double* dx) {
+  rll::l2_normalize_backward_f64(Span(y, size_t(n) * d),
+                                 Span(dy, size_t(n) * d), Span(norms, n), n, d,
                                  Span(dx, size_t(n) * d));
 }
 
-// The device-memory entry points (a GPU build of Caffe; Rust built with --features cuda). Pointers cross as
-// integers; stream 0 is the legacy default stream Caffe uses.
-template <typename T> inline size_t Addr(const T* p) { return reinterpret_cast<size_t>(p); }
+// The device-memory entry points (a GPU build of Caffe; Rust built with
+// --features cuda): the arguments go in one struct shared with Rust
+// (rll::GpuLoss, rll::GpuL2), filled here and passed on unchanged. Pointers
+// cross as integers; stream 0 is the legacy default stream Caffe uses.
+template <typename T>
+inline size_t Addr(const T* p) {
+  return reinterpret_cast<size_t>(p);
+}
 
-inline float LossGpu(const std::string& param, const float* x, const float* labels, int n, int d, float* grad,
+template <typename T>
+inline rll::GpuLoss GpuLossArgs(const T* x, const T* labels, int n, int d,
+                                T* grad, T* stats, int device) {
+  rll::GpuLoss a = {Addr(x),    Addr(labels), size_t(n), size_t(d),
+                    Addr(grad), Addr(stats),  0,         device};
+  return a;
+}
+inline float LossGpu(const std::string& param, const float* x,
+                     const float* labels, int n, int d, float* grad,
                      float* stats, int device) {
-  return rll::loss_gpu_f32(Bytes(param), Addr(x), Addr(labels), n, d, 1.0f, Addr(grad), Addr(stats), 0, device);
+  return rll::loss_gpu_f32(
+      Bytes(param), GpuLossArgs(x, labels, n, d, grad, stats, device), 1.0f);
 }
-inline double LossGpu(const std::string& param, const double* x, const double* labels, int n, int d, double* grad,
+inline double LossGpu(const std::string& param, const double* x,
+                      const double* labels, int n, int d, double* grad,
                       double* stats, int device) {
-  return rll::loss_gpu_f64(Bytes(param), Addr(x), Addr(labels), n, d, 1.0, Addr(grad), Addr(stats), 0, device);
+  return rll::loss_gpu_f64(
+      Bytes(param), GpuLossArgs(x, labels, n, d, grad, stats, device), 1.0);
 }
+
+// Forward: x -> y, norms. Backward: y, dy, norms -> dx.
 template <typename T>
-inline void L2NormalizeGpu(const T* x, int n, int d, T* y, T* norms, int device) {
-  rll::l2_normalize_gpu(sizeof(T) == 8, Addr(x), n, d, Addr(y), Addr(norms), 0, device);
+inline rll::GpuL2 GpuL2Args(const T* x, const T* y, const T* norms, const T* dy,
+                            const T* dx, int n, int d, int device) {
+  rll::GpuL2 a = {Addr(x),   Addr(y),   Addr(norms), Addr(dy), Addr(dx),
+                  size_t(n), size_t(d), 0,           device};
+  return a;
 }
-template <typename T>
-inline void L2NormalizeBackwardGpu(const T* y, const T* dy, const T* norms, int n, int d, T* dx, int device) {
-  rll::l2_normalize_backward_gpu(sizeof(T) == 8, Addr(y), Addr(dy), Addr(norms), n, d, Addr(dx), 0, device);
+inline void L2NormalizeGpu(const float* x, int n, int d, float* y, float* norms,
+                           int device) {
+  rll::l2_normalize_gpu_f32(
+      GpuL2Args<float>(x, y, norms, NULL, NULL, n, d, device));
+}
+inline void L2NormalizeGpu(const double* x, int n, int d, double* y,
+                           double* norms, int device) {
+  rll::l2_normalize_gpu_f64(
+      GpuL2Args<double>(x, y, norms, NULL, NULL, n, d, device));
+}
+inline void L2NormalizeBackwardGpu(const float* y, const float* dy,
+                                   const float* norms, int n, int d, float* dx,
+                                   int device) {
+  rll::l2_normalize_backward_gpu_f32(
+      GpuL2Args<float>(NULL, y, norms, dy, dx, n, d, device));
+}
+inline void L2NormalizeBackwardGpu(const double* y, const double* dy,
+                                   const double* norms, int n, int d,
+                                   double* dx, int device) {
+  rll::l2_normalize_backward_gpu_f64(
+      GpuL2Args<double>(NULL, y, norms, dy, dx, n, d, device));
 }
 
 }  // namespace rll_bridge

@@ -12,7 +12,9 @@ void RllSetThrowOnError(bool on) { rll_throw_on_error = on; }
 bool RllThrowOnError() { return rll_throw_on_error; }
 
 void RllFail(const std::string& message) {
-  if (rll_throw_on_error) { throw RllError(message); }
+  if (rll_throw_on_error) {
+    throw RllError(message);
+  }
   LOG(FATAL) << message;
 }
 

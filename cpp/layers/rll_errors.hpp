@@ -1,9 +1,11 @@
 #ifndef CAFFE_RLL_ERRORS_HPP_
 #define CAFFE_RLL_ERRORS_HPP_
 
-// How the Ranked List Loss layers report an error: LOG(FATAL), as Caffe's own layers do (the caffe CLI, the
-// gtests), or, once a host that can catch C++ exceptions asked for it (pycaffe and matcaffe, patched by
-// caffe_patch/apply), an RllError that the host turns into a Python exception or an Octave/MATLAB error.
+// How the Ranked List Loss layers report an error: LOG(FATAL), as Caffe's own
+// layers do (the caffe CLI, the gtests), or, once a host that can catch C++
+// exceptions asked for it (pycaffe and matcaffe, patched by caffe_patch/apply),
+// an RllError that the host turns into a Python exception or an Octave/MATLAB
+// error.
 
 #include <sstream>
 #include <stdexcept>
@@ -11,13 +13,15 @@
 
 namespace caffe {
 
-/// An error of a Ranked List Loss layer; what() names the layer, the blob or field, and the bad value.
+/// An error of a Ranked List Loss layer; what() names the layer, the blob or
+/// field, and the bad value.
 class RllError : public std::runtime_error {
  public:
   explicit RllError(const std::string& message) : std::runtime_error(message) {}
 };
 
-/// Hosts that catch exceptions call this once with true; the default (false) is LOG(FATAL).
+/// Hosts that catch exceptions call this once with true; the default (false) is
+/// LOG(FATAL).
 void RllSetThrowOnError(bool on);
 bool RllThrowOnError();
 
@@ -26,13 +30,14 @@ void RllFail(const std::string& message);
 
 }  // namespace caffe
 
-/// Reports "<type> layer '<name>': <what>" for a layer (what may chain << operands).
-#define RLL_FAIL(layer, what) \
-  do { \
-    std::ostringstream rll_message; \
-    rll_message << (layer).type() << " layer '" << (layer).layer_param().name() \
-                << "': " << what; \
-    ::caffe::RllFail(rll_message.str()); \
+/// Reports "<type> layer '<name>': <what>" for a layer (what may chain <<
+/// operands).
+#define RLL_FAIL(layer, what)                                     \
+  do {                                                            \
+    std::ostringstream rll_message;                               \
+    rll_message << (layer).type() << " layer '"                   \
+                << (layer).layer_param().name() << "': " << what; \
+    ::caffe::RllFail(rll_message.str());                          \
   } while (0)
 
 #endif  // CAFFE_RLL_ERRORS_HPP_

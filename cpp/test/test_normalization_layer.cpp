@@ -20,7 +20,8 @@ class NormalizationLayerTest : public MultiDeviceTest<TypeParam> {
 
  protected:
   NormalizationLayerTest()
-      : blob_bottom_(new Blob<Dtype>(5, 3, 2, 1)), blob_top_(new Blob<Dtype>()) {
+      : blob_bottom_(new Blob<Dtype>(5, 3, 2, 1)),
+        blob_top_(new Blob<Dtype>()) {
     FillerParameter filler_param;
     filler_param.set_std(1);
     GaussianFiller<Dtype> filler(filler_param);
@@ -46,13 +47,17 @@ TYPED_TEST(NormalizationLayerTest, TestForwardGivesUnitRowsAlongInput) {
   NormalizationLayer<Dtype> layer(layer_param);
   layer.SetUp(this->blob_bottom_vec_, this->blob_top_vec_);
   layer.Forward(this->blob_bottom_vec_, this->blob_top_vec_);
-  ASSERT_EQ(this->blob_top_->shape_string(), this->blob_bottom_->shape_string());
+  ASSERT_EQ(this->blob_top_->shape_string(),
+            this->blob_bottom_->shape_string());
   for (int i = 0; i < 5; ++i) {
     double norm = 0;
-    for (int k = 0; k < 6; ++k) norm += std::pow(double(this->blob_bottom_->cpu_data()[i * 6 + k]), 2);
+    for (int k = 0; k < 6; ++k)
+      norm += std::pow(
+          static_cast<double>(this->blob_bottom_->cpu_data()[i * 6 + k]), 2);
     norm = std::sqrt(norm);
     for (int k = 0; k < 6; ++k) {
-      EXPECT_NEAR(this->blob_top_->cpu_data()[i * 6 + k], this->blob_bottom_->cpu_data()[i * 6 + k] / norm, 1e-6);
+      EXPECT_NEAR(this->blob_top_->cpu_data()[i * 6 + k],
+                  this->blob_bottom_->cpu_data()[i * 6 + k] / norm, 1e-6);
     }
   }
 }
@@ -62,7 +67,8 @@ TYPED_TEST(NormalizationLayerTest, TestGradient) {
   LayerParameter layer_param;
   NormalizationLayer<Dtype> layer(layer_param);
   GradientChecker<Dtype> checker(1e-3, 1e-3);
-  checker.CheckGradientExhaustive(&layer, this->blob_bottom_vec_, this->blob_top_vec_);
+  checker.CheckGradientExhaustive(&layer, this->blob_bottom_vec_,
+                                  this->blob_top_vec_);
 }
 
 TYPED_TEST(NormalizationLayerTest, TestZeroRowGivesZerosNotNaN) {
@@ -86,10 +92,12 @@ typedef NormalizationLayerTest<CPUDevice<float> > NormalizationLayerDeathTest;
 TEST_F(NormalizationLayerDeathTest, TestL1IsRefused) {
   LayerParameter layer_param;
   layer_param.set_name("norm_h");
-  layer_param.mutable_normalization_param()->set_norm(NormalizationParameter_Norm_L1);
+  layer_param.mutable_normalization_param()->set_norm(
+      NormalizationParameter_Norm_L1);
   NormalizationLayer<float> layer(layer_param);
-  EXPECT_DEATH(layer.SetUp(this->blob_bottom_vec_, this->blob_top_vec_),
-               "Normalization layer 'norm_h': only norm: L2 is supported \\(got L1\\)");
+  EXPECT_DEATH(
+      layer.SetUp(this->blob_bottom_vec_, this->blob_top_vec_),
+      "Normalization layer 'norm_h': only norm: L2 is supported \\(got L1\\)");
 }
 
 }  // namespace caffe

@@ -5,8 +5,9 @@
 //! that max |x| lies in [0.5, 1): scaling by a power of two is exact, so the loss computed in scaled units equals the
 //! unscaled one up to the final ×2^e, and no finite input can overflow a squared norm.
 
-use super::parallel::{for_row_blocks, SharedRows};
-use crate::real::Real;
+use super::parallel::{for_blocks, for_row_ranges, row_blocks, SharedMatrix};
+use crate::kernel_consts::CLOSE_PAIR_RATIO;
+use crate::real::{mul_pow2, Real};
 use crate::scaled::Units;
 
 /// Features ready for the pairwise work: `x` (n×d, row-major) = (input − mean) · 2^−`exp`.
@@ -101,18 +102,6 @@ fn pow2_exponent(a: f64) -> i32 {
     }
 }
 
-/// v · 2^k in f64, in steps that keep every intermediate in range.
-fn mul_pow2(v: f64, k: i32) -> f64 {
-    let mut v = v;
-    let mut k = k;
-    while k != 0 {
-        let step = k.clamp(-600, 600);
-        v *= 2f64.powi(step);
-        k -= step;
-    }
-    v
-}
-
 /// Squared norms of the rows, summed in index order.
 pub fn row_norms<T: Real>(s: &Scaled<T>) -> Vec<T> {
     s.x.chunks_exact(s.d)
@@ -125,27 +114,29 @@ const ROW_BLOCK: usize = 128;
 
 /// Fills `dist` (n×n, row-major, symmetric, zero diagonal) with ‖x_i − x_j‖ and returns the close pairs.
 ///
-/// The upper triangle comes from the Gram matrix; where ‖x_i − x_j‖² < (‖x_i‖² + ‖x_j‖²)/64 the Gram form has lost
+/// The upper triangle comes from the Gram matrix; where ‖x_i − x_j‖² < (‖x_i‖² + ‖x_j‖²)/64 ([`CLOSE_PAIR_RATIO`])
+/// the Gram form has lost
 /// more than six bits to cancellation, and so would have the centred features themselves (each rounded to T on its
 /// own): such a pair is *close*, and its distance is recomputed from the input by [`exact_diff`], in f64.
 pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]) -> Close {
     let (n, d) = (s.n, s.d);
     assert_eq!(dist.len(), n * n);
-    let out = SharedRows::new(dist, n, n);
     let x = &s.x;
-    let sixty_fourth = T::of(1.0 / 64.0);
+    let ratio = T::of(CLOSE_PAIR_RATIO);
     let two = T::of(2.0);
     // The close partners j > i of each row, found by the row's block.
     let mut upper: Vec<Vec<u32>> = vec![Vec::new(); n];
-    let up = SharedRows::new(&mut upper, n, 1);
-    for_row_blocks(n, ROW_BLOCK, |r0, r1| {
-        // SAFETY: each block writes only its own rows r0..r1.
-        let (rows, close) = unsafe { (out.rows_mut(r0, r1), up.rows_mut(r0, r1)) };
+    let blocks: Vec<_> = row_blocks(dist, n, n, ROW_BLOCK)
+        .into_iter()
+        .zip(row_blocks(&mut upper, n, 1, ROW_BLOCK))
+        .collect();
+    for_blocks(blocks, |b, (rows, close)| {
+        let (r0, m) = (b * ROW_BLOCK, close.len());
+        let r1 = r0 + m;
         let mut diff = vec![0f64; d];
-        let m = r1 - r0;
         let cols = n - r0;
         // SAFETY: A = x[r0..r1] (m×d), B = x[r0..]ᵀ (d×cols, strided), C = rows[.., r0..] (m×cols, row stride n);
-        // all in bounds, C is a separate buffer.
+        // all in bounds (rows is this block's m×n), C is a separate buffer.
         unsafe {
             T::gemm(
                 m,
@@ -174,7 +165,7 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]
             }
             let list = &mut close[i - r0];
             for (j, g) in row.iter_mut().enumerate().skip(i + 1) {
-                if *g < (ni + norms[j]) * sixty_fourth {
+                if *g < (ni + norms[j]) * ratio {
                     list.push(j as u32);
                 }
             }
@@ -190,8 +181,9 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]
     // Mirror the upper triangle in tiles (so that reads of the transposed side stay in cache): d_ij and d_ji are
     // then the same number.
     const TILE: usize = 64;
-    for_row_blocks(n, TILE, |r0, r1| {
-        let base = out.as_ptr();
+    let out = SharedMatrix::new(dist);
+    for_row_ranges(n, TILE, |r0, r1| {
+        let base = out.ptr();
         for j0 in (0..r1).step_by(TILE) {
             for i in r0..r1 {
                 for j in j0..(j0 + TILE).min(i) {

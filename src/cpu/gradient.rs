@@ -2,29 +2,14 @@
 //! product (Σ_j A_ij) x_i − (A X)_i, with the close pairs' terms along their exact differences.
 
 use super::distance::{exact_diff, Close, Scaled};
-use super::parallel::{for_row_blocks, SharedRows};
-use super::passes::BLOCK;
+use super::parallel::{for_blocks, for_row_ranges, row_blocks, SharedMatrix, BLOCK};
+use super::passes::Coefs;
 use crate::real::{saturate, Real};
 use crate::rows::SparseRow;
 
 /// Rows per block of the dense gradient product: large enough that packing X is amortised. Fixed (not derived
 /// from the thread count), so results do not depend on it.
 const GEMM_BLOCK: usize = 256;
-
-/// The gradient coefficients: B as sparse rows, or A (B, or B + Bᵀ once symmetrised) as a dense N×N matrix.
-pub(crate) enum Coefs<T> {
-    Sparse { rows: Vec<SparseRow<T>>, symmetric: bool },
-    Dense { a: Vec<T>, symmetric: bool },
-}
-
-impl<T> Coefs<T> {
-    pub(crate) fn symmetric(self, symmetric: bool) -> Self {
-        match self {
-            Coefs::Sparse { rows, .. } => Coefs::Sparse { rows, symmetric },
-            Coefs::Dense { a, .. } => Coefs::Dense { a, symmetric },
-        }
-    }
-}
 
 /// ∂E/∂x_i = factor · Σ_j A_ij (x_i − x_j) with A = B (query-only) or B + Bᵀ (`symmetric`: each pair acts through
 /// both endpoints' lists): sparse sums, or one dense product (Σ_j A_ij) x_i − (A X)_i. The choice depends only on
@@ -44,7 +29,6 @@ pub(crate) fn gradient<T: Real>(
         symmetrize_add(a, n);
     }
     let close_a = (!close.is_empty()).then(|| take_close(&mut coefs, close));
-    let out = SharedRows::new(grad, n, d);
     match coefs {
         Coefs::Sparse { rows: b, symmetric } => {
             let mut bt: Vec<SparseRow<T>> = Vec::new();
@@ -56,11 +40,9 @@ pub(crate) fn gradient<T: Real>(
                     }
                 }
             }
-            for_row_blocks(n, BLOCK, |r0, r1| {
-                // SAFETY: each block writes only its own rows r0..r1.
-                let rows = unsafe { out.rows_mut(r0, r1) };
-                for i in r0..r1 {
-                    let g = &mut rows[(i - r0) * d..(i - r0 + 1) * d];
+            for_blocks(row_blocks(grad, n, d, BLOCK), |blk, rows| {
+                for (k, g) in rows.chunks_exact_mut(d).enumerate() {
+                    let i = blk * BLOCK + k;
                     g.iter_mut().for_each(|v| *v = T::zero());
                     let mut r = T::zero();
                     for &(j, v) in b[i].iter().chain(bt.get(i).into_iter().flatten()) {
@@ -73,9 +55,9 @@ pub(crate) fn gradient<T: Real>(
             });
         }
         Coefs::Dense { a, .. } => {
-            for_row_blocks(n, GEMM_BLOCK, |r0, r1| {
-                // SAFETY: each block writes only its own rows r0..r1.
-                let rows = unsafe { out.rows_mut(r0, r1) };
+            for_blocks(row_blocks(grad, n, d, GEMM_BLOCK), |b, rows| {
+                let r0 = b * GEMM_BLOCK;
+                let r1 = r0 + rows.len() / d;
                 // SAFETY: A[r0..r1] is (r1−r0)×n, X is n×d, the output rows (r1−r0)×d; disjoint buffers.
                 unsafe {
                     T::gemm(
@@ -108,7 +90,7 @@ pub(crate) fn gradient<T: Real>(
         }
     }
     if let Some(close_a) = close_a {
-        close_terms(&close_a, close, s, input, factor, &out);
+        close_terms(&close_a, close, s, input, factor, grad);
     }
 }
 
@@ -156,14 +138,12 @@ fn take_close<T: Real>(coefs: &mut Coefs<T>, close: &Close) -> Vec<Vec<T>> {
 }
 
 /// g_i ← g_i + factor · Σ_close A_ij (x_i − x_j), the differences exact ([`exact_diff`]) and the sum in f64.
-fn close_terms<T: Real>(close_a: &[Vec<T>], close: &Close, s: &Scaled<T>, input: &[T], factor: T, out: &SharedRows<T>) {
-    let d = s.d;
-    let n = s.n;
-    for_row_blocks(n, BLOCK, |r0, r1| {
-        // SAFETY: each block writes only its own rows r0..r1.
-        let rows = unsafe { out.rows_mut(r0, r1) };
+fn close_terms<T: Real>(close_a: &[Vec<T>], close: &Close, s: &Scaled<T>, input: &[T], factor: T, grad: &mut [T]) {
+    let (n, d) = (s.n, s.d);
+    for_blocks(row_blocks(grad, n, d, BLOCK), |b, rows| {
         let (mut diff, mut acc) = (vec![0f64; d], vec![0f64; d]);
-        for i in r0..r1 {
+        for (k, g) in rows.chunks_exact_mut(d).enumerate() {
+            let i = b * BLOCK + k;
             if close.rows[i].is_empty() {
                 continue;
             }
@@ -172,7 +152,6 @@ fn close_terms<T: Real>(close_a: &[Vec<T>], close: &Close, s: &Scaled<T>, input:
                 exact_diff(s, input, i, j as usize, &mut diff);
                 acc.iter_mut().zip(&diff).for_each(|(o, &v)| *o += a.f64() * v);
             }
-            let g = &mut rows[(i - r0) * d..(i - r0 + 1) * d];
             for (o, &v) in g.iter_mut().zip(&acc) {
                 *o = saturate(*o + T::of(factor.f64() * v));
             }
@@ -185,9 +164,9 @@ fn close_terms<T: Real>(close_a: &[Vec<T>], close: &Close, s: &Scaled<T>, input:
 /// buffer, so that both sides are read and written along rows.
 fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
     const TILE: usize = 64;
-    let base = SharedRows::new(a, n, n);
-    for_row_blocks(n, TILE, |r0, r1| {
-        let p = base.as_ptr();
+    let base = SharedMatrix::new(a);
+    for_row_ranges(n, TILE, |r0, r1| {
+        let p = base.ptr();
         let mut buf = [T::zero(); TILE * TILE];
         for j0 in (r0..n).step_by(TILE) {
             let j1 = (j0 + TILE).min(n);

@@ -9,6 +9,7 @@ pub(crate) mod parallel;
 pub(crate) mod passes;
 pub(crate) mod semantics;
 
+use crate::batch::{Batch, STATS_PER_SAMPLE};
 use crate::error::{try_filled, Result};
 use crate::params::Params;
 use crate::real::{ldexp, saturate, Real};
@@ -18,24 +19,10 @@ use crate::validate;
 use distance::{center_and_scale, pairwise, row_norms};
 use gradient::gradient;
 use parallel::{threads_for, with_threads};
-use semantics::Coefficients;
-
-/// Number of per-sample statistics: L_P(i), L_N(i), |P*_i|, |N*_i|.
-pub const STATS_PER_SAMPLE: usize = 4;
-
-/// The inputs of one evaluation.
-#[derive(Debug, Clone, Copy)]
-pub struct Batch<'a, T> {
-    /// n×d features, row-major.
-    pub x: &'a [T],
-    /// n class ids, compared with `==`.
-    pub labels: &'a [T],
-    pub n: usize,
-    pub d: usize,
-}
+use semantics::RowStage;
 
 /// Computes the loss of `batch` under `params` and, when asked, `grad` = loss_weight · ∂E/∂x (n×d) and `stats`
-/// (n×4: L_P(i), L_N(i), |P*_i|, |N*_i|). E is L for PAPER and the reported value for OFFICIAL (see README).
+/// (n×4: L_P(i), L_N(i), |P*_i|, |N*_i|). E is L for PAPER and the reported value for OFFICIAL (see docs/semantics.md).
 ///
 /// Every argument is checked before any output is written: on error nothing is written.
 pub fn compute<T: Real>(
@@ -58,11 +45,11 @@ pub fn compute<T: Real>(
         let e = scaled.exp;
         let mut row_stats = vec![RowStats::default(); n];
 
-        let Coefficients {
+        let RowStage {
             value,
             coefs,
             grad_scale,
-        } = semantics::coefficients(params, Units::from(&scaled), labels, dist, &mut row_stats);
+        } = semantics::rows(params, Units::from(&scaled), labels, dist, &mut row_stats);
 
         if let Some(stats) = stats {
             for (s, r) in stats.chunks_exact_mut(STATS_PER_SAMPLE).zip(&row_stats) {

@@ -34,7 +34,7 @@ pub fn num_threads() -> usize {
 
 /// Work (about N²·(D + 64) multiply-adds: the distance and gradient products plus the per-pair passes) that one
 /// more thread needs before it pays for its hand-offs. Measured with `examples/thread_crossover.rs` on the project's
-/// 2-core machine (README, "Speed"): two threads were 2.3× slower than one at 60×512 (2e6), 1.17× slower at 180×512
+/// 2-core machine (docs/speed.md): two threads were 2.3× slower than one at 60×512 (2e6), 1.17× slower at 180×512
 /// (1.9e7), even at 256×512 (3.8e7) and faster from 512×128 (5e7) on.
 pub const WORK_PER_THREAD: f64 = 4.0e7;
 
@@ -52,7 +52,7 @@ thread_local! {
     static CALL_THREADS: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with every [`for_row_blocks`] inside it on `threads` threads.
+/// Runs `f` with every [`for_blocks`] inside it on `threads` threads.
 pub(crate) fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<usize>);
     impl Drop for Restore {
@@ -64,38 +64,36 @@ pub(crate) fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// A mutable matrix shared between threads that write disjoint rows.
-#[derive(Clone, Copy)]
-pub(crate) struct SharedRows<T> {
-    ptr: *mut T,
-    rows: usize,
-    cols: usize,
+/// Rows per block of the row passes and the sparse gradient. Fixed (not derived from the thread count), so results
+/// do not depend on it.
+pub(crate) const BLOCK: usize = 32;
+
+/// `data` (n rows of `cols` values) cut into its blocks of `block` rows: ⌈n/block⌉ disjoint slices, or as many
+/// empty ones when `data` is empty (an output the caller does not want).
+pub(crate) fn row_blocks<X>(data: &mut [X], n: usize, cols: usize, block: usize) -> Vec<&mut [X]> {
+    let blocks = n.div_ceil(block.max(1));
+    if data.is_empty() {
+        return (0..blocks).map(|_| <&mut [X]>::default()).collect();
+    }
+    assert_eq!(data.len(), n * cols, "row_blocks: buffer size");
+    data.chunks_mut(block.max(1) * cols.max(1)).collect()
 }
 
-// SAFETY: threads only touch disjoint row ranges (see `rows_mut`), so sharing the pointer is sound.
-unsafe impl<T: Send> Send for SharedRows<T> {}
-unsafe impl<T: Send> Sync for SharedRows<T> {}
+/// A raw view of a matrix for the two in-place transpositions (`distance::pairwise`'s mirror, `gradient`'s
+/// A + Aᵀ), whose blocks read and write elements of each other's rows; every use states why it is disjoint.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMatrix<T>(*mut T);
 
-impl<T> SharedRows<T> {
-    pub fn new(data: &mut [T], rows: usize, cols: usize) -> Self {
-        assert_eq!(data.len(), rows * cols, "SharedRows: buffer size");
-        SharedRows {
-            ptr: data.as_mut_ptr(),
-            rows,
-            cols,
-        }
+// SAFETY: the pointer is only dereferenced at elements that one block alone touches in a phase (see the uses).
+unsafe impl<T: Send> Send for SharedMatrix<T> {}
+unsafe impl<T: Send> Sync for SharedMatrix<T> {}
+
+impl<T> SharedMatrix<T> {
+    pub fn new(data: &mut [T]) -> Self {
+        SharedMatrix(data.as_mut_ptr())
     }
-    pub fn as_ptr(&self) -> *mut T {
-        self.ptr
-    }
-    /// Rows `r0..r1` as one slice.
-    ///
-    /// # Safety
-    /// No other live reference may cover any of these rows while the slice lives.
-    pub unsafe fn rows_mut<'a>(&self, r0: usize, r1: usize) -> &'a mut [T] {
-        assert!(r0 <= r1 && r1 <= self.rows);
-        // SAFETY: in bounds (asserted); exclusivity is the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r0 * self.cols), (r1 - r0) * self.cols) }
+    pub fn ptr(self) -> *mut T {
+        self.0
     }
 }
 
@@ -119,18 +117,28 @@ fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
     }
 }
 
-/// Runs `f(r0, r1)` over blocks of `block` rows of `0..n`, on up to `num_threads()` threads.
-pub(crate) fn for_row_blocks<F>(n: usize, block: usize, f: F)
+/// Runs `f(b, work)` for each block's work (`blocks[b]`, usually its disjoint rows from [`row_blocks`]) on the call's
+/// threads; each block's result depends only on its own work, so the order does not matter.
+pub(crate) fn for_blocks<W: Send, F>(blocks: Vec<W>, f: F)
+where
+    F: Fn(usize, W) + Sync + Send,
+{
+    let threads = CALL_THREADS.with(|c| c.get()).unwrap_or_else(num_threads);
+    if threads == 1 || blocks.len() <= 1 {
+        blocks.into_iter().enumerate().for_each(|(b, w)| f(b, w));
+    } else {
+        pool(threads).install(|| blocks.into_par_iter().enumerate().for_each(|(b, w)| f(b, w)));
+    }
+}
+
+/// Runs `f(r0, r1)` over blocks of `block` rows of `0..n` that write nothing but through [`SharedMatrix`].
+pub(crate) fn for_row_ranges<F>(n: usize, block: usize, f: F)
 where
     F: Fn(usize, usize) + Sync + Send,
 {
     let block = block.max(1);
-    let blocks = n.div_ceil(block);
-    let threads = CALL_THREADS.with(|c| c.get()).unwrap_or_else(num_threads);
-    let run = |b: usize| f(b * block, ((b + 1) * block).min(n));
-    if threads == 1 || blocks == 1 {
-        (0..blocks).for_each(run);
-    } else {
-        pool(threads).install(|| (0..blocks).into_par_iter().for_each(run));
-    }
+    let ranges: Vec<(usize, usize)> = (0..n.div_ceil(block))
+        .map(|b| (b * block, ((b + 1) * block).min(n)))
+        .collect();
+    for_blocks(ranges, |_, (r0, r1)| f(r0, r1));
 }

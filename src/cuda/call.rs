@@ -19,9 +19,7 @@ pub(super) fn alloc_err<T>(e: cudarc::driver::DriverError, len: usize) -> RllErr
     }
 }
 
-pub(super) const THREADS: u32 = 256;
-pub(super) const COL_CHUNKS: u32 = 64;
-pub(super) const CHECK_BLOCKS: u32 = 256;
+pub(super) use crate::kernel_consts::{CHECK_BLOCKS, COL_CHUNKS, THREADS};
 
 pub(super) fn cfg(grid: (u32, u32, u32), block: (u32, u32, u32)) -> LaunchConfig {
     LaunchConfig {
@@ -41,7 +39,7 @@ pub(super) struct Call {
 }
 
 impl Call {
-    pub fn new(device: i32, stream: u64) -> Result<Self> {
+    pub fn new(device: i32, stream: usize) -> Result<Self> {
         if device < 0 {
             return Err(RllError::new(
                 ErrorKind::Device,
@@ -91,7 +89,7 @@ macro_rules! launch {
 /// block: an index or -1), read back later together with the scaling exponents, in one copy.
 pub(super) fn find_nonfinite<T: GpuReal>(
     call: &Call,
-    ptr: u64,
+    ptr: usize,
     count: usize,
     partial: &mut CudaSlice<i64>,
     offset: usize,

@@ -3,15 +3,16 @@
 //! that skips the all-zero tiles of A (`flags`).
 
 use super::call::{blocks, cfg, launch, Call, THREADS};
-use super::distances::Distances;
-use super::{GpuArgs, GpuReal};
+use super::distance::Distances;
+use super::GpuReal;
+use crate::batch::GpuLoss;
 use crate::error::Result;
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 /// Writes factor · ∂E/∂x into `a.grad` from the coefficients in `dm.dist`.
 pub(super) fn gradient<T: GpuReal>(
     call: &Call,
-    a: &GpuArgs,
+    a: &GpuLoss,
     dm: &Distances<T>,
     flags: &CudaSlice<u8>,
     symmetric: bool,

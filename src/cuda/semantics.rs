@@ -2,17 +2,18 @@
 //! the sets, weights and coefficients A_ij written over the distance row, the value E, and the stats.
 
 use super::call::{cfg, dev_err, launch, Call, THREADS};
-use super::distances::Distances;
-use super::{GpuArgs, GpuReal};
+use super::distance::Distances;
+use super::GpuReal;
+use crate::batch::GpuLoss;
 use crate::error::Result;
 use crate::official::Official;
+use crate::paper::Paper;
 use crate::params::{Params, Semantics};
-use crate::real::ldexp;
 use crate::scaled::{official_params, paper_params};
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 /// What the gradient stage needs from the row stage: E (input units), whether A is to be symmetrised, and the
-/// power of two that takes the coefficients to input units.
+/// power of two that takes the coefficients to input units (`cpu::semantics::RowStage` is its host twin).
 pub(super) struct RowStage<T> {
     pub value: T,
     pub symmetric: bool,
@@ -23,7 +24,7 @@ pub(super) struct RowStage<T> {
 pub(super) fn rows<T: GpuReal>(
     call: &Call,
     params: &Params,
-    a: &GpuArgs,
+    a: &GpuLoss,
     dm: &Distances<T>,
     flags: &CudaSlice<u8>,
 ) -> Result<RowStage<T>> {
@@ -36,7 +37,7 @@ pub(super) fn rows<T: GpuReal>(
         n,
         e,
         ni: n as i64,
-        stat_scale: ldexp(T::one(), e),
+        stat_exp: e,
         total: call.scratch::<f64>(1)?,
         rows: (n as u32, 1, 1),
     };
@@ -50,13 +51,14 @@ pub(super) fn rows<T: GpuReal>(
 /// exponent and what follows from them, and a one-value device buffer for the value's sum.
 struct Ctx<'a, T: GpuReal> {
     call: &'a Call,
-    a: &'a GpuArgs,
+    a: &'a GpuLoss,
     dm: &'a Distances<T>,
     flags: &'a CudaSlice<u8>,
     n: usize,
     e: i32,
     ni: i64,
-    stat_scale: T,
+    /// The statistics leave the kernels × 2^stat_exp (input units), as `real::ldexp` on the CPU.
+    stat_exp: i32,
     total: CudaSlice<f64>,
     /// The launch grid: one block per query.
     rows: (u32, u32, u32),
@@ -72,7 +74,7 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
         n,
         e,
         ni,
-        stat_scale,
+        stat_exp,
         ref total,
         rows,
     } = *c;
@@ -99,7 +101,7 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
         flags,
         &row_loss,
         &a.stats,
-        &stat_scale
+        &stat_exp
     );
     launch!(
         call,
@@ -111,9 +113,9 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
     );
     let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
     Ok(RowStage {
-        value: ldexp(T::of(t / n as f64), e),
+        value: Paper::<T>::value(t, n, e),
         symmetric: !params.query_only,
-        grad_scale: 0,
+        grad_scale: Paper::<T>::GRAD_SCALE,
     })
 }
 
@@ -127,7 +129,7 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> 
         n,
         e,
         ni,
-        stat_scale,
+        stat_exp,
         ref total,
         rows,
     } = *c;
@@ -179,7 +181,7 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> 
         &q,
         flags,
         &a.stats,
-        &stat_scale
+        &stat_exp
     );
     launch!(
         call,
@@ -194,7 +196,6 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> 
     Ok(RowStage {
         value,
         symmetric: false,
-        // V2019 pushes along raw differences, which scale with the input.
-        grad_scale: if v2020 { 0 } else { e },
+        grad_scale: p.grad_scale(e),
     })
 }

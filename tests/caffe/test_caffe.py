@@ -50,6 +50,28 @@ def smoke_solver(iters):
             f"max_iter: {iters}\ndisplay: 1\nsnapshot: 0\nsolver_mode: CPU\nrandom_seed: 7\n")
 
 
+def apply_copies():
+    """caffe_patch/apply's COPIES: {path in the Caffe tree: path here}."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("rll_apply", os.path.join(REPO, "caffe_patch", "apply"))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("rll_apply", loader))
+    loader.exec_module(module)
+    return module.COPIES
+
+
+class CaffeLint(unittest.TestCase):
+    def test_copied_cpp_is_clean_under_caffes_cpp_lint(self):
+        """Caffe's own scripts/cpp_lint.py (its `make lint`, default filters) on every C++ file apply copied."""
+        files = [dst for dst in apply_copies() if dst.endswith((".hpp", ".h", ".cpp"))]
+        self.assertGreaterEqual(len(files), 12)
+        r = subprocess.run([sys.executable, "-W", "ignore", "scripts/cpp_lint.py"] + files, cwd=TREE,
+                           capture_output=True, text=True)
+        errors = [l for l in r.stderr.splitlines() if not l.startswith("Done processing")]
+        self.assertEqual(r.returncode, 0, "\n".join(errors))
+        self.assertIn("Total errors found: 0", r.stderr)
+
+
 class GtestBinaries(unittest.TestCase):
     def run_bin(self, name):
         binary = os.path.join(TREE, ".temp_release", "test", f"test_{name}_layer.testbin")

@@ -207,6 +207,27 @@ pub fn rel_err(a: &[f64], b: &[f64], floor: f64) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
 }
 
+/// The variants every cross-check runs: each semantics (with T_p = 2, so the positive weights vary), then PAPER's
+/// query-only and detached-weights options alone and together.
+pub fn variants() -> Vec<Params> {
+    let mut v: Vec<Params> = [Semantics::Paper, Semantics::OfficialV2020, Semantics::OfficialV2019]
+        .into_iter()
+        .map(|semantics| Params {
+            semantics,
+            t_p: 2.0,
+            ..Params::default()
+        })
+        .collect();
+    for (query_only, detach_weights) in [(true, false), (false, true), (true, true)] {
+        v.push(Params {
+            query_only,
+            detach_weights,
+            ..Params::default()
+        });
+    }
+    v
+}
+
 pub fn params(semantics: Semantics) -> Params {
     Params {
         semantics,

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What the authors' 2020 fork (CaffeMex_RLL_GR_V03_Simp) needs to build CPU_ONLY on Debian 12, whether or not
-caffe_patch/apply has upgraded it. This is the test's business, not apply's (`make test-fork`; the README lists it
+caffe_patch/apply has upgraded it. This is the test's business, not apply's (`make test-fork`; docs/caffe.md lists it
 for a user on a CPU-only machine):
 
   1. Makefile.config: the fork ships none; CPU_ONLY, OpenBLAS, no OpenCV/LevelDB/LMDB, Debian's HDF5 folders.

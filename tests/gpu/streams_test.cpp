@@ -1,6 +1,6 @@
 // The C ABI's device entry points as a CUDA C++ host uses them: buffers from cudaMalloc, the legacy default stream
 // (as Caffe) and a created stream, checked against the CPU entry point on the same inputs. Built and run by
-// cuda/gpu_check.sh with nvcc.
+// tests/gpu/engine_check.sh with nvcc.
 #include <cmath>
 #include <cstdio>
 #include <vector>

@@ -12,7 +12,7 @@ v7 = fullfile(dir, 'list_v7.mat');
 check(status == 0, 'writing the v7.3 list: %s', out);
 warning('off', 'all', 'local');
 raw = load(v73);
-check(~isfield(raw, 'TrainImagePathBoxCell'), ['Octave now reads MATLAB v7.3 cells: the README''s conversion ' ...
+check(~isfield(raw, 'TrainImagePathBoxCell'), ['Octave now reads MATLAB v7.3 cells: docs/octave.md''s conversion ' ...
       'step may no longer be needed']);
 [status, out] = system(sprintf('python3 %s to-v7 %s %s 2>&1', tool, v73, v7));
 check(status == 0, 'converting: %s', out);

@@ -1,6 +1,6 @@
 """pycaffe with our layers (make test-pycaffe): the patched tree's Python interface, run by Debian's /usr/bin/python3
 with PYTHONPATH=<tree>/python and nothing else. Layer registry, NetSpec, SGDSolver training, forward/backward against
-the C ABI (ctypes on the cdylib), a finite-difference gradient check written apart from the gtests, the README's
+the C ABI (ctypes on the cdylib), a finite-difference gradient check written apart from the gtests, docs/caffe.md's
 example, and what errors do: our layers' are Python exceptions, Caffe's own checks still abort the process."""
 import ctypes
 import os
@@ -167,8 +167,8 @@ class PycaffeTest(unittest.TestCase):
     def test_the_readme_example_trains(self):
         with open(EXAMPLE) as f:
             code = f.read()
-        with open(os.path.join(REPO, "README.md")) as f:
-            self.assertTrue(code.strip() in f.read(), "README's Python example differs from examples/pycaffe_rll.py")
+        with open(os.path.join(REPO, "docs", "caffe.md")) as f:
+            self.assertTrue(code.strip() in f.read(), "docs/caffe.md's Python example differs from examples/pycaffe_rll.py")
         r = subprocess.run([sys.executable, EXAMPLE], cwd=self.dir, env=ENV, capture_output=True, text=True,
                            timeout=300)
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
@@ -200,7 +200,7 @@ class PycaffeTest(unittest.TestCase):
 
     def test_caffes_own_checks_still_abort(self):
         """What Caffe itself checks with CHECK (here LossLayer's label count) ends the process, as in the CLI: the
-        README says so. Run apart, since it takes its process with it."""
+        docs/caffe.md says so. Run apart, since it takes its process with it."""
         code = ("import caffe\nfrom caffe import layers as L\nn = caffe.NetSpec()\n"
                 "n.data, n.label = L.Input(shape=[dict(dim=[6, 4]), dict(dim=[5])], ntop=2)\n"
                 "n.loss = L.RankedListLoss(n.data, n.label)\n"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Everything the GPU path needs checked, in one run on a machine with an NVIDIA GPU (see README, "GPU"):
+# Everything the GPU path needs checked, in one run on a machine with an NVIDIA GPU (docs/gpu.md):
 # the GPU tests against the CPU path, compute-sanitizer memcheck and racecheck on a small case, a C++ program using
 # cudaMalloc and two streams through the C ABI, and the benchmark table. Artifacts come from `make gpu-bundle`
 # (built on the CPU machine: the GPU machine has no Rust), in .gpu_bundle/. Output: $OUT (default gpu_out/ in the repository).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 B=.gpu_bundle
 OUT=${OUT:-$PWD/gpu_out}
 TMP=$(mktemp -d)  # built and installed here, not in $OUT: only the log comes back

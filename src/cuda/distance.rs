@@ -3,7 +3,8 @@
 //! product, close pairs summed from the input in double and flagged), mirrored to both triangles.
 
 use super::call::{blocks, cfg, dev_err, find_nonfinite, first_index, launch, Call, CHECK_BLOCKS, COL_CHUNKS, THREADS};
-use super::{GpuArgs, GpuReal};
+use super::GpuReal;
+use crate::batch::GpuLoss;
 use crate::error::{ErrorKind, Result, RllError};
 use crate::scaled::Units;
 use cudarc::driver::{CudaSlice, PushKernelArg};
@@ -19,7 +20,7 @@ pub(super) struct Distances<T: GpuReal> {
 }
 
 /// The distance stage of the batch `a` (n·d = `nd` values); a non-finite feature or label is an error naming it.
-pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuArgs, nd: usize) -> Result<Distances<T>> {
+pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuLoss, nd: usize) -> Result<Distances<T>> {
     let (n, d) = (a.n, a.d);
     let (ni, di) = (n as i64, d as i64);
     // Argument checks run on the device with the first kernels; their result comes back with the exponents.

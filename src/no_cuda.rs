@@ -1,0 +1,43 @@
+//! `crate::cuda` in a build without the `cuda` feature (as candle's dummy backends): the functions of
+//! `src/cuda/mod.rs` with the same signatures, each returning the same `ErrorKind::Device` error.
+
+use crate::batch::{GpuL2, GpuLoss};
+use crate::error::{ErrorKind, Result, RllError};
+use crate::params::Params;
+use crate::real::Real;
+
+/// The element types the kernels are instantiated for.
+pub trait GpuReal: Real {
+    /// The kernels' name suffix.
+    const SUFFIX: &'static str;
+}
+impl GpuReal for f32 {
+    const SUFFIX: &'static str = "f32";
+}
+impl GpuReal for f64 {
+    const SUFFIX: &'static str = "f64";
+}
+
+fn unavailable<R>() -> Result<R> {
+    Err(RllError::new(
+        ErrorKind::Device,
+        "this ranked_list_loss was built without the cuda feature",
+    ))
+}
+
+/// As `cuda::compute_gpu`: always the error.
+pub fn compute_gpu<T: GpuReal>(_: &Params, _: &GpuLoss, _: T) -> Result<T> {
+    unavailable()
+}
+
+/// As `cuda::l2_forward_gpu`: always the error.
+#[allow(clippy::extra_unused_type_parameters)] // the CUDA backend's signature, element type included
+pub fn l2_forward_gpu<T: GpuReal>(_: &GpuL2) -> Result<()> {
+    unavailable()
+}
+
+/// As `cuda::l2_backward_gpu`: always the error.
+#[allow(clippy::extra_unused_type_parameters)]
+pub fn l2_backward_gpu<T: GpuReal>(_: &GpuL2) -> Result<()> {
+    unavailable()
+}
