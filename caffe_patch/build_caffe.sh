@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a real Caffe with the Ranked List Loss layers, CPU_ONLY, from the PyPI sdist brocolli-caffe==9.0.2 with
-# its own Makefile: a fresh tree every time (the Makefile does not track proto or header changes), ccache kept
-# between runs, Debian packages installed when missing. Used by `make test-caffe` and `make demo`.
+# its own Makefile: a fresh tree whenever an input changed (the Makefile does not track proto or header changes; a
+# tree built from the same inputs, by the stamp below, is kept as it is), ccache kept between runs, Debian packages
+# installed when missing. Used by `make test-caffe` and `make demo`.
 #   caffe_patch/build_caffe.sh [--octave | --cuda] [tree]      (default: build/caffe)
 # --octave also applies the matcaffe fixes for GNU Octave and builds the MEX file with mkoctfile.
 # --cuda builds with CUDA instead (default tree build/caffe-gpu): the CUDA toolkit in CUDA_DIR if set (a user's own,
@@ -29,6 +30,23 @@ log() { printf '[build_caffe %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 if [ ! -s "$CACHE/$SDIST" ]; then
   log "downloading $SDIST from PyPI"
   python3 -m pip download -q --no-deps --no-binary :all: brocolli-caffe==9.0.2 -d "$CACHE"
+fi
+
+# The tree's inputs: the mode, the sdist, this repository's files that go into the tree, and the Rust library (built
+# first, as apply would). Their hash is written to $TREE/.rll_build_stamp after a successful build; a tree with the
+# same stamp is up to date.
+(cd "$REPO" && cargo build --release --lib -q)
+[ "$CUDA" = 1 ] && (cd "$REPO" && CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --lib -q)
+stamp=$({
+  echo "octave=$OCTAVE cuda=$CUDA arch=${GPU_ARCH:-} cuda_dir=${CUDA_DIR:-} $SDIST"
+  cd "$REPO"
+  find cpp proto caffe_patch matlab/matcaffe -type f -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+  sha256sum target/release/libranked_list_loss.a target/cxxbridge/ranked-list-loss/src/*.rs.h
+  [ "$CUDA" = 0 ] || sha256sum target/cuda/release/libranked_list_loss.a
+} | sha256sum | cut -c1-64)
+if [ "$(cat "$TREE/.rll_build_stamp" 2>/dev/null)" = "$stamp" ]; then
+  log "up to date: $TREE (built from the same inputs)"
+  exit 0
 fi
 
 log "fresh tree in $TREE"
@@ -98,4 +116,5 @@ if [ "$OCTAVE" = 1 ]; then
     tail -30 "$TREE/build.log"; log "MEX build failed"; exit 1; }
 fi
 ccache -s 2>/dev/null | grep -E "Hits|Misses|hit rate" | sed 's/^/  ccache: /' || true
+echo "$stamp" >"$TREE/.rll_build_stamp"
 log "done: $TREE/.temp_release/tools/caffe"
