@@ -76,8 +76,7 @@ bench-pml: build
 	python3 bench/compare_pml.py --lib $(LIB_SO)
 
 # caffe_patch/apply on synthetic trees (BVLC master's CMake layout, refusals, idempotence).
-test-patch:
-	$(CARGO) build --release --lib
+test-patch: build
 	python3 tests/caffe_patch/test_apply.py
 
 # A real Caffe from the PyPI sdist, patched, built CPU_ONLY (fresh tree; ccache in $(CACHE)).
