@@ -24,12 +24,13 @@ def main():
     ap.add_argument("--shapes", nargs="+", default=[f"{n}x{d}" for n, d in c.SHAPES], help="N×D cases, as 60x512")
     a = ap.parse_args()
     libs = [c.load(a.before), c.load(a.after)]
+    shapes = [tuple(map(int, s.split("x"))) for s in a.shapes]
     print("| N×D | ‖x‖ | threads | before (ms) | after (ms) | after / before |")
     print("|---|---|---|---|---|---|")
     worst = 0.0
     for radius in a.radius:
         for threads in a.threads:
-            for n, d in (tuple(map(int, s.split("x"))) for s in a.shapes):
+            for n, d in shapes:
                 x, y = c.batch(n, d, radius=radius)
                 times = [[], []]
                 for r in range(a.rounds):
