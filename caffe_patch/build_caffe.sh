@@ -76,8 +76,6 @@ if [ "$CUDA" = 1 ]; then
   fi
   [ -x "$CU/bin/nvcc" ] || { log "no nvcc in CUDA_DIR=$CU"; exit 1; }
   log "CUDA: $("$CU/bin/nvcc" --version | tail -1), GPU_ARCH=${GPU_ARCH:-75 80 86 89 90}"
-  log "the library's cuda feature"
-  (cd "$REPO" && CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --lib)
   # Makefile.config: CUDA instead of CPU_ONLY. CCCL 3 needs C++17 in nvcc; -fpermissive for the fork's
   # proposal_layer.cu (it instantiates a method it never defines).
   sed -i 's/^CPU_ONLY := 1/# CPU_ONLY := 1/' "$TREE/Makefile.config"

@@ -33,7 +33,7 @@ log "pycaffe for $PY (Python $ver, numpy $($PY -c 'import numpy; print(numpy.__v
 [ -e "$TREE/build" ] || ln -s .temp_release "$TREE/build"
 export CPATH=/usr/include/hdf5/serial LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/hdf5/serial
 export CCACHE_DIR="$CACHE/ccache" CCACHE_MAXSIZE=2G CCACHE_BASEDIR="$TREE"
-make -C "$TREE" -j"$JOBS" Q= CUSTOM_CXX="ccache g++" PYTHON_INCLUDE="/usr/include/python$ver $numpy_inc" \
+make -C "$TREE" -j"$JOBS" Q= CUSTOM_CXX="$REPO/caffe_patch/pycaffe-g++" PYTHON_INCLUDE="/usr/include/python$ver $numpy_inc" \
   PYTHON_LIB=/usr/lib/x86_64-linux-gnu PYTHON_LIBRARIES="$boost_py python$ver" py >>"$TREE/build.log" 2>&1 || {
   tail -30 "$TREE/build.log"; log "pycaffe build failed (log: $TREE/build.log)"; exit 1; }
 (cd "$TREE/python" && GLOG_minloglevel=2 $PY -c "import caffe; print('[build_pycaffe] import caffe: ' + caffe.__version__)")

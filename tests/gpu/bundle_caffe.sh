@@ -39,6 +39,7 @@ glibcxx=$(objdump -T "$C"/lib/* "$C"/tools/caffe.bin "$C"/test/* | grep -o 'GLIB
   echo "bundled libraries: $(cd "$C/lib" && ls | tr '\n' ' ')"
 } >"$C/BUILD_INFO"
 [ -n "$sass" ] && echo "SASS in libcaffe: $sass" >>"$C/BUILD_INFO"
-XZ_OPT="-6 -T0" tar -cJf "$DEST" -C "$STAGE" caffe
+# xz -2: 18 MB in 6 s on 2 cores (-6: 16 MB in 22 s); with the repository it stays far below the 64 MiB carried.
+XZ_OPT="-2 -T0" tar -cJf "$DEST" -C "$STAGE" caffe
 cat "$C/BUILD_INFO"
 echo "bundle_caffe: $DEST, $(du -m "$DEST" | cut -f1) MB ($(du -sm "$C" | cut -f1) MB unpacked)"
