@@ -63,7 +63,7 @@ test-abi: deps-rust
 
 lint: deps-rust
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --release --workspace --exclude ranked-list-loss-native-cuda --all-targets -- -D warnings
 
 # Criterion: forward+backward at the issue's shapes, 1 and 2 threads (report in target/criterion).
 bench:
@@ -172,18 +172,20 @@ demo-tune: deps-demo matcaffe
 # (gpu-bundle builds and links them). No GPU needed.
 ptx-check:
 	python3 cuda/build_ptx.py --check
-	CARGO_TARGET_DIR=target/cuda $(CARGO) test --release --features cuda -p ranked-list-loss --lib cuda::
-	CARGO_TARGET_DIR=target/cuda $(CARGO) clippy --release --features cuda --all-targets -- -D warnings
+	$(CARGO) test --release --features cuda -p ranked-list-loss --lib cuda::
+	$(CARGO) clippy --release --features cuda -p ranked-list-loss --all-targets -- -D warnings
 
 # What the GPU check (tests/gpu/check_all.sh) needs on a GPU machine, which has no Rust and no Debian packages: the
 # cuda build, its tests, the pure-Python pytorch-metric-learning wheel (tests/gpu/engine_check.sh), and the CUDA build of the
 # patched Caffe with its libraries (tests/gpu/caffe_gpu_check.sh). Then run tests/gpu/check_all.sh there with
 # .gpu_bundle carried (the repository and the bundle must stay under 64 MiB).
 gpu-bundle: test-caffe-gpu-build
-	CARGO_TARGET_DIR=target/cuda $(CARGO) build --release --features cuda --lib --example gpu_small
+	$(CARGO) build --release -p ranked-list-loss-native-cuda
+	$(CARGO) build --release -p ranked-list-loss --features cuda --example gpu_small
 	rm -rf .gpu_bundle && mkdir -p .gpu_bundle
-	cp target/cuda/release/libranked_list_loss.so target/cuda/release/examples/gpu_small .gpu_bundle/
-	cp $$(CARGO_TARGET_DIR=target/cuda $(CARGO) test --release --features cuda --test gpu --no-run \
+	cp target/release/libranked_list_loss_cuda.so .gpu_bundle/libranked_list_loss.so
+	cp target/release/examples/gpu_small .gpu_bundle/
+	cp $$($(CARGO) test --release -p ranked-list-loss --features cuda --test gpu --no-run \
 	  --message-format=json 2>/dev/null | python3 -c "import json,sys; [print(m['executable']) for m in \
 	  map(json.loads, sys.stdin) if m.get('executable') and m['target']['name'] == 'gpu']") .gpu_bundle/gpu_tests
 	python3 -m pip download -q --no-deps pytorch-metric-learning==2.9.0 -d .gpu_bundle

@@ -36,13 +36,13 @@ fi
 # first, as apply would). Their hash is written to $TREE/.rll_build_stamp after a successful build; a tree with the
 # same stamp is up to date.
 (cd "$REPO" && cargo build --release --lib -q)
-[ "$CUDA" = 1 ] && (cd "$REPO" && CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --lib -q)
+[ "$CUDA" = 1 ] && (cd "$REPO" && cargo build --release -p ranked-list-loss-native-cuda -q)
 stamp=$({
   echo "octave=$OCTAVE cuda=$CUDA arch=${GPU_ARCH:-} cuda_dir=${CUDA_DIR:-} $SDIST"
   cd "$REPO"
   find cpp proto caffe_patch matlab/matcaffe -type f -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
   sha256sum target/release/libranked_list_loss.a target/cxxbridge/ranked-list-loss/src/*.rs.h
-  [ "$CUDA" = 0 ] || sha256sum target/cuda/release/libranked_list_loss.a
+  [ "$CUDA" = 0 ] || sha256sum target/release/libranked_list_loss_cuda.a
 } | sha256sum | cut -c1-64)
 if [ "$(cat "$TREE/.rll_build_stamp" 2>/dev/null)" = "$stamp" ]; then
   log "up to date: $TREE (built from the same inputs)"
@@ -96,7 +96,7 @@ if [ "$CUDA" = 1 ]; then
   # a clone elsewhere hits the cache too.
   export CCACHE_NOHASHDIR=1
   # nvcc takes the host compiler as one path (-ccbin): ccache's masquerading g++, not "ccache g++".
-  MAKE_VARS=(CUSTOM_CXX=/usr/lib/ccache/g++ RLL_STATIC_LIB="$REPO/target/cuda/release/libranked_list_loss.a")
+  MAKE_VARS=(CUSTOM_CXX=/usr/lib/ccache/g++ RLL_STATIC_LIB="$REPO/target/release/libranked_list_loss_cuda.a")
 fi
 log "make lib tools (-j$JOBS; about 5 minutes cold on 2 cores, more with --cuda, seconds with a warm ccache)"
 make -C "$TREE" -j"$JOBS" "${MAKE_VARS[@]}" Q= lib tools >"$TREE/build.log" 2>&1 || {

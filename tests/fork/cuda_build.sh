@@ -16,7 +16,7 @@ CU=${CUDA_DIR:-$CACHE/cuda13/nvidia/cu13}
 log() { printf '[fork cuda_build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
 [ -x "$CU/bin/nvcc" ] || { log "no nvcc in $CU: run make caffe-gpu once (it unpacks the CUDA 13.0 wheels)"; exit 1; }
-(cd "$REPO" && CARGO_TARGET_DIR=target/cuda cargo build --release --features cuda --lib)
+(cd "$REPO" && cargo build --release -p ranked-list-loss-native-cuda)
 rm -rf "$TREE" && cp -a "$FORK" "$TREE"
 "$REPO/caffe_patch/apply" "$TREE" --no-build | sed 's/^/  /'
 python3 "$REPO/tests/fork/cpu_only_fixes.py" "$TREE" | sed 's/^/  /'
@@ -33,7 +33,7 @@ export CPATH=/usr/include/hdf5/serial LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/hdf
 export CCACHE_DIR="$CACHE/ccache" CCACHE_MAXSIZE=2G CCACHE_BASEDIR="$TREE" CCACHE_NOHASHDIR=1
 log "make lib tools and our gtests with CUDA ($("$CU/bin/nvcc" --version | tail -1), GPU_ARCH=${GPU_ARCH:-90})"
 make -C "$TREE" -k -j"$JOBS" CUSTOM_CXX=/usr/lib/ccache/g++ Q= \
-  RLL_STATIC_LIB="$REPO/target/cuda/release/libranked_list_loss.a" lib tools \
+  RLL_STATIC_LIB="$REPO/target/release/libranked_list_loss_cuda.a" lib tools \
   .build_release/test/test_ranked_list_loss_layer.testbin .build_release/test/test_normalization_layer.testbin \
   >"$TREE/build.log" 2>&1 || {
   grep -E "error|Error" "$TREE/build.log" | head -40; log "CUDA build of the upgraded fork failed (log: $TREE/build.log)"
