@@ -3,19 +3,19 @@
 #include "rll_common.cuh"
 
 // Column reductions in two stages, so that many blocks share a tall matrix and the order stays fixed.
-// Stage 1, launch: grid (ceil(d / 32), RLL_COL_CHUNKS), block (32, 8). Each block reduces its share of the rows of
-// 32 columns into partial[chunk * d + col]. `what`: 0 = max |x|, 1 = sum of x 2^-e1, 2 = max |x 2^-e1 - mean|.
+// Stage 1, launch: grid (ceil(d / RLL_STRIP_TILE), RLL_COL_CHUNKS), block (RLL_STRIP_TILE, RLL_STRIP_ROWS). Each
+// block reduces its share of the rows of RLL_STRIP_TILE columns into partial[chunk * d + col]. `what`: 0 = max |x|, 1 = sum of x 2^-e1, 2 = max |x 2^-e1 - mean|.
 template <typename T>
 __device__ void column_partial(const T* x, long n, long d, const int* info, const double* mean, int what,
                                double* partial) {
-  __shared__ double buf[8][33];
-  const long col = blockIdx.x * 32 + threadIdx.x;
+  __shared__ double buf[RLL_STRIP_ROWS][RLL_STRIP_TILE + 1];
+  const long col = blockIdx.x * RLL_STRIP_TILE + threadIdx.x;
   const long rows_per_chunk = (n + RLL_COL_CHUNKS - 1) / RLL_COL_CHUNKS;
   const long r0 = blockIdx.y * rows_per_chunk;
   const long r1 = r0 + rows_per_chunk < n ? r0 + rows_per_chunk : n;
   double acc = 0.0;
   if (col < d) {
-    for (long r = r0 + threadIdx.y; r < r1; r += 8) {
+    for (long r = r0 + threadIdx.y; r < r1; r += RLL_STRIP_ROWS) {
       double v = (double)x[r * d + col];
       if (what == 0) {
         acc = fmax(acc, fabs(v));
@@ -30,12 +30,12 @@ __device__ void column_partial(const T* x, long n, long d, const int* info, cons
   __syncthreads();
   if (threadIdx.y == 0 && col < d) {
     double a = buf[0][threadIdx.x];
-    for (int k = 1; k < 8; ++k) a = (what == 1) ? a + buf[k][threadIdx.x] : fmax(a, buf[k][threadIdx.x]);
+    for (int k = 1; k < RLL_STRIP_ROWS; ++k) a = (what == 1) ? a + buf[k][threadIdx.x] : fmax(a, buf[k][threadIdx.x]);
     partial[(long)blockIdx.y * d + col] = a;
   }
 }
 
-// Stage 2, launch: grid ceil(d / 256), block 256: one thread per column over the chunks in order.
+// Stage 2, launch: grid ceil(d / RLL_THREADS), block RLL_THREADS: one thread per column over the chunks in order.
 // what 0/2: column maxima into colmax; what 1: means (sum / n) into mean.
 __device__ void column_finish(const double* partial, long n, long d, int what, double* out) {
   const long col = blockIdx.x * (long)blockDim.x + threadIdx.x;
@@ -57,7 +57,7 @@ __device__ void exponent_of_max(const double* colmax, long d, int* info, int slo
   if (threadIdx.x == 0) info[slot] = pow2_exponent(m);
 }
 
-// Launch: grid ceil(n d / 256), block 256. xs = ((x 2^-e1) - mean) 2^-e2, rounded to T once.
+// Launch: grid ceil(n d / RLL_THREADS), block RLL_THREADS. xs = ((x 2^-e1) - mean) 2^-e2, rounded to T once.
 template <typename T>
 __device__ void centre_scale(const T* x, long n, long d, const int* info, const double* mean, T* xs) {
   const long k = blockIdx.x * (long)blockDim.x + threadIdx.x;
@@ -65,7 +65,7 @@ __device__ void centre_scale(const T* x, long n, long d, const int* info, const 
   xs[k] = (T)mul_pow2(mul_pow2((double)x[k], -info[0]) - mean[k % d], -info[1]);
 }
 
-// Launch: grid ceil(n / 256), block 256. norms[i] = sum_k xs[i][k]^2 in index order.
+// Launch: grid ceil(n / RLL_THREADS), block RLL_THREADS. norms[i] = sum_k xs[i][k]^2 in index order.
 template <typename T> __device__ void row_norms(const T* xs, long n, long d, T* norms) {
   const long i = blockIdx.x * (long)blockDim.x + threadIdx.x;
   if (i >= n) return;
@@ -74,14 +74,17 @@ template <typename T> __device__ void row_norms(const T* xs, long n, long d, T* 
   norms[i] = a;
 }
 
-// Launch: grid (ceil(n / 128), ceil(n / 128)), block (16, 16). Each block computes one 128 x 128 tile of the
-// Gram matrix (only tiles on or above the diagonal), each thread an 8 x 8 sub-tile (rows ty + 16 a, columns
-// tx + 16 b), k in chunks of 8 through shared memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij)
+// Launch: grid (ceil(n / RLL_GRAM_TILE), ceil(n / RLL_GRAM_TILE)), block (RLL_GRAM_THREADS, RLL_GRAM_THREADS).
+// Each block computes one RLL_GRAM_TILE-square tile of the Gram matrix (only tiles on or above the diagonal), each
+// thread an RLL_GS-square sub-tile (rows ty + RLL_GB a, columns tx + RLL_GB b), k in chunks of RLL_GRAM_K through
+// shared memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij)
 // and writes d_ij (j >= i; the lower triangle is filled by mirror_lower, whose writes go along rows). Where the
 // Gram form lost more than six bits the pair is close: its distance is summed from the input in double
 // (exact_diff) and close[i n + j] = close[j n + i] = 1 (close starts zeroed), for the gradient's close_terms.
-#define RLL_GT 128
-#define RLL_GK 8
+#define RLL_GT RLL_GRAM_TILE
+#define RLL_GK RLL_GRAM_K
+#define RLL_GB RLL_GRAM_THREADS
+#define RLL_GS (RLL_GRAM_TILE / RLL_GRAM_THREADS)  // the side of one thread's sub-tile
 template <typename T>
 __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int* info, long n, long d, T* dist,
                               unsigned char* close) {
@@ -89,13 +92,13 @@ __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int
   __shared__ T as[RLL_GK][RLL_GT];
   __shared__ T bs[RLL_GK][RLL_GT];
   const long row0 = (long)blockIdx.y * RLL_GT, col0 = (long)blockIdx.x * RLL_GT;
-  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
-  T acc[8][8];
-  for (int a = 0; a < 8; ++a)
-    for (int b = 0; b < 8; ++b) acc[a][b] = 0;
+  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * RLL_GB + tx;
+  T acc[RLL_GS][RLL_GS];
+  for (int a = 0; a < RLL_GS; ++a)
+    for (int b = 0; b < RLL_GS; ++b) acc[a][b] = 0;
   for (long k0 = 0; k0 < d; k0 += RLL_GK) {
-    // 128 rows x 8 k per matrix: 4 values per thread each, k fastest (8 consecutive values of a row).
-    for (int l = tid; l < RLL_GT * RLL_GK; l += 256) {
+    // RLL_GT rows x RLL_GK k per matrix, k fastest (RLL_GK consecutive values of a row).
+    for (int l = tid; l < RLL_GT * RLL_GK; l += RLL_GB * RLL_GB) {
       const int r = l / RLL_GK, k = l % RLL_GK;
       as[k][r] = (row0 + r < n && k0 + k < d) ? xs[(row0 + r) * d + k0 + k] : (T)0;
       bs[k][r] = (col0 + r < n && k0 + k < d) ? xs[(col0 + r) * d + k0 + k] : (T)0;
@@ -103,23 +106,23 @@ __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < RLL_GK; ++k) {
-      T av[8], bv[8];
+      T av[RLL_GS], bv[RLL_GS];
 #pragma unroll
-      for (int a = 0; a < 8; ++a) av[a] = as[k][ty + 16 * a];
+      for (int a = 0; a < RLL_GS; ++a) av[a] = as[k][ty + RLL_GB * a];
 #pragma unroll
-      for (int b = 0; b < 8; ++b) bv[b] = bs[k][tx + 16 * b];
+      for (int b = 0; b < RLL_GS; ++b) bv[b] = bs[k][tx + RLL_GB * b];
 #pragma unroll
-      for (int a = 0; a < 8; ++a)
+      for (int a = 0; a < RLL_GS; ++a)
 #pragma unroll
-        for (int b = 0; b < 8; ++b) acc[a][b] = Num<T>::fma(av[a], bv[b], acc[a][b]);
+        for (int b = 0; b < RLL_GS; ++b) acc[a][b] = Num<T>::fma(av[a], bv[b], acc[a][b]);
     }
     __syncthreads();
   }
-  for (int a = 0; a < 8; ++a) {
-    const long i = row0 + ty + 16 * a;
+  for (int a = 0; a < RLL_GS; ++a) {
+    const long i = row0 + ty + RLL_GB * a;
     if (i >= n) continue;
-    for (int b = 0; b < 8; ++b) {
-      const long j = col0 + tx + 16 * b;
+    for (int b = 0; b < RLL_GS; ++b) {
+      const long j = col0 + tx + RLL_GB * b;
       if (j >= n || j < i) continue;
       if (j == i) {
         dist[i * n + i] = 0;
@@ -143,18 +146,18 @@ __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int
   }
 }
 
-// Launch: grid (ceil(n / 32), ceil(n / 32)), block (32, 8). The lower triangle from the upper one (d_ji = d_ij),
-// a 32 x 32 tile at a time through shared memory, so that reads and writes both go along rows.
+// Launch: grid (ceil(n / RLL_STRIP_TILE), ceil(n / RLL_STRIP_TILE)), block (RLL_STRIP_TILE, RLL_STRIP_ROWS). The lower
+// triangle from the upper one (d_ji = d_ij), an RLL_STRIP_TILE-square tile at a time through shared memory, so that reads and writes both go along rows.
 template <typename T> __device__ void mirror_lower(T* dist, long n) {
   if (blockIdx.y < blockIdx.x) return;  // tile (I, J) with I >= J is filled from tile (J, I)
-  __shared__ T tile[32][33];
-  const long src_r0 = blockIdx.x * 32, src_c0 = blockIdx.y * 32;
-  for (int r = threadIdx.y; r < 32; r += 8) {
+  __shared__ T tile[RLL_STRIP_TILE][RLL_STRIP_TILE + 1];
+  const long src_r0 = blockIdx.x * RLL_STRIP_TILE, src_c0 = blockIdx.y * RLL_STRIP_TILE;
+  for (int r = threadIdx.y; r < RLL_STRIP_TILE; r += RLL_STRIP_ROWS) {
     const long i = src_r0 + r, j = src_c0 + threadIdx.x;
     tile[r][threadIdx.x] = (i < n && j < n && j > i) ? dist[i * n + j] : (T)0;
   }
   __syncthreads();
-  for (int r = threadIdx.y; r < 32; r += 8) {
+  for (int r = threadIdx.y; r < RLL_STRIP_TILE; r += RLL_STRIP_ROWS) {
     const long i = src_c0 + r, j = src_r0 + threadIdx.x;  // (i, j) in the lower triangle takes d_ji
     if (i < n && j < n && j < i) dist[i * n + j] = tile[threadIdx.x][r];
   }

@@ -26,19 +26,19 @@ __device__ void close_terms(const T* a, const T* x, const int* info, const unsig
   }
 }
 
-// Launch: grid ceil(n n / 256), block 256. A_ij := 0 for the close pairs (their terms are in C).
+// Launch: grid ceil(n n / RLL_THREADS), block RLL_THREADS. A_ij := 0 for the close pairs (their terms are in C).
 template <typename T> __device__ void zero_close(T* a, const unsigned char* close, long n) {
   const long k = blockIdx.x * (long)blockDim.x + threadIdx.x;
   if (k < n * n && close[k]) a[k] = 0;
 }
 
-// Launch: grid (ceil(n / 32), ceil(n / 32)), block (32, 8). A := A + A^T: the block of tile (I, J), I <= J, owns
+// Launch: grid (ceil(n / RLL_STRIP_TILE), ceil(n / RLL_STRIP_TILE)), block (RLL_STRIP_TILE, RLL_STRIP_ROWS). A := A + A^T: the block of tile (I, J), I <= J, owns
 // both (I, J) and (J, I) and exchanges them through shared memory.
 template <typename T> __device__ void symmetrize_add(T* a, long n) {
   if (blockIdx.y > blockIdx.x) return;
-  __shared__ T upper[32][33], lower[32][33];
-  const long r0 = blockIdx.y * 32, c0 = blockIdx.x * 32;
-  for (int r = threadIdx.y; r < 32; r += 8) {
+  __shared__ T upper[RLL_STRIP_TILE][RLL_STRIP_TILE + 1], lower[RLL_STRIP_TILE][RLL_STRIP_TILE + 1];
+  const long r0 = blockIdx.y * RLL_STRIP_TILE, c0 = blockIdx.x * RLL_STRIP_TILE;
+  for (int r = threadIdx.y; r < RLL_STRIP_TILE; r += RLL_STRIP_ROWS) {
     const long i = r0 + r, j = c0 + threadIdx.x;
     upper[r][threadIdx.x] = (i < n && j < n) ? a[i * n + j] : (T)0;
     const long i2 = c0 + r, j2 = r0 + threadIdx.x;
@@ -46,7 +46,7 @@ template <typename T> __device__ void symmetrize_add(T* a, long n) {
   }
   __syncthreads();
   const bool diagonal = blockIdx.x == blockIdx.y;
-  for (int r = threadIdx.y; r < 32; r += 8) {
+  for (int r = threadIdx.y; r < RLL_STRIP_TILE; r += RLL_STRIP_ROWS) {
     const long i = r0 + r, j = c0 + threadIdx.x;
     // upper[r][c] = A(r0 + r, c0 + c); lower[c][r] = A(c0 + c, r0 + r).
     if (i < n && j < n && (!diagonal || j > i)) a[i * n + j] = upper[r][threadIdx.x] + lower[threadIdx.x][r];
@@ -64,48 +64,50 @@ template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
   if (threadIdx.x == 0) rsum[blockIdx.x] = s;
 }
 
-// Launch: grid (ceil(d / 64), ceil(n / TM)), block (16, 16). One TM x 64 tile of G = A X per block (4 x 4 per
-// thread), k in chunks of TK through shared memory; a chunk whose TM x TK block of A is all zero (flags, the same
+// Launch: grid (ceil(d / TN), ceil(n / TM)), block (RLL_GRAD_THREADS, RLL_GRAD_THREADS). One TM x TN tile of G = A X
+// per block (4 x 4 per thread), k in chunks of TK through shared memory; a chunk whose TM x TK block of A is all zero (flags, the same
 // tiles) is skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i + C_i),
 // saturated.
 #define TM RLL_FLAG_TILE_ROWS
 #define TK RLL_FLAG_TILE_COLS
-static_assert(TM == 4 * 16 && TK == 16, "the thread mapping below assumes 64 x 16 tiles of A");
+#define TN RLL_GRAD_COLS
+#define TB RLL_GRAD_THREADS
+static_assert(TM == 4 * TB && TN == 4 * TB && TK == TB, "the thread mapping below assumes 4 x 4 values per thread");
 template <typename T>
 __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned char* flags, const double* c, long n,
                          long d, T factor, T* grad) {
   __shared__ T as[TK][TM + 1];
-  __shared__ T bs[TK][64 + 1];
-  const long row0 = blockIdx.y * TM, col0 = blockIdx.x * 64;
+  __shared__ T bs[TK][TN + 1];
+  const long row0 = blockIdx.y * TM, col0 = blockIdx.x * TN;
   const long k_tiles = (n + TK - 1) / TK;
-  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
+  const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * TB + tx;
   T acc[4][4];
   for (int p = 0; p < 4; ++p)
     for (int q = 0; q < 4; ++q) acc[p][q] = 0;
   for (long kt = 0; kt < k_tiles; ++kt) {
     if (!flags[blockIdx.y * k_tiles + kt]) continue;  // uniform across the block
     const long k0 = kt * TK;
-    for (int l = tid; l < TK * TM; l += 256) {
+    for (int l = tid; l < TK * TM; l += TB * TB) {
       const int r = l / TK, k = l % TK;       // A: TM rows x TK k, k fastest
       as[k][r] = (row0 + r < n && k0 + k < n) ? a[(row0 + r) * n + k0 + k] : (T)0;
-      const int kk = l / 64, c = l % 64;      // X: 16 k x 64 columns, columns fastest
+      const int kk = l / TN, c = l % TN;      // X: TK k x TN columns, columns fastest
       bs[kk][c] = (k0 + kk < n && col0 + c < d) ? xs[(k0 + kk) * d + col0 + c] : (T)0;
     }
     __syncthreads();
     for (int k = 0; k < TK; ++k) {
       T av[4], bv[4];
-      for (int p = 0; p < 4; ++p) av[p] = as[k][ty + 16 * p];
-      for (int q = 0; q < 4; ++q) bv[q] = bs[k][tx + 16 * q];
+      for (int p = 0; p < 4; ++p) av[p] = as[k][ty + TB * p];
+      for (int q = 0; q < 4; ++q) bv[q] = bs[k][tx + TB * q];
       for (int p = 0; p < 4; ++p)
         for (int q = 0; q < 4; ++q) acc[p][q] = Num<T>::fma(av[p], bv[q], acc[p][q]);
     }
     __syncthreads();
   }
   for (int p = 0; p < 4; ++p) {
-    const long i = row0 + ty + 16 * p;
+    const long i = row0 + ty + TB * p;
     if (i >= n) continue;
     for (int q = 0; q < 4; ++q) {
-      const long col = col0 + tx + 16 * q;
+      const long col = col0 + tx + TB * q;
       if (col < d) grad[i * d + col] = saturate(factor * (rsum[i] * xs[i * d + col] - acc[p][q] + (T)c[i * d + col]));
     }
   }

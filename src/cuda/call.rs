@@ -1,8 +1,9 @@
-//! One call's device, stream and temporaries, the kernel launch macro, and the device errors.
+//! One call's device, stream and temporaries, and the device errors.
 
-use super::{kernels, GpuReal};
+use super::launch::{args, launch, DevAddr, Shape};
+use super::{kernels, table, GpuReal};
 use crate::error::{ErrorKind, Result, RllError};
-use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
 use std::sync::Arc;
 
 pub(super) fn dev_err(e: impl std::fmt::Display) -> RllError {
@@ -19,19 +20,7 @@ pub(super) fn alloc_err<T>(e: cudarc::driver::DriverError, len: usize) -> RllErr
     }
 }
 
-pub(super) use crate::kernel_consts::{CHECK_BLOCKS, COL_CHUNKS, THREADS};
-
-pub(super) fn cfg(grid: (u32, u32, u32), block: (u32, u32, u32)) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: grid,
-        block_dim: block,
-        shared_mem_bytes: 0,
-    }
-}
-
-pub(super) fn blocks(count: usize, per: usize) -> u32 {
-    count.div_ceil(per) as u32
-}
+pub(super) use crate::kernel_consts::CHECK_BLOCKS;
 
 pub(super) struct Call {
     pub dev: Arc<kernels::Device>,
@@ -67,22 +56,6 @@ impl Call {
         // SAFETY: every use below is written in full by a kernel before any kernel reads it.
         unsafe { self.stream.alloc::<T>(len.max(1)) }.map_err(|e| alloc_err::<T>(e, len))
     }
-    pub fn name<T: GpuReal>(base: &str) -> String {
-        format!("rll_{base}_{}", T::SUFFIX)
-    }
-}
-
-/// Launches `$kernel` with the listed arguments on the call's stream.
-macro_rules! launch {
-    ($call:expr, $kernel:expr, $cfg:expr, $($arg:expr),* $(,)?) => {{
-        let name: &str = &$kernel;
-        let f = $call.dev.function(name).map_err($crate::cuda::call::dev_err)?;
-        let mut b = $call.stream.launch_builder(&f);
-        $( b.arg($arg); )*
-        // SAFETY: each kernel's parameter list is the argument list above (see cuda/*.cu); device pointers are
-        // the host's (validated non-null, sized n·d, n, ...) or our own allocations of the sizes the kernels use.
-        unsafe { b.launch($cfg) }.map_err($crate::cuda::call::dev_err)?;
-    }};
 }
 
 /// Launches the search for the first non-finite value of a device array into `partial[offset..]` (one entry per
@@ -94,21 +67,17 @@ pub(super) fn find_nonfinite<T: GpuReal>(
     partial: &mut CudaSlice<i64>,
     offset: usize,
 ) -> Result<()> {
-    let count_i = count as i64;
-    let mut view = partial.slice_mut(offset..offset + CHECK_BLOCKS as usize);
-    launch!(
+    let view = partial.slice_mut(offset..offset + CHECK_BLOCKS as usize);
+    let shape = Shape { n: count, d: 1 };
+    launch::<T>(
         call,
-        Call::name::<T>("first_nonfinite"),
-        cfg((CHECK_BLOCKS, 1, 1), (THREADS, 1, 1)),
-        &ptr,
-        &count_i,
-        &mut view
-    );
-    Ok(())
+        &table::FIRST_NONFINITE,
+        shape,
+        args![v = DevAddr(ptr), count = count as i64, partial = view],
+    )
 }
 
 pub(super) fn first_index(partial: &[i64]) -> Option<usize> {
     partial.iter().filter(|&&k| k >= 0).min().map(|&k| k as usize)
 }
 
-pub(super) use launch;

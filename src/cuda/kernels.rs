@@ -84,6 +84,8 @@ pub fn device(ordinal: usize) -> Result<Arc<Device>, String> {
     }
     let mut module_of = HashMap::new();
     for (family, src) in PTX {
+        // A launch reads its arguments as the table lists them: the PTX must declare the same ones.
+        super::table::check_family(family, src)?;
         let m = ctx
             .load_module(Ptx::from_src(src))
             .map_err(|e| format!("loading the {family} kernels: {e}"))?;

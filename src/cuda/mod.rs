@@ -13,8 +13,10 @@
 mod call;
 mod distance;
 mod gradient;
-mod kernels;
+pub mod kernels;
+mod launch;
 mod semantics;
+pub mod table;
 
 use crate::batch::{GpuL2, GpuLoss};
 use crate::error::{ErrorKind, Result, RllError};
@@ -22,11 +24,12 @@ use crate::kernel_consts::{FLAG_TILE_COLS, FLAG_TILE_ROWS};
 use crate::params::Params;
 use crate::real::{ldexp, saturate, Real};
 use crate::validate;
-use call::{cfg, dev_err, launch, Call, THREADS};
-use cudarc::driver::{DeviceRepr, PushKernelArg, ValidAsZeroBits};
+use call::{dev_err, Call};
+use cudarc::driver::{DeviceRepr, ValidAsZeroBits};
+use launch::{args, launch, DevAddr, KernelArg, Shape};
 
 /// The element types the kernels are instantiated for.
-pub trait GpuReal: Real + DeviceRepr + ValidAsZeroBits {
+pub trait GpuReal: Real + DeviceRepr + ValidAsZeroBits + KernelArg {
     /// The kernels' name suffix.
     const SUFFIX: &'static str;
 }
@@ -79,16 +82,12 @@ pub fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     }
     let call = Call::new(a.device, a.stream)?;
     let (ni, di) = (a.n as i64, a.d as i64);
-    launch!(
-        call,
-        Call::name::<T>("l2_forward"),
-        cfg((a.n as u32, 1, 1), (THREADS, 1, 1)),
-        &a.x,
-        &ni,
-        &di,
-        &a.y,
-        &a.norms
-    );
+    launch::<T>(
+        &call,
+        &table::L2_FORWARD,
+        Shape { n: a.n, d: a.d },
+        args![x = DevAddr(a.x), n = ni, d = di, y = DevAddr(a.y), norms = DevAddr(a.norms)],
+    )?;
     call.stream.synchronize().map_err(dev_err)
 }
 
@@ -99,17 +98,19 @@ pub fn l2_backward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     }
     let call = Call::new(a.device, a.stream)?;
     let (ni, di) = (a.n as i64, a.d as i64);
-    launch!(
-        call,
-        Call::name::<T>("l2_backward"),
-        cfg((a.n as u32, 1, 1), (THREADS, 1, 1)),
-        &a.y,
-        &a.dy,
-        &a.norms,
-        &ni,
-        &di,
-        &a.dx
-    );
+    launch::<T>(
+        &call,
+        &table::L2_BACKWARD,
+        Shape { n: a.n, d: a.d },
+        args![
+            y = DevAddr(a.y),
+            dy = DevAddr(a.dy),
+            norms = DevAddr(a.norms),
+            n = ni,
+            d = di,
+            dx = DevAddr(a.dx)
+        ],
+    )?;
     call.stream.synchronize().map_err(dev_err)
 }
 

@@ -1,7 +1,9 @@
 //! The row stage on the device, one block per query (`cuda/rows.cu`, which mirrors `paper.rs` and `official.rs`):
 //! the sets, weights and coefficients A_ij written over the distance row, the value E, and the stats.
 
-use super::call::{cfg, dev_err, launch, Call, THREADS};
+use super::call::{dev_err, Call};
+use super::launch::{args, launch, DevAddr, Shape};
+use super::table;
 use super::distance::Distances;
 use super::GpuReal;
 use crate::batch::GpuLoss;
@@ -10,7 +12,7 @@ use crate::official::Official;
 use crate::paper::Paper;
 use crate::params::{Params, Semantics};
 use crate::scaled::{official_params, paper_params};
-use cudarc::driver::{CudaSlice, PushKernelArg};
+use cudarc::driver::CudaSlice;
 
 /// What the gradient stage needs from the row stage: E (input units), whether A is to be symmetrised, and the
 /// power of two that takes the coefficients to input units (`cpu::semantics::RowStage` is its host twin).
@@ -39,7 +41,7 @@ pub(super) fn rows<T: GpuReal>(
         ni: n as i64,
         stat_exp: e,
         total: call.scratch::<f64>(1)?,
-        rows: (n as u32, 1, 1),
+        shape: Shape { n, d: dm.units.d },
     };
     match params.semantics {
         Semantics::Paper => paper(&c, params),
@@ -60,8 +62,8 @@ struct Ctx<'a, T: GpuReal> {
     /// The statistics leave the kernels × 2^stat_exp (input units), as `real::ldexp` on the CPU.
     stat_exp: i32,
     total: CudaSlice<f64>,
-    /// The launch grid: one block per query.
-    rows: (u32, u32, u32),
+    /// The batch's shape, for the launch rules.
+    shape: Shape,
 }
 
 /// PAPER: `paper_rows`, then L = (1/N) Σ_i row_loss[i].
@@ -76,41 +78,37 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
         ni,
         stat_exp,
         ref total,
-        rows,
+        shape,
     } = *c;
     let (units, dist) = (dm.units, &dm.dist);
+    let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));
     let p = paper_params::<T>(params, units);
     let row_loss = call.scratch::<T>(n)?;
     let (detach, sym) = (p.detach as i32, (!params.query_only) as i32);
-    launch!(
+    launch::<T>(
         call,
-        Call::name::<T>("paper_rows"),
-        cfg(rows, (THREADS, 1, 1)),
-        dist,
-        &a.labels,
-        &ni,
-        &p.beta_p,
-        &p.beta_n,
-        &p.t_p,
-        &p.t_n,
-        &p.lambda,
-        &p.inv_n,
-        &p.coef_cap,
-        &detach,
-        &sym,
-        flags,
-        &row_loss,
-        &a.stats,
-        &stat_exp
-    );
-    launch!(
-        call,
-        Call::name::<T>("sum"),
-        cfg((1, 1, 1), (THREADS, 1, 1)),
-        &row_loss,
-        &ni,
-        total
-    );
+        &table::PAPER_ROWS,
+        shape,
+        args![
+            dist_a = dist,
+            labels = labels,
+            n = ni,
+            beta_p = p.beta_p,
+            beta_n = p.beta_n,
+            t_p = p.t_p,
+            t_n = p.t_n,
+            lambda = p.lambda,
+            inv_n = p.inv_n,
+            cap = p.coef_cap,
+            detach = detach,
+            symmetric = sym,
+            flags = flags,
+            row_loss = row_loss,
+            stats = stats,
+            stat_exp = stat_exp
+        ],
+    )?;
+    launch::<T>(call, &table::SUM, shape, args![v = row_loss, n = ni, out = total])?;
     let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
     Ok(RowStage {
         value: Paper::<T>::value(t, n, e),
@@ -131,66 +129,63 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> 
         ni,
         stat_exp,
         ref total,
-        rows,
+        shape,
     } = *c;
     let (units, dist) = (dm.units, &dm.dist);
+    let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));
     let v2020 = params.semantics == Semantics::OfficialV2020;
     let p = official_params::<T>(params, units, v2020);
     let sums = call.scratch::<f64>(4 * n)?;
     let reported = call.scratch::<f64>(n)?;
     let q = call.scratch::<f64>(n)?;
-    launch!(
+    launch::<T>(
         call,
-        Call::name::<T>("official_sums"),
-        cfg(rows, (THREADS, 1, 1)),
-        dist,
-        &a.labels,
-        &ni,
-        &p.beta_p,
-        &p.beta_n,
-        &p.k_p,
-        &p.k_n,
-        &p.theta,
-        &p.margin,
-        &sums,
-        &reported
-    );
-    launch!(
+        &table::OFFICIAL_SUMS,
+        shape,
+        args![
+            dist = dist,
+            labels = labels,
+            n = ni,
+            beta_p = p.beta_p,
+            beta_n = p.beta_n,
+            k_p = p.k_p,
+            k_n = p.k_n,
+            theta = p.theta,
+            m = p.margin,
+            sums = sums,
+            reported = reported
+        ],
+    )?;
+    launch::<T>(
         call,
-        "rll_official_query_weights",
-        cfg((1, 1, 1), (THREADS, 1, 1)),
-        &sums,
-        &ni,
-        &q
-    );
+        &table::OFFICIAL_QUERY_WEIGHTS,
+        shape,
+        args![sums = sums, n = ni, q = q],
+    )?;
     let eps_dir = p.eps_dir.unwrap_or(-T::one());
-    launch!(
+    launch::<T>(
         call,
-        Call::name::<T>("official_coef"),
-        cfg(rows, (THREADS, 1, 1)),
-        dist,
-        &a.labels,
-        &ni,
-        &p.beta_p,
-        &p.beta_n,
-        &p.k_p,
-        &p.k_n,
-        &eps_dir,
-        &p.coef_cap,
-        &sums,
-        &q,
-        flags,
-        &a.stats,
-        &stat_exp
-    );
-    launch!(
-        call,
-        "rll_sum_f64",
-        cfg((1, 1, 1), (THREADS, 1, 1)),
-        &reported,
-        &ni,
-        total
-    );
+        &table::OFFICIAL_COEF,
+        shape,
+        args![
+            dist_a = dist,
+            labels = labels,
+            n = ni,
+            beta_p = p.beta_p,
+            beta_n = p.beta_n,
+            k_p = p.k_p,
+            k_n = p.k_n,
+            eps_dir = eps_dir,
+            cap = p.coef_cap,
+            sums = sums,
+            q = q,
+            flags = flags,
+            stats = stats,
+            stat_exp = stat_exp
+        ],
+    )?;
+    // `reported` holds doubles whatever T is: the f64 instance of `sum`.
+    launch::<f64>(call, &table::SUM, shape, args![v = reported, n = ni, out = total])?;
     let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
     let value = Official::<T>::value(t, n, e);
     Ok(RowStage {

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Builds the kernel emulation (docs/gpu.md): libcuda.so for tests only, serving the CUDA driver calls of cudarc
+and of our C test by running the kernels of cuda/*.cu compiled for the CPU. Each family is compiled with the same
+-DRLL_* constants as its PTX (cuda/build_ptx.py) and registers every kernel that its committed PTX declares, so a
+kernel missing on either side fails the build.
+
+  tests/cuda_emu/build.py --out target/cuda-emu     then LD_LIBRARY_PATH=target/cuda-emu <a test>
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "cuda"))
+import build_ptx  # noqa: E402  (the kernel families and the shared constants, written once there)
+
+RUNTIME = ["driver.cpp", "blocks.cpp", "device_memory.cpp", "ptx.cpp"]
+CXX = os.environ.get("CXX", "g++")
+FLAGS = ["-std=c++17", "-O2", "-fPIC", "-g", "-Wall", "-Wno-unknown-pragmas", "-Wno-sign-compare", "-Wno-unused"]
+
+
+def entries(family):
+    with open(os.path.join(ROOT, "cuda", "ptx", f"{family}.ptx")) as f:
+        return re.findall(r"^\.visible \.entry (\w+)\(", f.read(), re.M)
+
+
+def registry_source(family):
+    lines = [f'#include "cuda_builtins.h"', f'#include "{family}.cu"', '#include "kernel_entry.h"', "",
+             f"static const rll_emu::Registrar registrar_{family}{{"]
+    lines += [f'    {{"{name}", rll_emu::entry(&{name})}},' for name in entries(family)]
+    lines += ["};", ""]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    defines = build_ptx.shared_constants()
+    jobs = []
+    for family in build_ptx.FAMILIES:
+        src = os.path.join(out, f"kernels_{family}.cpp")
+        text = registry_source(family)
+        if not os.path.exists(src) or open(src).read() != text:
+            with open(src, "w") as f:
+                f.write(text)
+        jobs.append((src, defines))
+    jobs += [(os.path.join(HERE, s), []) for s in RUNTIME]
+
+    def compile_one(job):
+        src, extra = job
+        obj = os.path.join(out, os.path.basename(src) + ".o")
+        cmd = [CXX, *FLAGS, *extra, "-I", HERE, "-I", os.path.join(ROOT, "cuda"), "-c", src, "-o", obj]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)}\n{r.stderr}")
+        return obj
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        objs = list(pool.map(compile_one, jobs))
+    lib = os.path.join(out, "libcuda.so")
+    subprocess.run([CXX, "-shared", "-o", lib, *objs, "-Wl,-soname,libcuda.so.1", "-pthread"], check=True)
+    for alias in ("libcuda.so.1",):
+        path = os.path.join(out, alias)
+        if os.path.lexists(path):
+            os.remove(path)
+        os.symlink("libcuda.so", path)
+    print(f"cuda-emu: {lib} ({sum(len(entries(f)) for f in build_ptx.FAMILIES)} kernels)")
+
+
+if __name__ == "__main__":
+    main()
