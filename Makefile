@@ -1,6 +1,6 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
-# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-patch, test-caffe, test-octave, test-pycaffe,
+# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-cuda-emu, test-patch, test-caffe, test-octave, test-pycaffe,
 # test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
 # tests/gpu/check_all.sh on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe
 # alone, caffe-gpu a CUDA build of it.
@@ -26,7 +26,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
-	test-caffe-gpu-build gpu-check-dry
+	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants
 
 all: build
 
@@ -42,8 +42,8 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint ptx-check test-patch test-caffe test-octave test-pycaffe test-caffe-gpu-build \
-	gpu-check-dry
+test: test-rust test-c test-abi lint ptx-check test-cuda-emu test-patch test-caffe test-octave test-pycaffe \
+	test-caffe-gpu-build gpu-check-dry
 	@echo "make test: all suites passed"
 
 # The engine's tests: finite differences, references, properties, errors (cargo test).
@@ -174,6 +174,35 @@ ptx-check:
 	python3 cuda/build_ptx.py --check
 	$(CARGO) test --release --features cuda -p ranked-list-loss --lib cuda::
 	$(CARGO) clippy --release --features cuda -p ranked-list-loss --all-targets -- -D warnings
+
+# The CUDA path on the CPU, a check of the kernels' logic and of the launch code, never a GPU run (docs/gpu.md): the
+# kernels of cuda/ compiled for the CPU behind an emulated libcuda.so (tests/cuda_emu), found first on
+# LD_LIBRARY_PATH by cudarc and by the C test; tests/gpu.rs, the cuda module's tests and the C ABI's device entry
+# points against the CPU path; every kernel of the PTX must have been launched.
+CUDA_EMU := $(CURDIR)/target/cuda-emu
+CUDA_EMU_ENV := LD_LIBRARY_PATH=$(CUDA_EMU) RLL_CUDA_EMU_REPORT=$(CUDA_EMU)/launched.txt
+cuda-emu:
+	python3 tests/cuda_emu/build.py --out $(CUDA_EMU)
+
+test-cuda-emu: cuda-emu
+	rm -f $(CUDA_EMU)/launched.txt
+	$(CUDA_EMU)/helpers_test
+	$(CUDA_EMU_ENV) $(CARGO) test --release --features cuda -p ranked-list-loss --lib cuda::
+	$(CUDA_EMU_ENV) $(CARGO) test --release --features cuda -p ranked-list-loss --test gpu
+	$(CARGO) build --release -p ranked-list-loss-native-cuda
+	@mkdir -p target/c
+	cc -std=c11 -O2 -Wall -Wextra -Werror -Icpp/include tests/c/gpu_abi_test.c -L$(RELEASE_DIR) \
+	   -lranked_list_loss_cuda -L$(CUDA_EMU) -lcuda -lm -Wl,-rpath,$(abspath $(RELEASE_DIR)) -o target/c/gpu_abi_test
+	$(CUDA_EMU_ENV) target/c/gpu_abi_test
+	cc -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE tests/cuda_emu/emu_selftest.c -L$(CUDA_EMU) -lcuda \
+	   -o $(CUDA_EMU)/emu_selftest
+	LD_LIBRARY_PATH=$(CUDA_EMU) $(CUDA_EMU)/emu_selftest cuda/ptx/normalize.ptx
+	python3 tests/cuda_emu/launched.py $(CUDA_EMU)/launched.txt
+
+# Bugs planted one at a time in the kernels and the launch code (a wrong index, a wrong sum, a read past a buffer,
+# swapped arguments): each must make the emulated GPU tests fail. A few minutes; not part of `make test`.
+test-cuda-emu-mutants: cuda-emu
+	python3 tests/cuda_emu/mutants.py
 
 # What the GPU check (tests/gpu/check_all.sh) needs on a GPU machine, which has no Rust and no Debian packages: the
 # cuda build, its tests, the pure-Python pytorch-metric-learning wheel (tests/gpu/engine_check.sh), and the CUDA build of the

@@ -27,10 +27,10 @@ template <> struct Num<double> {
 template <typename T> __device__ inline T rll_min(T a, T b) { return a < b ? a : b; }
 template <typename T> __device__ inline T rll_max(T a, T b) { return a > b ? a : b; }
 
-// ±infinity to ±MAX (the CPU path saturates the same way).
+// ±infinity to ±MAX and NaN to 0, as the CPU's real::saturate.
 template <typename T> __device__ inline T saturate(T v) {
   const T m = Num<T>::max_value();
-  return v > m ? m : (v < -m ? -m : v);
+  return v != v ? (T)0 : (v > m ? m : (v < -m ? -m : v));
 }
 
 // Sum over the block in a fixed tree; every thread gets the result. `buf` holds RLL_THREADS values.

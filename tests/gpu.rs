@@ -1,5 +1,8 @@
-//! The CUDA path against the CPU path on a real GPU (run by tests/gpu/engine_check.sh on a machine with one; CI only
-//! compiles this file). Every semantics and option, f32 and f64, P×K and irregular batches, sparse and dense sets.
+//! The CUDA path against the CPU path: every semantics and option, f32 and f64, P×K and irregular batches, sparse
+//! and dense sets, close pairs, L2 normalisation, the error paths. On a real GPU through tests/gpu/engine_check.sh;
+//! in every `make test` against the kernel emulation (`make test-cuda-emu`: the kernels of cuda/ compiled for the
+//! CPU behind an emulated libcuda.so, docs/gpu.md), where the two largest batches are scaled down (`large`) so that
+//! the suite takes minutes; every assertion is the same on both.
 #![cfg(feature = "cuda")]
 
 mod common;
@@ -12,6 +15,24 @@ use std::sync::Arc;
 
 fn stream() -> Arc<CudaStream> {
     CudaContext::new(0).expect("a CUDA device").default_stream()
+}
+
+/// Whether device 0 is the kernel emulation (tests/cuda_emu) rather than a GPU.
+fn emulated() -> bool {
+    let name = CudaContext::new(0).expect("a CUDA device").name().unwrap();
+    name.contains("emulation")
+}
+
+/// (n, d) of a large batch: as given on a GPU, `emu` under the kernel emulation (said on stdout).
+fn large(gpu: (usize, usize), emu: (usize, usize)) -> (usize, usize) {
+    let shape = if emulated() { emu } else { gpu };
+    println!(
+        "batch {}x{} ({})",
+        shape.0,
+        shape.1,
+        if emulated() { "kernel emulation" } else { "GPU" }
+    );
+    shape
 }
 
 fn ptr<T>(s: &Arc<CudaStream>, v: &CudaSlice<T>) -> usize {
@@ -122,11 +143,12 @@ fn gpu_matches_cpu_f64() {
 #[test]
 fn gpu_matches_cpu_at_1024x512() {
     let s = stream();
-    let data = batch(9, 1024, 512, 1.0, true);
+    let (n, d) = large((1024, 512), (1024, 64));
+    let data = batch(9, n, d, 1.0, true);
     let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
     for p in variants() {
-        let (lc, gc, _) = cpu(&p, &x, &y, 1024, 512, 1.0);
-        let (lg, gg, _) = gpu(&s, &p, &x, &y, 1024, 512, 1.0);
+        let (lc, gc, _) = cpu(&p, &x, &y, n, d, 1.0);
+        let (lg, gg, _) = gpu(&s, &p, &x, &y, n, d, 1.0);
         assert!((lg - lc).abs() <= 1e-5 * lc.abs().max(1e-30), "{p:?}: {lg} vs {lc}");
         assert!(rel(&gg, &gc) < 1e-5, "{p:?}: {}", rel(&gg, &gc));
     }
@@ -135,11 +157,12 @@ fn gpu_matches_cpu_at_1024x512() {
 #[test]
 fn gpu_results_are_bit_identical_run_to_run() {
     let s = stream();
-    let data = batch(3, 600, 96, 0.6, true);
+    let (n, d) = large((600, 96), (300, 32));
+    let data = batch(3, n, d, 0.6, true);
     let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
     for p in variants() {
-        let a = gpu(&s, &p, &x, &y, 600, 96, 1.0);
-        let b = gpu(&s, &p, &x, &y, 600, 96, 1.0);
+        let a = gpu(&s, &p, &x, &y, n, d, 1.0);
+        let b = gpu(&s, &p, &x, &y, n, d, 1.0);
         assert_eq!(a.0.to_bits(), b.0.to_bits());
         assert!(a.1.iter().zip(&b.1).all(|(u, v)| u.to_bits() == v.to_bits()), "{p:?}");
     }
@@ -188,22 +211,53 @@ fn gpu_rejects_bad_input_with_errors() {
     assert_eq!(e.kind, ErrorKind::Parameter);
 }
 
+/// A batch whose N×N matrices exceed the device's memory (2^18 rows: 256 GiB in f32, more than any GPU has, and
+/// more than the emulation's 8 GiB) is a Size error naming the buffer, and the device works afterwards.
 #[test]
-fn gpu_l2_normalisation_matches_cpu() {
+fn gpu_out_of_memory_is_a_size_error() {
+    let s = stream();
+    let n = 1usize << 18;
+    let x = s.clone_htod(&vec![0.5f32; n]).unwrap();
+    let y = s
+        .clone_htod(&(0..n).map(|i| (i % 7) as f32).collect::<Vec<_>>())
+        .unwrap();
+    let args = GpuLoss {
+        x: ptr(&s, &x),
+        labels: ptr(&s, &y),
+        n,
+        d: 1,
+        grad: 0,
+        stats: 0,
+        stream: 0,
+        device: 0,
+    };
+    let e = compute_gpu::<f32>(&Params::default(), &args, 1.0).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Size, "{e}");
+    assert!(e.message.contains("device"), "{e}");
+    let data = batch(6, 30, 8, 1.0, false);
+    let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
+    let (lc, _, _) = cpu(&Params::default(), &x, &y, 30, 8, 1.0);
+    let (lg, _, _) = gpu(&s, &Params::default(), &x, &y, 30, 8, 1.0);
+    assert!((lg - lc).abs() <= 1e-5 * lc.abs());
+}
+
+/// y = x/‖x‖ and its backward on the device against the CPU's `normalize`, a zero row included.
+fn l2_agree<T: GpuReal>(tol_y: f64, tol_dx: f64) {
     let s = stream();
     let mut r = rng(4);
     let (n, d) = (37, 300);
     let mut x: Vec<f64> = (0..n * d).map(|_| rand::Rng::gen_range(&mut r, -2.0..2.0)).collect();
     x[3 * d..4 * d].iter_mut().for_each(|v| *v = 0.0); // a zero row
     let dy: Vec<f64> = (0..n * d).map(|_| rand::Rng::gen_range(&mut r, -1.0..1.0)).collect();
-    let (mut y, mut norms, mut dx) = (vec![0.0; n * d], vec![0.0; n], vec![0.0; n * d]);
+    let (x, dy) = (to::<T>(&x), to::<T>(&dy));
+    let (mut y, mut norms, mut dx) = (vec![T::zero(); n * d], vec![T::zero(); n], vec![T::zero(); n * d]);
     l2_forward(&x, n, d, &mut y, &mut norms).unwrap();
     l2_backward(&y, &dy, &norms, n, d, &mut dx).unwrap();
     let (xd, dyd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&dy).unwrap());
     let (yd, nd, dxd) = (
-        s.alloc_zeros::<f64>(n * d).unwrap(),
-        s.alloc_zeros::<f64>(n).unwrap(),
-        s.alloc_zeros::<f64>(n * d).unwrap(),
+        s.alloc_zeros::<T>(n * d).unwrap(),
+        s.alloc_zeros::<T>(n).unwrap(),
+        s.alloc_zeros::<T>(n * d).unwrap(),
     );
     let args = GpuL2 {
         x: ptr(&s, &xd),
@@ -216,18 +270,24 @@ fn gpu_l2_normalisation_matches_cpu() {
         stream: 0,
         device: 0,
     };
-    l2_forward_gpu::<f64>(&args).unwrap();
-    l2_backward_gpu::<f64>(&args).unwrap();
-    assert!(rel(&s.clone_dtoh(&yd).unwrap(), &y) < 1e-13);
-    assert!(rel(&s.clone_dtoh(&dxd).unwrap(), &dx) < 1e-12);
-    let _ = f64::NAME;
+    l2_forward_gpu::<T>(&args).unwrap();
+    l2_backward_gpu::<T>(&args).unwrap();
+    let ey = rel(&s.clone_dtoh(&yd).unwrap(), &y);
+    let edx = rel(&s.clone_dtoh(&dxd).unwrap(), &dx);
+    assert!(ey < tol_y && edx < tol_dx, "{}: y {ey}, dx {edx}", T::NAME);
+}
+
+#[test]
+fn gpu_l2_normalisation_matches_cpu() {
+    l2_agree::<f64>(1e-13, 1e-12);
+    l2_agree::<f32>(1e-6, 1e-5);
 }
 
 #[test]
 fn gpu_matches_cpu_at_8192x128() {
     let s = stream();
-    let (n, d) = (8192, 128);
-    // Two regimes: K = 3 per class (sparse sets, as the benchmark) and 7 large classes (dense positives).
+    let (n, d) = large((8192, 128), (1028, 16)); // n − 2 a multiple of 3, as 8192
+                                                 // Two regimes: K = 3 per class (sparse sets, as the benchmark) and 7 large classes (dense positives).
     let sparse = {
         let mut b = batch(21, n - 2, d, 1.0, false);
         let extra = batch(22, 3, d, 1.0, false);

@@ -80,4 +80,3 @@ pub(super) fn find_nonfinite<T: GpuReal>(
 pub(super) fn first_index(partial: &[i64]) -> Option<usize> {
     partial.iter().filter(|&&k| k >= 0).min().map(|&k| k as usize)
 }
-

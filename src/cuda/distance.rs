@@ -8,8 +8,8 @@ use super::table;
 use super::GpuReal;
 use crate::batch::GpuLoss;
 use crate::error::{ErrorKind, Result, RllError};
-use crate::scaled::Units;
 use crate::kernel_consts::COL_CHUNKS;
+use crate::scaled::Units;
 use cudarc::driver::CudaSlice;
 
 /// What the later stages read: the scaled rows, the scaling exponents, the N×N distances (overwritten with the
@@ -44,7 +44,15 @@ pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuLoss, nd: usize) -> Resu
             call,
             &table::COLUMN_PARTIAL,
             shape,
-            args![x = x, n = ni, d = di, info = info, mean = mean, what = what, partial = partial],
+            args![
+                x = x,
+                n = ni,
+                d = di,
+                info = info,
+                mean = mean,
+                what = what,
+                partial = partial
+            ],
         )?;
         launch::<T>(
             call,
@@ -74,7 +82,12 @@ pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuLoss, nd: usize) -> Resu
         args![x = x, n = ni, d = di, info = info, mean = mean, xs = xs],
     )?;
     let norms = call.scratch::<T>(n)?;
-    launch::<T>(call, &table::ROW_NORMS, shape, args![xs = xs, n = ni, d = di, norms = norms])?;
+    launch::<T>(
+        call,
+        &table::ROW_NORMS,
+        shape,
+        args![xs = xs, n = ni, d = di, norms = norms],
+    )?;
     let dist = call.scratch::<T>(n * n)?;
     // Close pairs (gram_distance sets them): distances and gradient terms from exact differences.
     let close = call.zeros::<u8>(n * n)?;

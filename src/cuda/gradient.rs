@@ -3,9 +3,9 @@
 //! that skips the all-zero tiles of A (`flags`).
 
 use super::call::Call;
+use super::distance::Distances;
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
-use super::distance::Distances;
 use super::GpuReal;
 use crate::batch::GpuLoss;
 use crate::error::Result;

@@ -8,8 +8,8 @@ use super::table::{ArgType, Blocks, Extent, Kernel};
 use super::GpuReal;
 use crate::error::{ErrorKind, Result, RllError};
 use cudarc::driver::{CudaSlice, CudaStream, CudaView, CudaViewMut, DevicePtr};
-use std::sync::Arc;
 use std::ffi::c_void;
+use std::sync::Arc;
 
 /// The batch's sizes, from which the launch rules compute grids.
 #[derive(Debug, Clone, Copy)]
@@ -42,8 +42,7 @@ impl Value {
                 | (Value::I64(_), ArgType::I64)
                 | (Value::I32(_), ArgType::I32)
                 | (Value::F64(_), ArgType::F64)
-        ) || (t == ArgType::Real
-            && matches!((self, real), (Value::F32(_), "f32") | (Value::F64(_), "f64")))
+        ) || (t == ArgType::Real && matches!((self, real), (Value::F32(_), "f32") | (Value::F64(_), "f64")))
     }
     fn as_param(&mut self) -> *mut c_void {
         match self {
@@ -158,7 +157,11 @@ pub(super) fn launch<T: GpuReal>(call: &Call, k: &Kernel, shape: Shape, args: &[
             .zip(k.params)
             .all(|((a, v), &(p, t))| a.name == p && v.fits(t, T::SUFFIX));
     if !matches {
-        let given: Vec<String> = args.iter().zip(&values).map(|(a, v)| format!("{} = {v:?}", a.name)).collect();
+        let given: Vec<String> = args
+            .iter()
+            .zip(&values)
+            .map(|(a, v)| format!("{} = {v:?}", a.name))
+            .collect();
         return Err(RllError::new(
             ErrorKind::Internal,
             format!(

@@ -86,7 +86,13 @@ pub fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
         &call,
         &table::L2_FORWARD,
         Shape { n: a.n, d: a.d },
-        args![x = DevAddr(a.x), n = ni, d = di, y = DevAddr(a.y), norms = DevAddr(a.norms)],
+        args![
+            x = DevAddr(a.x),
+            n = ni,
+            d = di,
+            y = DevAddr(a.y),
+            norms = DevAddr(a.norms)
+        ],
     )?;
     call.stream.synchronize().map_err(dev_err)
 }

@@ -2,9 +2,9 @@
 //! the sets, weights and coefficients A_ij written over the distance row, the value E, and the stats.
 
 use super::call::{dev_err, Call};
+use super::distance::Distances;
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
-use super::distance::Distances;
 use super::GpuReal;
 use crate::batch::GpuLoss;
 use crate::error::Result;

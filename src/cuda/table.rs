@@ -5,8 +5,8 @@
 //! it against the `.cu` signatures), and every launch's arguments against it.
 
 use crate::kernel_consts::{
-    CHECK_BLOCKS, COL_CHUNKS, FLAG_TILE_ROWS, GRAD_COLS, GRAD_THREADS, GRAM_THREADS, GRAM_TILE, STRIP_ROWS,
-    STRIP_TILE, THREADS,
+    CHECK_BLOCKS, COL_CHUNKS, FLAG_TILE_ROWS, GRAD_COLS, GRAD_THREADS, GRAM_THREADS, GRAM_TILE, STRIP_ROWS, STRIP_TILE,
+    THREADS,
 };
 
 /// A kernel parameter's type: `Ptr` any pointer, `Real` the kernel's element type T (f32 or f64 by its suffix).
@@ -107,7 +107,15 @@ const STRIP_TILES: (Blocks, Blocks) = (Cover(N, STRIP_TILE), Cover(N, STRIP_TILE
 pub const COLUMN_PARTIAL: Kernel = k(
     "column_partial",
     true,
-    &[("x", Ptr), ("n", I64), ("d", I64), ("info", Ptr), ("mean", Ptr), ("what", I32), ("partial", Ptr)],
+    &[
+        ("x", Ptr),
+        ("n", I64),
+        ("d", I64),
+        ("info", Ptr),
+        ("mean", Ptr),
+        ("what", I32),
+        ("partial", Ptr),
+    ],
     (Cover(D, STRIP_TILE), Fixed(COL_CHUNKS)),
     STRIP,
 );
@@ -135,7 +143,14 @@ pub const FIRST_NONFINITE: Kernel = k(
 pub const CENTRE_SCALE: Kernel = k(
     "centre_scale",
     true,
-    &[("x", Ptr), ("n", I64), ("d", I64), ("info", Ptr), ("mean", Ptr), ("xs", Ptr)],
+    &[
+        ("x", Ptr),
+        ("n", I64),
+        ("d", I64),
+        ("info", Ptr),
+        ("mean", Ptr),
+        ("xs", Ptr),
+    ],
     flat(Nd),
     (THREADS, 1),
 );
@@ -299,7 +314,14 @@ pub const L2_FORWARD: Kernel = k(
 pub const L2_BACKWARD: Kernel = k(
     "l2_backward",
     true,
-    &[("y", Ptr), ("dy", Ptr), ("norms", Ptr), ("n", I64), ("d", I64), ("dx", Ptr)],
+    &[
+        ("y", Ptr),
+        ("dy", Ptr),
+        ("norms", Ptr),
+        ("n", I64),
+        ("d", I64),
+        ("dx", Ptr),
+    ],
     PER_ROW,
     (THREADS, 1),
 );
@@ -323,7 +345,10 @@ pub const FAMILIES: [(&str, &[Kernel]); 4] = [
         "rows",
         &[PAPER_ROWS, OFFICIAL_SUMS, OFFICIAL_QUERY_WEIGHTS, OFFICIAL_COEF, SUM],
     ),
-    ("gradient", &[SYMMETRIZE_ADD, ROW_SUMS, GRADIENT, CLOSE_TERMS, ZERO_CLOSE]),
+    (
+        "gradient",
+        &[SYMMETRIZE_ADD, ROW_SUMS, GRADIENT, CLOSE_TERMS, ZERO_CLOSE],
+    ),
     ("normalize", &[L2_FORWARD, L2_BACKWARD]),
 ];
 
@@ -342,7 +367,9 @@ pub fn ptx_entries(ptx: &str) -> Vec<(String, Vec<usize>)> {
         let sizes = rest[open.min(close)..close]
             .split(',')
             .filter_map(|p| {
-                let ty = p.split_whitespace().find(|w| w.starts_with(".u") || w.starts_with(".s") || w.starts_with(".f") || w.starts_with(".b"))?;
+                let ty = p.split_whitespace().find(|w| {
+                    w.starts_with(".u") || w.starts_with(".s") || w.starts_with(".f") || w.starts_with(".b")
+                })?;
                 ty[2..].parse::<usize>().ok().map(|bits| bits / 8)
             })
             .collect();
@@ -373,9 +400,7 @@ pub fn check_family(family: &str, ptx: &str) -> Result<(), String> {
     if expected == found {
         return Ok(());
     }
-    let describe = |v: &[(String, Vec<usize>)]| -> Vec<String> {
-        v.iter().map(|(n, s)| format!("{n}{s:?}")).collect()
-    };
+    let describe = |v: &[(String, Vec<usize>)]| -> Vec<String> { v.iter().map(|(n, s)| format!("{n}{s:?}")).collect() };
     let (e, f) = (describe(&expected), describe(&found));
     let missing: Vec<&String> = e.iter().filter(|x| !f.contains(x)).collect();
     let extra: Vec<&String> = f.iter().filter(|x| !e.contains(x)).collect();
@@ -416,9 +441,11 @@ mod tests {
         assert!(e.contains("rll_gram_distance_f32"), "{e}");
     }
 
-    /// The `extern "C" __global__` signatures of cuda/<family>.cu: (name without the `_##S` suffix, typed,
-    /// [(parameter name, type)]).
-    fn cu_signatures(src: &str) -> Vec<(String, bool, Vec<(String, ArgType)>)> {
+    /// A kernel's signature: name without the `_##S` suffix, typed, [(parameter name, type)].
+    type Signature = (String, bool, Vec<(String, ArgType)>);
+
+    /// The `extern "C" __global__` signatures of cuda/<family>.cu.
+    fn cu_signatures(src: &str) -> Vec<Signature> {
         let flat: String = src.replace("\\\n", " ");
         let mut out = Vec::new();
         let mut rest = flat.as_str();
@@ -435,7 +462,7 @@ mod tests {
                 .split(',')
                 .map(|p| {
                     let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
-                    let (ty, name) = p.rsplit_once(|c: char| c == ' ' || c == '*').unwrap();
+                    let (ty, name) = p.rsplit_once([' ', '*']).unwrap();
                     let pointer = p.contains('*');
                     let ty = ty.trim();
                     let t = if pointer {
@@ -464,7 +491,7 @@ mod tests {
             let path = format!("{}/cuda/{family}.cu", env!("CARGO_MANIFEST_DIR"));
             let src = std::fs::read_to_string(&path).unwrap();
             let mut sigs = cu_signatures(&src);
-            let mut table: Vec<(String, bool, Vec<(String, ArgType)>)> = kernels
+            let mut table: Vec<Signature> = kernels
                 .iter()
                 .map(|k| {
                     let params = k.params.iter().map(|&(n, t)| (n.to_string(), t)).collect();

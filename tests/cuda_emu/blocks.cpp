@@ -47,10 +47,10 @@ extern "C" void rll_emu_switch(void** save, void* next);
 
 namespace rll_emu {
 
-thread_local uint3 thread_idx;
-thread_local uint3 block_idx;
-thread_local dim3 block_dim;
-thread_local dim3 grid_dim;
+RLL_EMU_TLS uint3 thread_idx;
+RLL_EMU_TLS uint3 block_idx;
+RLL_EMU_TLS dim3 block_dim;
+RLL_EMU_TLS dim3 grid_dim;
 
 namespace {
 
@@ -72,7 +72,7 @@ struct BlockRun {
   unsigned current = 0;
 };
 
-thread_local BlockRun run;
+RLL_EMU_TLS BlockRun run;
 
 std::size_t page_size() {
   static const std::size_t p = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
@@ -89,8 +89,10 @@ std::size_t page_size() {
 
 // A fresh fiber on `stack`: the first switch to it pops six zeroed registers and returns into fiber_main with
 // the stack aligned as at a call.
-void* start(char* stack) {
-  auto* top = reinterpret_cast<void**>(stack + kStackBytes);
+// `colour` staggers the tops of the stacks across cache sets: page-aligned tops would all map to the same L1 and
+// L2 sets and evict each other at every switch.
+void* start(char* stack, unsigned colour) {
+  auto* top = reinterpret_cast<void**>(stack + kStackBytes - (colour % 64) * 64 - (colour / 64 % 16) * 4096);
   *--top = nullptr;                                         // fiber_main's return address (never used)
   *--top = reinterpret_cast<void*>(&fiber_main);            // popped by rll_emu_switch's ret
   for (int r = 0; r < 6; ++r) *--top = nullptr;             // rbp, rbx, r12-r15
@@ -156,7 +158,7 @@ std::string run_grid(const Kernel& kernel, void** params, dim3 grid, dim3 block,
           continue;
         }
         for (unsigned t = 0; t < threads; ++t) {
-          run.fibers[t].sp = start(run.fibers[t].stack);
+          run.fibers[t].sp = start(run.fibers[t].stack, t);
           run.fibers[t].ended = false;
         }
         unsigned live = threads;

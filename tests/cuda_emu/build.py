@@ -5,6 +5,7 @@ and of our C test by running the kernels of cuda/*.cu compiled for the CPU. Each
 kernel missing on either side fails the build.
 
   tests/cuda_emu/build.py --out target/cuda-emu     then LD_LIBRARY_PATH=target/cuda-emu <a test>
+  --cuda-dir DIR: the kernel sources from DIR instead of cuda/ (tests/cuda_emu/mutants.py)
 """
 import argparse
 import os
@@ -24,7 +25,7 @@ FLAGS = ["-std=c++17", "-O2", "-fPIC", "-g", "-Wall", "-Wno-unknown-pragmas", "-
 
 
 def entries(family):
-    with open(os.path.join(ROOT, "cuda", "ptx", f"{family}.ptx")) as f:
+    with open(os.path.join(ROOT, "cuda", "ptx", f"{family}.ptx")) as f:  # always the committed PTX
         return re.findall(r"^\.visible \.entry (\w+)\(", f.read(), re.M)
 
 
@@ -39,7 +40,9 @@ def registry_source(family):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--cuda-dir", default=os.path.join(ROOT, "cuda"))
     args = ap.parse_args()
+    cuda_dir = os.path.abspath(args.cuda_dir)
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     defines = build_ptx.shared_constants()
@@ -56,7 +59,7 @@ def main():
     def compile_one(job):
         src, extra = job
         obj = os.path.join(out, os.path.basename(src) + ".o")
-        cmd = [CXX, *FLAGS, *extra, "-I", HERE, "-I", os.path.join(ROOT, "cuda"), "-c", src, "-o", obj]
+        cmd = [CXX, *FLAGS, *extra, "-I", HERE, "-I", cuda_dir, "-c", src, "-o", obj]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)}\n{r.stderr}")
@@ -71,7 +74,11 @@ def main():
         if os.path.lexists(path):
             os.remove(path)
         os.symlink("libcuda.so", path)
-    print(f"cuda-emu: {lib} ({sum(len(entries(f)) for f in build_ptx.FAMILIES)} kernels)")
+    # The device helpers against their CPU twins (run by make test-cuda-emu).
+    helpers = os.path.join(out, "helpers_test")
+    subprocess.run([CXX, *FLAGS, *defines, "-I", HERE, "-I", cuda_dir,
+                    os.path.join(HERE, "helpers_test.cpp"), "-o", helpers], check=True)
+    print(f"cuda-emu: {lib} ({sum(len(entries(f)) for f in build_ptx.FAMILIES)} kernels), {helpers}")
 
 
 if __name__ == "__main__":

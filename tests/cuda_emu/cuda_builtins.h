@@ -15,11 +15,13 @@ struct dim3 {
   unsigned int x, y, z;
 };
 
+#define RLL_EMU_TLS thread_local
+
 namespace rll_emu {
-extern thread_local uint3 thread_idx;
-extern thread_local uint3 block_idx;
-extern thread_local dim3 block_dim;
-extern thread_local dim3 grid_dim;
+extern RLL_EMU_TLS uint3 thread_idx;
+extern RLL_EMU_TLS uint3 block_idx;
+extern RLL_EMU_TLS dim3 block_dim;
+extern RLL_EMU_TLS dim3 grid_dim;
 void sync_threads();
 }  // namespace rll_emu
 

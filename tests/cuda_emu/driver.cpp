@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -84,6 +85,15 @@ std::set<Module*> modules;
 std::set<Stream*> streams;
 std::set<Event*> events;
 std::set<std::string> launched;
+// RLL_CUDA_EMU_PROFILE=1: launches and seconds per kernel, on stderr at exit (to size the tests).
+std::map<std::string, std::pair<long, double>> profile;
+const bool profiling = std::getenv("RLL_CUDA_EMU_PROFILE") != nullptr;
+struct ProfileReport {
+  ~ProfileReport() {
+    for (const auto& [name, p] : profile)
+      std::fprintf(stderr, "rll cuda-emu profile: %-32s %8ld launches %9.3f s\n", name.c_str(), p.first, p.second);
+  }
+} profile_report;
 thread_local CUcontext current = nullptr;
 thread_local const char* running_kernel = nullptr;
 
@@ -479,8 +489,16 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
   }
   note_launch(name);
   running_kernel = name.c_str();
+  const auto t0 = std::chrono::steady_clock::now();
   const std::string error = run_grid(*f->kernel, params, dim3{gx, gy, gz}, dim3{bx, by, bz}, f->ptx.barriers);
   running_kernel = nullptr;
+  if (profiling) {
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::lock_guard<std::mutex> lock(rll_emu::mutex);
+    auto& p = profile[name];
+    ++p.first;
+    p.second += dt;
+  }
   if (!error.empty()) return fail(CUDA_ERROR_LAUNCH_FAILED, name + ": " + error);
   return CUDA_SUCCESS;
 }
