@@ -1,6 +1,6 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)
-# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-cuda-emu, test-patch, test-caffe, test-octave, test-pycaffe,
+# Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-cuda-emu, test-torch, test-patch, test-caffe, test-octave, test-pycaffe,
 # test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
 # tests/gpu/check_all.sh on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe
 # alone, caffe-gpu a CUDA build of it.
@@ -26,7 +26,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
-	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants
+	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch
 
 all: build
 
@@ -42,8 +42,8 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint ptx-check test-cuda-emu test-patch test-caffe test-octave test-pycaffe \
-	test-caffe-gpu-build gpu-check-dry
+test: test-rust test-c test-abi lint ptx-check test-cuda-emu test-torch test-patch test-caffe test-octave \
+	test-pycaffe test-caffe-gpu-build gpu-check-dry
 	@echo "make test: all suites passed"
 
 # The engine's tests: finite differences, references, properties, errors (cargo test).
@@ -203,6 +203,24 @@ test-cuda-emu: cuda-emu
 # swapped arguments): each must make the emulated GPU tests fail. A few minutes; not part of `make test`.
 test-cuda-emu-mutants: cuda-emu
 	python3 tests/cuda_emu/mutants.py
+
+# The PyTorch package (python/, docs/pytorch.md) in a virtual environment of its own, kept in the cache: torch,
+# pytorch-metric-learning 2.9 (the peer), pytest, ruff and maturin from PyPI once (several GB: torch's default wheel
+# brings its CUDA libraries); then `pip install ./python` builds the extension with this checkout's engine.
+TORCH_VENV := $(CACHE)/venv-torch
+TORCH_PY := $(TORCH_VENV)/bin/python
+torch-env:
+	@[ -x $(TORCH_PY) ] || python3 -m venv $(TORCH_VENV)
+	@$(TORCH_PY) -c "import torch, pytorch_metric_learning, pytest, ruff, maturin" 2>/dev/null || \
+	  $(TORCH_PY) -m pip install -q torch pytorch-metric-learning==2.9.0 pytest ruff maturin
+
+torch-install: torch-env
+	PATH=$(TORCH_VENV)/bin:$$PATH $(TORCH_PY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./python
+
+# Parity with pytorch-metric-learning and with the C ABI, gradcheck, exact labels, errors, torch.compile, training.
+test-torch: torch-install build
+	$(TORCH_PY) -m ruff check python tests/torch
+	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py
 
 # What the GPU check (tests/gpu/check_all.sh) needs on a GPU machine, which has no Rust and no Debian packages: the
 # cuda build, its tests, the pure-Python pytorch-metric-learning wheel (tests/gpu/engine_check.sh), and the CUDA build of the

@@ -1,0 +1,17 @@
+"""Ranked List Loss (Wang et al., CVPR 2019) for PyTorch: the exact loss and gradient of the ranked_list_loss Rust
+engine, from one engine call per batch, on CPU and CUDA tensors.
+
+    import ranked_list_loss as rll
+    crit = rll.RankedListLoss(margin=0.4, alpha=1.2, t_n=10.0)
+    loss = crit(embeddings, labels)
+    loss.backward()
+
+``rll.ranked_list_loss`` is the same as a function; ``rll.pml.RankedListLoss`` takes pytorch-metric-learning's
+arguments and gives its value. docs/pytorch.md has the details.
+"""
+
+from . import pml
+from .functional import ranked_list_loss
+from .modules import RankedListLoss
+
+__all__ = ["RankedListLoss", "pml", "ranked_list_loss"]

@@ -1,0 +1,138 @@
+"""The loss as a PyTorch custom op (``torch.ops.ranked_list_loss.loss_and_grad``): one engine call computes the
+loss and its gradient on the tensor's own memory (the CPU engine, or the CUDA kernels on the tensor's device and
+current stream); backward multiplies the saved gradient by the incoming scalar. Registered with
+``torch.library.custom_op`` and a fake implementation, so that ``torch.compile`` traces it."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import _engine
+
+SEMANTICS = {"paper": 0, "official_v2020": 1, "official_v2019": 2}
+
+
+def _fail(message: str) -> ValueError:
+    return ValueError(f"RankedListLoss: {message}")
+
+
+def check_inputs(embeddings: Tensor, labels: Tensor) -> None:
+    """Shapes, dtypes and devices, named in the error (values are checked by the engine)."""
+    if not isinstance(embeddings, Tensor) or not isinstance(labels, Tensor):
+        raise TypeError("RankedListLoss: embeddings and labels must be tensors")
+    if embeddings.dim() != 2:
+        raise _fail(f"embeddings must be (N, D), got shape {tuple(embeddings.shape)}")
+    if embeddings.dtype not in (torch.float32, torch.float64):
+        raise _fail(f"embeddings.dtype = {embeddings.dtype}: float32 or float64 expected")
+    if labels.dim() != 1:
+        raise _fail(f"labels must be (N,), got shape {tuple(labels.shape)}")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise _fail(f"labels.dtype = {labels.dtype}: an integer dtype expected (class ids are compared exactly)")
+    n, d = embeddings.shape
+    if labels.shape[0] != n:
+        raise _fail(f"labels has {labels.shape[0]} values but embeddings has N = {n} rows")
+    if n == 0 or d == 0:
+        raise _fail(f"embeddings has shape ({n}, {d}): N and D must be > 0")
+    if labels.device != embeddings.device:
+        raise _fail(f"labels are on {labels.device}, embeddings on {embeddings.device}")
+    if embeddings.device.type not in ("cpu", "cuda"):
+        raise _fail(f"embeddings are on {embeddings.device}: CPU and CUDA tensors are supported")
+
+
+def dense_ids(labels: Tensor, dtype: torch.dtype) -> Tensor:
+    """Class ids 0..K-1 in the embeddings' dtype: equal labels get equal ids, exactly for any integer dtype (ids of
+    2^24 and 2^24 + 1 stay two classes, which float32 labels would merge)."""
+    _, inverse = torch.unique(labels, return_inverse=True)
+    return inverse.to(dtype).contiguous()
+
+
+def _stream(t: Tensor) -> int:
+    return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
+
+
+@torch.library.custom_op("ranked_list_loss::loss_and_grad", mutates_args=())
+def loss_and_grad(
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float,
+    alpha: float,
+    t_n: float,
+    t_p: float,
+    lambda_: float,
+    base_n: float,
+    base_p: float,
+    semantics: int,
+    query_only: bool,
+    detach_weights: bool,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor]:
+    """(loss, ∂loss/∂embeddings) of one batch; the gradient is an empty tensor when ``need_grad`` is False."""
+    x = embeddings.detach().contiguous()
+    ids = dense_ids(labels, x.dtype)
+    grad = torch.empty_like(x) if need_grad else x.new_empty(0)
+    if x.is_cuda and not _engine.has_cuda():
+        raise RuntimeError(
+            "RankedListLoss: this ranked_list_loss was built without CUDA; to use CUDA tensors reinstall it with "
+            'MATURIN_PEP517_ARGS="--features cuda" pip install ./python (docs/pytorch.md)'
+        )
+    try:
+        value = _call_engine(x, ids, grad, need_grad, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics,
+                             query_only, detach_weights)
+    except ValueError as e:
+        # The engine names the features x; here they are the embeddings.
+        message = str(e)
+        raise _fail("embeddings" + message[1:] if message.startswith("x[") else message) from None
+    return torch.tensor(value, dtype=x.dtype, device=x.device), grad
+
+
+def _call_engine(x: Tensor, ids: Tensor, grad: Tensor, need_grad: bool, margin: float, alpha: float, t_n: float,
+                 t_p: float, lambda_: float, base_n: float, base_p: float, semantics: int, query_only: bool,
+                 detach_weights: bool) -> float:
+    n, d = x.shape
+    return _engine.loss(
+        str(x.dtype).removeprefix("torch."),
+        x.data_ptr(),
+        ids.data_ptr(),
+        n,
+        d,
+        grad.data_ptr() if need_grad else 0,
+        x.device.index if x.is_cuda else -1,
+        _stream(x),
+        margin,
+        alpha,
+        t_n,
+        t_p,
+        lambda_,
+        base_n,
+        base_p,
+        semantics,
+        query_only,
+        detach_weights,
+    )
+
+
+@loss_and_grad.register_fake
+def _(embeddings, labels, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights,
+      need_grad):
+    grad = torch.empty_like(embeddings) if need_grad else embeddings.new_empty(0)
+    return embeddings.new_empty(()), grad
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    ctx.save_for_backward(output[1])
+
+
+def _backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "RankedListLoss: double backward (create_graph=True through the loss) is not supported: the engine "
+            "computes the loss's first derivative only"
+        )
+    (grad,) = ctx.saved_tensors
+    if grad.numel() == 0:
+        raise RuntimeError("RankedListLoss: backward through a call made without need_grad")
+    return (grad_loss * grad,) + (None,) * 12
+
+
+loss_and_grad.register_autograd(_backward, setup_context=_setup_context)

@@ -1,0 +1,48 @@
+"""``ranked_list_loss(embeddings, labels, ...)``: the Ranked List Loss of one batch as a function."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ._ops import SEMANTICS, check_inputs, loss_and_grad
+
+
+def ranked_list_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float = 0.4,
+    alpha: float = 1.2,
+    t_n: float = 10.0,
+    t_p: float = 0.0,
+    lambda_: float = 1.0,
+    semantics: str = "paper",
+    query_only: bool = False,
+    detach_weights: bool = False,
+    base_n: float = 2.71828,
+    base_p: float = 2.71828,
+) -> Tensor:
+    """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
+
+    ``semantics="paper"``: L = (1/N) Σ_i [L_P(i) + λ L_N(i)] over the Euclidean distances d_ij of the rows of
+    ``embeddings``, with L_P(i) the T_p-weighted mean of d_ij − (α − m) over the positives beyond α − m and L_N(i)
+    the T_n-weighted mean of α − d_ij over the negatives within α, and its exact gradient. ``"official_v2020"`` and
+    ``"official_v2019"``: the official Caffe layer's gradient and the value it reports.
+
+    embeddings: (N, D) float32 or float64, CPU or CUDA; labels: (N,) integers of any dtype (compared exactly).
+    Returns a 0-dim tensor of the embeddings' dtype. The defaults are the proto's (docs/semantics.md).
+    """
+    if semantics not in SEMANTICS:
+        raise ValueError(f"RankedListLoss: semantics = {semantics!r}: one of {', '.join(SEMANTICS)} expected")
+    for name, value in (("margin", margin), ("alpha", alpha), ("t_n", t_n), ("t_p", t_p), ("lambda_", lambda_),
+                        ("base_n", base_n), ("base_p", base_p)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"RankedListLoss: {name} = {value!r} must be a finite number")
+    check_inputs(embeddings, labels)
+    need_grad = embeddings.requires_grad and torch.is_grad_enabled()
+    loss, _ = loss_and_grad(embeddings, labels, float(margin), float(alpha), float(t_n), float(t_p), float(lambda_),
+                            float(base_n), float(base_p), SEMANTICS[semantics], bool(query_only),
+                            bool(detach_weights), need_grad)
+    return loss

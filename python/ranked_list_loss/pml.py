@@ -1,0 +1,45 @@
+"""``pml.RankedListLoss``: pytorch-metric-learning's arguments and value, computed by this package's engine, so
+that a PML user changes one import::
+
+    from pytorch_metric_learning.losses import RankedListLoss   # before
+    from ranked_list_loss.pml import RankedListLoss             # after
+
+PML 2.9 L2-normalises the embeddings (its default LpDistance), then averages over the N queries
+(1 − imbalance)·L_P(i) + imbalance·L_N(i) with positives beyond α − m and negatives within α (α = 1 + m/2 unless
+given). That is ours on the normalised rows with λ = imbalance / (1 − imbalance), times (1 − imbalance). PML adds
+1e-5 to each list's weight sum; ours is exact, so the two agree to about 1e-5 relative (docs/pytorch.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .functional import ranked_list_loss
+
+
+class RankedListLoss(nn.Module):
+    """PML's ``RankedListLoss(margin, Tn, imbalance=0.5, alpha=None, Tp=0)`` on this package's engine."""
+
+    def __init__(self, margin: float, Tn: float, imbalance: float = 0.5, alpha: float | None = None,
+                 Tp: float = 0, **kwargs: Any) -> None:
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"RankedListLoss (pml): {', '.join(sorted(kwargs))} not supported (PML's distance, "
+                            "reducer and regularizers; the loss uses PML's defaults)")
+        if not 0 <= imbalance < 1:
+            raise ValueError(f"RankedListLoss (pml): imbalance = {imbalance} must be in [0, 1) (1, negatives only, "
+                             "has no finite λ)")
+        self.margin, self.Tn, self.Tp, self.imbalance = margin, Tn, Tp, imbalance
+        self.alpha = 1 + margin / 2 if alpha is None else alpha
+
+    def forward(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any = None, ref_emb: Any = None,
+                ref_labels: Any = None) -> Tensor:
+        if indices_tuple is not None or ref_emb is not None or ref_labels is not None:
+            raise ValueError("RankedListLoss (pml): indices_tuple, ref_emb and ref_labels are not supported (as in PML)")
+        keep = 1 - self.imbalance
+        loss = ranked_list_loss(F.normalize(embeddings, dim=1), labels, margin=self.margin, alpha=self.alpha,
+                                t_n=self.Tn, t_p=self.Tp, lambda_=self.imbalance / keep, semantics="paper")
+        return keep * loss

@@ -1,0 +1,266 @@
+"""The PyTorch package (python/ranked_list_loss) against independent references: pytorch-metric-learning (PAPER),
+the C ABI of the same engine (every semantics and option, float32 and float64), torch.autograd.gradcheck in float64,
+plus labels above 2^24, every error path, determinism, torch.compile and a small training run.
+
+Run by `make test-torch` (RLL_LIB: target/release/libranked_list_loss.so)."""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+
+import pytest
+import ranked_list_loss as rll
+import torch
+import torch.nn.functional as F
+
+SEMANTICS = {"paper": 0, "official_v2020": 1, "official_v2019": 2}
+OPTIONS = [
+    {"semantics": "paper"},
+    {"semantics": "paper", "t_p": 2.0},
+    {"semantics": "paper", "query_only": True},
+    {"semantics": "paper", "detach_weights": True},
+    {"semantics": "paper", "query_only": True, "detach_weights": True, "lambda_": 0.5},
+    {"semantics": "official_v2020"},
+    {"semantics": "official_v2019", "t_p": 2.0},
+]
+
+
+def batch(n: int, d: int, classes: int, seed: int, dtype=torch.float64, radius: float = 1.0):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, d, generator=g, dtype=torch.float64)
+    labels = torch.arange(n) % classes
+    x = centres[labels] + 0.6 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    x = radius * F.normalize(x, dim=1)
+    return x.to(dtype), labels
+
+
+class RllParams(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_float) for name in ("margin", "alpha", "t_n", "t_p", "base_n", "base_p", "lambda_")] + [
+        (name, ctypes.c_int32) for name in ("semantics", "query_only", "detach_weights")]
+
+
+def c_abi(x: torch.Tensor, labels: torch.Tensor, options: dict):
+    """(loss, grad) from the C ABI's rll_loss_f32/f64 of libranked_list_loss.so (labels as floats)."""
+    lib = ctypes.CDLL(os.environ.get("RLL_LIB", "target/release/libranked_list_loss.so"))
+    p = RllParams()
+    lib.rll_params_default(ctypes.byref(p))
+    for key, value in options.items():
+        if key == "semantics":
+            p.semantics = SEMANTICS[value]
+        else:
+            setattr(p, key, value)
+    real = ctypes.c_double if x.dtype == torch.float64 else ctypes.c_float
+    fn = lib.rll_loss_f64 if x.dtype == torch.float64 else lib.rll_loss_f32
+    xc = x.detach().contiguous()
+    yc = labels.to(x.dtype).contiguous()
+    grad = torch.empty_like(xc)
+    loss = real()
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, real,
+                   ctypes.c_void_p, ctypes.c_void_p]
+    rc = fn(ctypes.byref(p), xc.data_ptr(), yc.data_ptr(), x.shape[0], x.shape[1], real(1.0), ctypes.byref(loss),
+            grad.data_ptr())
+    assert rc == 0, ctypes.c_char_p(lib.rll_last_error()).value
+    return loss.value, grad
+
+
+def ours(x: torch.Tensor, labels: torch.Tensor, options: dict):
+    x = x.detach().clone().requires_grad_(True)
+    loss = rll.ranked_list_loss(x, labels, **options)
+    loss.backward()
+    return loss, x.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
+def test_same_as_the_c_abi(dtype, options):
+    for n, d, classes, seed in [(60, 32, 12, 1), (97, 16, 9, 2)]:
+        x, labels = batch(n, d, classes, seed, dtype, radius=0.8)
+        loss, grad = ours(x, labels, options)
+        loss_c, grad_c = c_abi(x, labels, options)
+        assert loss.dtype == dtype and loss.dim() == 0
+        # One engine, the same inputs: the same bits.
+        assert loss.item() == loss_c
+        assert torch.equal(grad, grad_c)
+
+
+def test_module_and_function_agree():
+    x, labels = batch(40, 8, 5, 3)
+    crit = rll.RankedListLoss(margin=0.5, alpha=1.1, t_n=7.0, t_p=1.0, lambda_=0.7)
+    assert crit(x, labels).item() == rll.ranked_list_loss(x, labels, margin=0.5, alpha=1.1, t_n=7.0, t_p=1.0,
+                                                          lambda_=0.7).item()
+    assert "semantics='paper'" in repr(crit)
+
+
+def pml_formula(x: torch.Tensor, labels: torch.Tensor, margin, tn, imbalance, alpha, tp) -> float:
+    """PML 2.9's RankedListLoss written pair by pair in float64, without its N·1e-5 added to each weight sum."""
+    alpha = 1 + margin / 2 if alpha is None else alpha
+    e = F.normalize(x.double(), dim=1).tolist()
+    y = labels.tolist()
+    n, total = len(e), 0.0
+    for i in range(n):
+        wp = hp = wn = hn = 0.0
+        for j in range(n):
+            if j == i:
+                continue
+            dij = math.sqrt(sum((a - b) ** 2 for a, b in zip(e[i], e[j])))
+            if y[j] == y[i] and dij > alpha - margin:
+                w = math.exp(tp * (dij - (alpha - margin)))
+                wp, hp = wp + w, hp + w * (dij - (alpha - margin))
+            elif y[j] != y[i] and 0 < dij < alpha:
+                w = math.exp(tn * (alpha - dij))
+                wn, hn = wn + w, hn + w * (alpha - dij)
+        total += (1 - imbalance) * (hp / wp if wp else 0.0) + imbalance * (hn / wn if wn else 0.0)
+    return total / n
+
+
+@pytest.mark.parametrize("imbalance,tn,tp,alpha", [(0.5, 10, 0, None), (0.3, 4, 2, 1.25), (0.0, 5, 1, None)])
+@pytest.mark.filterwarnings("ignore:Values of Tp or Tn are too high")
+def test_pml_parity(imbalance, tn, tp, alpha):
+    from pytorch_metric_learning.losses import RankedListLoss as PmlLoss
+
+    x, labels = batch(60, 12, 10, 4, radius=3.0)  # PML normalises the rows; ours (pml) too
+    theirs_x = x.clone().requires_grad_(True)
+    theirs = PmlLoss(margin=0.4, Tn=tn, imbalance=imbalance, alpha=alpha, Tp=tp)(theirs_x, labels)
+    theirs.backward()
+    ours_x = x.clone().requires_grad_(True)
+    mine = rll.pml.RankedListLoss(margin=0.4, Tn=tn, imbalance=imbalance, alpha=alpha, Tp=tp)(ours_x, labels)
+    mine.backward()
+    # PML's formula (a plain pair-by-pair reference), to the rounding of the parameters to float32 (the proto's
+    # type, which the engine takes) ...
+    assert mine.item() == pytest.approx(pml_formula(x, labels, 0.4, tn, imbalance, alpha, tp), rel=1e-6)
+    # ... and PML itself up to its bias: N·1e-5 = 6e-4 added to weight sums of 1 or more.
+    assert mine.item() == pytest.approx(theirs.item(), rel=1e-3)
+    assert F.cosine_similarity(ours_x.grad.flatten(), theirs_x.grad.flatten(), dim=0).item() > 0.9999
+
+
+@pytest.mark.parametrize("options", [{}, {"t_p": 2.0, "lambda_": 0.5}, {"alpha": 1.0, "margin": 0.6, "t_n": 3.0}])
+def test_gradcheck_float64(options):
+    x, labels = batch(14, 4, 3, 5, radius=0.7)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda e: rll.ranked_list_loss(e, labels, **options), (x,), eps=1e-6,
+                                    atol=1e-7, rtol=1e-5)
+
+
+def test_labels_are_compared_exactly():
+    x, labels = batch(30, 6, 3, 6)
+    big = labels.to(torch.int64) + 2**24  # 2^24 and 2^24 + 1 would be one float32 value
+    assert float(2**24) == float(torch.tensor(2**24 + 1, dtype=torch.float32))
+    for dtype in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        lab = (big if dtype in (torch.int64, torch.int32) else labels).to(dtype)
+        assert rll.ranked_list_loss(x, lab).item() == rll.ranked_list_loss(x, labels).item(), dtype
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda x, y: (x.clone().index_put_((torch.tensor(3), torch.tensor(1)), torch.tensor(math.nan, dtype=x.dtype)), y),
+         r"embeddings\[3\]\[1\] = NaN is not finite"),
+        (lambda x, y: (x.clone().index_put_((torch.tensor(2), torch.tensor(0)), torch.tensor(math.inf, dtype=x.dtype)), y),
+         r"embeddings\[2\]\[0\] = inf is not finite"),
+        (lambda x, y: (x, y[:-1]), r"labels has 11 values but embeddings has N = 12 rows"),
+        (lambda x, y: (x[0], y), r"embeddings must be \(N, D\), got shape \(3,\)"),
+        (lambda x, y: (x, y.to(torch.float32)), r"labels.dtype = torch.float32: an integer dtype expected"),
+        (lambda x, y: (x.to(torch.int32), y), r"embeddings.dtype = torch.int32"),
+        (lambda x, y: (x[:, :0], y), r"N and D must be > 0"),
+        (lambda x, y: (x, y.view(3, 4)), r"labels must be \(N,\)"),
+    ],
+)
+def test_bad_input_is_a_value_error(make, match):
+    x, labels = batch(12, 3, 4, 7)
+    e, y = make(x, labels)
+    with pytest.raises(ValueError, match=match):
+        rll.ranked_list_loss(e, y)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"margin": -0.1}, "margin"),
+        ({"alpha": math.nan}, "alpha = nan must be a finite number"),
+        ({"t_n": -1.0}, "t_n"),
+        ({"semantics": "v3"}, "semantics = 'v3'"),
+        ({"lambda_": math.inf}, "lambda_ = inf"),
+    ],
+)
+def test_bad_parameters_are_value_errors(kwargs, match):
+    x, labels = batch(12, 3, 4, 7)
+    with pytest.raises(ValueError, match=match):
+        rll.ranked_list_loss(x, labels, **kwargs)
+
+
+def test_pml_arguments_are_checked():
+    with pytest.raises(ValueError, match="imbalance = 1"):
+        rll.pml.RankedListLoss(margin=0.4, Tn=10, imbalance=1)
+    with pytest.raises(TypeError, match="distance"):
+        rll.pml.RankedListLoss(margin=0.4, Tn=10, distance=None)
+    x, labels = batch(12, 3, 4, 7)
+    with pytest.raises(ValueError, match="ref_emb"):
+        rll.pml.RankedListLoss(margin=0.4, Tn=10)(x, labels, ref_emb=x)
+
+
+def test_double_backward_is_refused():
+    x, labels = batch(12, 3, 4, 8)
+    x.requires_grad_(True)
+    loss = rll.ranked_list_loss(x, labels)
+    with pytest.raises(RuntimeError, match="double backward"):
+        torch.autograd.grad(loss, x, create_graph=True)
+
+
+def test_backward_scales_by_the_incoming_gradient():
+    x, labels = batch(20, 5, 4, 9)
+    _, g = ours(x, labels, {})
+    x2 = x.clone().requires_grad_(True)
+    (3.5 * rll.ranked_list_loss(x2, labels)).backward()
+    assert torch.allclose(x2.grad, 3.5 * g, rtol=0, atol=0)
+
+
+def test_no_grad_computes_the_value_only():
+    x, labels = batch(20, 5, 4, 9)
+    with torch.no_grad():
+        v = rll.ranked_list_loss(x.requires_grad_(True), labels)
+    assert not v.requires_grad and v.item() == ours(x, labels, {})[0].item()
+
+
+def test_deterministic_run_to_run():
+    x, labels = batch(300, 64, 30, 10, torch.float32)
+    a = ours(x, labels, {})
+    b = ours(x, labels, {})
+    assert a[0].item() == b[0].item() and torch.equal(a[1], b[1])
+
+
+def test_torch_compile_aot_eager():
+    x, labels = batch(50, 8, 6, 11)
+    model = torch.nn.Linear(8, 8, dtype=torch.float64)
+    crit = rll.RankedListLoss(t_p=1.0)
+
+    def step(inp):
+        return crit(model(inp), labels)
+
+    eager = step(x)
+    eager.backward()
+    g_eager = model.weight.grad.clone()
+    model.zero_grad()
+    compiled = torch.compile(step, backend="aot_eager", fullgraph=True)
+    out = compiled(x)
+    out.backward()
+    assert out.item() == pytest.approx(eager.item(), rel=1e-12)
+    assert torch.allclose(model.weight.grad, g_eager, rtol=1e-10, atol=1e-12)
+
+
+def test_a_small_model_trains():
+    torch.manual_seed(0)
+    x, labels = batch(240, 16, 8, 12, torch.float32, radius=1.0)
+    x = x + 0.5 * torch.randn_like(x)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    crit = rll.RankedListLoss()
+    losses = []
+    for _ in range(100):
+        opt.zero_grad()
+        loss = crit(F.normalize(model(x), dim=1), labels)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-10:]) < 0.6 * sum(losses[:10]), losses
