@@ -26,7 +26,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
-	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch
+	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch
 
 all: build
 
@@ -219,11 +219,17 @@ torch-install: torch-env
 
 # Parity with pytorch-metric-learning and with the C ABI, gradcheck, exact labels, errors, torch.compile, training.
 test-torch: torch-install build
-	$(TORCH_PY) -m ruff check python tests/torch
+	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py
 
+# Ours and pytorch-metric-learning through PyTorch, forward+backward, 1 and 2 threads, medians and ratios
+# (docs/pytorch.md).
+bench-torch: torch-install
+	$(TORCH_PY) bench/bench_torch.py
+
 # What the GPU check (tests/gpu/check_all.sh) needs on a GPU machine, which has no Rust and no Debian packages: the
-# cuda build, its tests, the pure-Python pytorch-metric-learning wheel (tests/gpu/engine_check.sh), and the CUDA build of the
+# cuda build, its tests, the pure-Python pytorch-metric-learning wheel and our PyTorch package's wheel built with the
+# cuda feature (abi3: the GPU machine's CPython 3.12 takes it; tests/gpu/engine_check.sh), and the CUDA build of the
 # patched Caffe with its libraries (tests/gpu/caffe_gpu_check.sh). Then run tests/gpu/check_all.sh there with
 # .gpu_bundle carried (the repository and the bundle must stay under 64 MiB).
 gpu-bundle: test-caffe-gpu-build
@@ -236,6 +242,9 @@ gpu-bundle: test-caffe-gpu-build
 	  --message-format=json 2>/dev/null | python3 -c "import json,sys; [print(m['executable']) for m in \
 	  map(json.loads, sys.stdin) if m.get('executable') and m['target']['name'] == 'gpu']") .gpu_bundle/gpu_tests
 	python3 -m pip download -q --no-deps pytorch-metric-learning==2.9.0 -d .gpu_bundle
+	$(MAKE) torch-env
+	PATH=$(TORCH_VENV)/bin:$$PATH maturin build -q --release -m python/Cargo.toml --features cuda \
+	  --compatibility linux -o .gpu_bundle/wheel
 	PATH="$(CACHE)/cuda13/nvidia/cu13/bin:$$PATH" tests/gpu/bundle_caffe.sh $(GPU_CHECK_TREE) .gpu_bundle/caffe.tar.xz
 	@size=$$(( $$(du -sb .gpu_bundle | cut -f1) + $$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1) )); \
 	  echo "gpu-bundle: repository + .gpu_bundle = $$(( size >> 20 )) MiB (the GPU machine takes 64)"; \

@@ -1,7 +1,10 @@
-"""The loss as a PyTorch custom op (``torch.ops.ranked_list_loss.loss_and_grad``): one engine call computes the
-loss and its gradient on the tensor's own memory (the CPU engine, or the CUDA kernels on the tensor's device and
-current stream); backward multiplies the saved gradient by the incoming scalar. Registered with
-``torch.library.custom_op`` and a fake implementation, so that ``torch.compile`` traces it."""
+"""The loss's one engine call, ``compute``: the loss and its gradient on the tensor's own memory (the CPU engine,
+or the CUDA kernels on the tensor's device and current stream). Two ways into it with the same backward (the saved
+gradient times the incoming scalar; double backward refused):
+- ``loss_and_grad``, the custom op ``torch.ops.ranked_list_loss.loss_and_grad`` registered with
+  ``torch.library.custom_op`` and a fake implementation, which ``torch.compile`` traces;
+- ``LossFunction``, a ``torch.autograd.Function`` for eager mode, which skips the custom op's Python dispatch
+  (about 0.25 ms a call, a quarter of the engine's time at 180×512)."""
 
 from __future__ import annotations
 
@@ -51,8 +54,7 @@ def _stream(t: Tensor) -> int:
     return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
 
 
-@torch.library.custom_op("ranked_list_loss::loss_and_grad", mutates_args=())
-def loss_and_grad(
+def compute(
     embeddings: Tensor,
     labels: Tensor,
     margin: float,
@@ -112,6 +114,9 @@ def _call_engine(x: Tensor, ids: Tensor, grad: Tensor, need_grad: bool, margin: 
     )
 
 
+loss_and_grad = torch.library.custom_op("ranked_list_loss::loss_and_grad", compute, mutates_args=())
+
+
 @loss_and_grad.register_fake
 def _(embeddings, labels, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights,
       need_grad):
@@ -123,7 +128,7 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.save_for_backward(output[1])
 
 
-def _backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
+def _scaled_gradient(ctx, grad_loss: Tensor) -> Tensor:
     if torch.is_grad_enabled():
         raise RuntimeError(
             "RankedListLoss: double backward (create_graph=True through the loss) is not supported: the engine "
@@ -132,7 +137,25 @@ def _backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
     (grad,) = ctx.saved_tensors
     if grad.numel() == 0:
         raise RuntimeError("RankedListLoss: backward through a call made without need_grad")
-    return (grad_loss * grad,) + (None,) * 12
+    return grad_loss * grad
+
+
+def _backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
+    return (_scaled_gradient(ctx, grad_loss),) + (None,) * 12
 
 
 loss_and_grad.register_autograd(_backward, setup_context=_setup_context)
+
+
+class LossFunction(torch.autograd.Function):
+    """``compute`` under autograd in eager mode: ``LossFunction.apply(embeddings, labels, *parameters)``."""
+
+    @staticmethod
+    def forward(ctx, embeddings: Tensor, labels: Tensor, *parameters) -> Tensor:
+        loss, grad = compute(embeddings, labels, *parameters)
+        ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        return (_scaled_gradient(ctx, grad_loss),) + (None,) * 12

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._ops import SEMANTICS, check_inputs, loss_and_grad
+from ._ops import SEMANTICS, LossFunction, check_inputs, loss_and_grad
 
 
 def ranked_list_loss(
@@ -42,7 +42,8 @@ def ranked_list_loss(
             raise ValueError(f"RankedListLoss: {name} = {value!r} must be a finite number")
     check_inputs(embeddings, labels)
     need_grad = embeddings.requires_grad and torch.is_grad_enabled()
-    loss, _ = loss_and_grad(embeddings, labels, float(margin), float(alpha), float(t_n), float(t_p), float(lambda_),
-                            float(base_n), float(base_p), SEMANTICS[semantics], bool(query_only),
-                            bool(detach_weights), need_grad)
-    return loss
+    parameters = (float(margin), float(alpha), float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
+                  SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad)
+    if torch.compiler.is_compiling():
+        return loss_and_grad(embeddings, labels, *parameters)[0]
+    return LossFunction.apply(embeddings, labels, *parameters)

@@ -149,6 +149,13 @@ fn loss(
     })
 }
 
+/// The engine's CPU worker threads: n > 0 exactly n, 0 the engine's choice per call ($RLL_NUM_THREADS, or by
+/// batch size up to every core). Results are bit-identical for any count.
+#[pyfunction]
+fn set_num_threads(n: usize) {
+    rll::set_num_threads(n);
+}
+
 /// Whether this build has the CUDA path (the `cuda` feature).
 #[pyfunction]
 fn has_cuda() -> bool {
@@ -159,5 +166,6 @@ fn has_cuda() -> bool {
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loss, m)?)?;
     m.add_function(wrap_pyfunction!(has_cuda, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the GPU path needs checked, in one run on a machine with an NVIDIA GPU (docs/gpu.md):
 # the GPU tests against the CPU path, compute-sanitizer memcheck and racecheck on a small case, a C++ program using
-# cudaMalloc and two streams through the C ABI, and the benchmark table. Artifacts come from `make gpu-bundle`
+# cudaMalloc and two streams through the C ABI, the benchmark table, and the PyTorch package on CUDA. Artifacts come from `make gpu-bundle`
 # (built on the CPU machine: the GPU machine has no Rust), in .gpu_bundle/. Output: $OUT (default gpu_out/ in the repository).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +26,9 @@ export LD_LIBRARY_PATH="$PWD/$B:${LD_LIBRARY_PATH:-}"
   python3 -m pip install -q --no-index --no-deps --target "$TMP/site" "$B"/*.whl \
     && export PYTHONPATH="$TMP/site"
   run python3 bench/gpu_bench.py --lib "$B/libranked_list_loss.so"
+  step "PyTorch package on CUDA (tests/gpu/torch_check.py)"
+  python3 -m zipfile -e "$B"/wheel/ranked_list_loss-*.whl "$TMP/site" \
+    && run python3 tests/gpu/torch_check.py
   step "gpu_check: $([ $status = 0 ] && echo all passed || echo FAILURES)"
   exit $status
 } 2>&1 | tee "$OUT/gpu_check.log"
