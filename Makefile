@@ -26,7 +26,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 
 .PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
-	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch
+	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch
 
 all: build
 
@@ -221,6 +221,11 @@ torch-install: torch-env
 test-torch: torch-install build
 	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py
+
+# The main job's protocol in PyTorch: the demo's convnet, recipe and seed trained once with ours and once with
+# pytorch-metric-learning, Recall@K and NMI for both protocols, time per step (tools/demo_torch.py).
+demo-torch: deps-demo torch-install
+	$(TORCH_PY) tools/demo_torch.py --seed $(SEED) --iters $(ITERS) --out demo_torch_out/results.json
 
 # Ours and pytorch-metric-learning through PyTorch, forward+backward, 1 and 2 threads, medians and ratios
 # (docs/pytorch.md).
