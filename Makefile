@@ -217,10 +217,13 @@ torch-env:
 torch-install: torch-env
 	PATH=$(TORCH_VENV)/bin:$$PATH $(TORCH_PY) -m pip install -q --no-build-isolation --force-reinstall --no-deps ./python
 
-# Parity with pytorch-metric-learning and with the C ABI, gradcheck, exact labels, errors, torch.compile, training.
+# Parity with pytorch-metric-learning and with the C ABI, gradcheck, exact labels, errors, torch.compile, training,
+# float16 and bfloat16 with autocast; the half-precision example (PML's NaN beside our finite loss).
 test-torch: torch-install build
-	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py
+	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tools/demo_torch.py \
+	  examples/torch_half_precision.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py
+	$(TORCH_PY) examples/torch_half_precision.py
 
 # The main job's protocol in PyTorch: the demo's convnet, recipe and seed trained once with ours and once with
 # pytorch-metric-learning, Recall@K and NMI for both protocols, time per step (tools/demo_torch.py).

@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FAMILIES = ["distance", "rows", "gradient", "normalize"]
+FAMILIES = ["distance", "rows", "gradient", "normalize", "convert"]
 HEADERS = ["rll_common.cuh"]
 OPTIONS = ["--gpu-architecture=compute_70", "--std=c++14", "-default-device", "--fmad=true"]
 NVRTC_WHEEL = "nvidia-cuda-nvrtc-cu12==12.9.86"

@@ -8,8 +8,10 @@ use crate::batch::{Batch, GpuLoss};
 use crate::cpu::compute;
 use crate::cuda::{self, GpuReal};
 use crate::error::{ErrorKind, Result, RllError};
+use crate::half_precision::{compute_half, Half};
 use crate::params::{Params, Semantics};
 use crate::real::Real;
+use half::{bf16, f16};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CString};
 
@@ -160,17 +162,7 @@ unsafe fn loss_c<T: Real>(
         ])?;
         // SAFETY: non-null; the caller provides a valid rll_params.
         let params = Params::try_from(unsafe { &*p })?;
-        if n <= 0 {
-            return Err(RllError::size(format!("n = {n} must be > 0")));
-        }
-        if d <= 0 {
-            return Err(RllError::size(format!("d = {d} must be > 0")));
-        }
-        let (n, d) = (n as usize, d as usize);
-        let nd = n
-            .checked_mul(d)
-            .filter(|&v| v <= isize::MAX as usize / std::mem::size_of::<T>())
-            .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;
+        let (n, d, nd) = host_dims(n, d, std::mem::size_of::<T>())?;
         // SAFETY: non-null; the caller guarantees n·d readable values at x, n at labels, and n·d writable values
         // at grad when it is non-null.
         let (xs, ls) = unsafe { (std::slice::from_raw_parts(x, nd), std::slice::from_raw_parts(labels, n)) };
@@ -195,6 +187,108 @@ unsafe fn loss_c<T: Real>(
         unsafe { loss.write(value) };
         Ok(())
     })
+}
+
+/// n and d of a C call, positive, and n·d values of `elem` bytes within what a slice can address.
+fn host_dims(n: i64, d: i64, elem: usize) -> Result<(usize, usize, usize)> {
+    if n <= 0 {
+        return Err(RllError::size(format!("n = {n} must be > 0")));
+    }
+    if d <= 0 {
+        return Err(RllError::size(format!("d = {d} must be > 0")));
+    }
+    let (n, d) = (n as usize, d as usize);
+    let nd = n
+        .checked_mul(d)
+        .filter(|&v| v <= isize::MAX as usize / elem)
+        .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;
+    Ok((n, d, nd))
+}
+
+/// The shared body of `rll_loss_f16` and `rll_loss_bf16`: labels widened exactly, then [`compute_half`].
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_half_c<H: Half>(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+) -> c_int {
+    report(|| {
+        non_null(&[
+            (p.is_null(), "p"),
+            (x.is_null(), "x"),
+            (labels.is_null(), "labels"),
+            (loss.is_null(), "loss"),
+        ])?;
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        let (n, d, nd) = host_dims(n, d, 2)?;
+        // SAFETY: non-null; the caller guarantees n·d readable values at x, n at labels, n·d writable values at
+        // grad when it is non-null; H is a 16-bit pattern like u16 (half's types are repr(transparent) over u16).
+        let (xs, ls) = unsafe {
+            (
+                std::slice::from_raw_parts(x as *const H, nd),
+                std::slice::from_raw_parts(labels as *const H, n),
+            )
+        };
+        let ls: Vec<f32> = ls.iter().map(|h| h.widen()).collect();
+        let g = if grad.is_null() {
+            None
+        } else {
+            Some(unsafe { std::slice::from_raw_parts_mut(grad as *mut H, nd) })
+        };
+        let value = compute_half::<H>(&params, xs, &ls, n, d, loss_weight, g)?;
+        // SAFETY: non-null and writable by the caller's contract.
+        unsafe { loss.write(value) };
+        Ok(())
+    })
+}
+
+/// Loss of a batch of `n` rows of `d` IEEE binary16 values (as `uint16_t` bit patterns, row-major) with `n`
+/// binary16 labels, computed in float32: `*loss` receives E and `grad` (n·d values, may be NULL) receives
+/// loss_weight · ∂E/∂x rounded to nearest even and saturated at ±65504.
+///
+/// # Safety
+/// Non-null pointers must address the sizes stated; `grad` must not overlap the inputs.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_f16(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_half_c::<f16>(p, x, labels, n, d, loss_weight, loss, grad) }
+}
+
+/// `rll_loss_f16` with bfloat16 inputs, labels and gradient (saturated at ±bfloat16's MAX).
+///
+/// # Safety
+/// As `rll_loss_f16`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_bf16(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_half_c::<bf16>(p, x, labels, n, d, loss_weight, loss, grad) }
 }
 
 /// Loss of a batch of `n` rows of `d` floats (row-major) with `n` float labels; `*loss` receives E and `grad`
@@ -276,6 +370,89 @@ unsafe fn loss_gpu_c<T: GpuReal>(
         unsafe { loss.write(value) };
         Ok(())
     })
+}
+
+/// The shared body of `rll_loss_gpu_f16` and `rll_loss_gpu_bf16`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_gpu_half_c<H: cuda::GpuHalf>(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    report(|| {
+        non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        if n <= 0 || d <= 0 {
+            return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
+        }
+        let args = GpuLoss {
+            x: x as usize,
+            labels: labels as usize,
+            n: n as usize,
+            d: d as usize,
+            grad: grad as usize,
+            stats: 0,
+            stream: stream as usize,
+            device,
+        };
+        let value = cuda::compute_gpu_half::<H>(&params, &args, cuda::Labels::SameAsX, loss_weight)?;
+        // SAFETY: non-null host pointer, writable by the caller's contract.
+        unsafe { loss.write(value) };
+        Ok(())
+    })
+}
+
+/// `rll_loss_f16` on device memory (as `rll_loss_gpu_f32`): binary16 `x`, `labels` and `grad` on `device`.
+///
+/// # Safety
+/// As `rll_loss_gpu_f32`, with 16-bit values.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_f16(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_half_c::<f16>(p, x, labels, n, d, loss_weight, loss, grad, stream, device) }
+}
+
+/// `rll_loss_bf16` on device memory (as `rll_loss_gpu_f32`): bfloat16 `x`, `labels` and `grad` on `device`.
+///
+/// # Safety
+/// As `rll_loss_gpu_f32`, with 16-bit values.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_bf16(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_half_c::<bf16>(p, x, labels, n, d, loss_weight, loss, grad, stream, device) }
 }
 
 /// `rll_loss_f32` on device memory: `x` (n·d), `labels` (n) and `grad` (n·d, may be NULL) are device pointers of

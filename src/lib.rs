@@ -17,6 +17,7 @@
 // constants shared with the kernels, the shared checks.
 pub mod batch;
 pub mod error;
+pub mod half_precision;
 pub mod kernel_consts;
 pub mod normalize;
 mod official;
@@ -44,6 +45,7 @@ pub use batch::{Batch, GpuL2, GpuLoss, STATS_PER_SAMPLE};
 pub use cpu::compute;
 pub use cpu::parallel::{num_threads, set_num_threads, threads_for, WORK_PER_THREAD};
 pub use error::{ErrorKind, Result, RllError};
+pub use half_precision::{compute_half, Half};
 pub use kernel_consts::EPS_SUM;
 pub use official::EPS_DIR;
 pub use params::{Params, Semantics};

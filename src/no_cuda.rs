@@ -30,6 +30,38 @@ pub fn compute_gpu<T: GpuReal>(_: &Params, _: &GpuLoss, _: T) -> Result<T> {
     unavailable()
 }
 
+/// As `cuda::compute_gpu_half`: always the error.
+pub fn compute_gpu_half<H: GpuHalf>(_: &Params, _: &GpuLoss, _: Labels, _: f32) -> Result<f32> {
+    unavailable()
+}
+
+/// The 16-bit formats, as in the CUDA backend.
+pub trait GpuHalf: crate::half_precision::Half {}
+impl GpuHalf for half::f16 {}
+impl GpuHalf for half::bf16 {}
+
+/// Which way `convert_gpu` converts, as in the CUDA backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Widen,
+    Narrow,
+}
+
+/// As `cuda::convert_gpu`: always the error.
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn convert_gpu<H: GpuHalf>(_: usize, _: usize, _: usize, _: Direction, _: i32) -> Result<()> {
+    unavailable()
+}
+
+/// What a half call's labels are on the device, as in the CUDA backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    F32,
+    SameAsX,
+}
+
 /// As `cuda::l2_forward_gpu`: always the error.
 #[allow(clippy::extra_unused_type_parameters)] // the CUDA backend's signature, element type included
 pub fn l2_forward_gpu<T: GpuReal>(_: &GpuL2) -> Result<()> {

@@ -21,6 +21,14 @@ pub(crate) fn dims(params: &Params, n: usize, d: usize) -> Result<usize> {
         .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))
 }
 
+/// A host gradient buffer holds n·d values.
+pub(crate) fn grad_len(len: usize, nd: usize) -> Result<()> {
+    if len != nd {
+        return Err(RllError::size(format!("grad has {len} values but n·d = {nd}")));
+    }
+    Ok(())
+}
+
 /// The loss weight is finite.
 pub(crate) fn loss_weight<T: Real>(w: T) -> Result<()> {
     if !w.is_finite() {
@@ -54,9 +62,7 @@ pub(crate) fn host_batch<T: Real>(
         )));
     }
     if let Some(g) = grad {
-        if g.len() != nd {
-            return Err(RllError::size(format!("grad has {} values but n·d = {nd}", g.len())));
-        }
+        grad_len(g.len(), nd)?;
     }
     if let Some(s) = stats {
         if s.len() != b.n * STATS_PER_SAMPLE {

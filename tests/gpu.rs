@@ -8,7 +8,9 @@
 mod common;
 use common::*;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr};
-use ranked_list_loss::cuda::{compute_gpu, l2_backward_gpu, l2_forward_gpu, GpuReal};
+use ranked_list_loss::cuda::{
+    compute_gpu, compute_gpu_half, convert_gpu, l2_backward_gpu, l2_forward_gpu, Direction, GpuHalf, GpuReal, Labels,
+};
 use ranked_list_loss::normalize::{l2_backward, l2_forward};
 use ranked_list_loss::{compute, Batch, ErrorKind, GpuL2, GpuLoss, Params, Real};
 use std::sync::Arc;
@@ -391,4 +393,100 @@ fn gpu_close_pairs_match_the_f64_reference() {
         let (v, g, _) = gpu::<f32>(&s, p, x, y, n, d, 1.0);
         (v, g)
     });
+}
+
+/// The conversion kernels (cuda/convert.cu) against the `half` crate: every float16 and bfloat16 pattern widened,
+/// and float32 values narrowed (ties, subnormals, the edges of each range, ±∞) as `Half::narrow` does: nearest
+/// even, saturated at ±MAX.
+#[test]
+fn gpu_half_conversions_match_the_half_crate() {
+    fn check<H: GpuHalf>() {
+        let s = stream();
+        let patterns: Vec<u16> = (0..=u16::MAX).collect();
+        let mut values: Vec<f32> = vec![0.0, 1.0, 65504.0, 65519.0, 65520.0, 1e30, f32::MAX, f32::INFINITY];
+        values.extend((1..=64).map(|k| 1.0 + k as f32 / 4096.0)); // ties of float16 and bfloat16 near 1
+        values.extend((0..2000).map(|k| (k as f32 * 0.37).sin() * 10f32.powi(k % 12 - 8)));
+        values.extend((0..200).map(|k| k as f32 * 2f32.powi(-25))); // float16 subnormals and their ties
+        let negated: Vec<f32> = values.iter().map(|v| -v).collect();
+        values.extend(negated);
+        let (pd, vd) = (s.clone_htod(&patterns).unwrap(), s.clone_htod(&values).unwrap());
+        let wide = s.alloc_zeros::<f32>(patterns.len()).unwrap();
+        let narrow = s.alloc_zeros::<u16>(values.len()).unwrap();
+        // SAFETY: buffers of these lengths on device 0, allocated above.
+        unsafe {
+            convert_gpu::<H>(ptr(&s, &pd), ptr(&s, &wide), patterns.len(), Direction::Widen, 0).unwrap();
+            convert_gpu::<H>(ptr(&s, &vd), ptr(&s, &narrow), values.len(), Direction::Narrow, 0).unwrap();
+        }
+        let (wide, narrow) = (s.clone_dtoh(&wide).unwrap(), s.clone_dtoh(&narrow).unwrap());
+        for (&p, w) in patterns.iter().zip(&wide) {
+            let want = H::of_bits(p).widen();
+            assert!(
+                want.to_bits() == w.to_bits() || (want.is_nan() && w.is_nan()),
+                "{} {p:#06x}: {w} vs {want}",
+                H::NAME
+            );
+        }
+        for (&v, &h) in values.iter().zip(&narrow) {
+            assert_eq!(h, H::narrow(v).bits(), "{} {v:e}", H::NAME);
+        }
+    }
+    check::<half::f16>();
+    check::<half::bf16>();
+}
+
+/// Half-precision batches on the device against the host's `compute_half`: the batches of tests/half.rs (a
+/// negative at d ≈ 0.02, T_n up to 100), every semantics, float16 and bfloat16, labels as float32 ids and in the
+/// features' format; the loss within 1e-5 and the gradient within two units in the last place of the format (the
+/// float32 gradients agree within 1e-5 and may round to neighbouring half values).
+#[test]
+fn gpu_half_matches_cpu() {
+    fn check<H: GpuHalf>() {
+        let s = stream();
+        let mut r = rng(8);
+        let mut data = sphere(&mut r, 8, 6, 32);
+        for c in 0..8 {
+            near_copy(&mut r, &mut data, c * 6, ((c + 1) % 8) * 6 + 3, 0.02);
+        }
+        let (n, d) = (data.n, data.d);
+        let xh: Vec<H> = data.x.iter().map(|&v| H::narrow(v as f32)).collect();
+        let labels: Vec<f32> = data.labels.iter().map(|&v| v as f32).collect();
+        let bits = |v: &[H]| -> Vec<u16> { v.iter().map(|h| h.bits()).collect() };
+        let xd = s.clone_htod(&bits(&xh)).unwrap();
+        let labels_h: Vec<H> = labels.iter().map(|&v| H::narrow(v)).collect();
+        let (ld, lhd) = (s.clone_htod(&labels).unwrap(), s.clone_htod(&bits(&labels_h)).unwrap());
+        let gd = s.alloc_zeros::<u16>(n * d).unwrap();
+        let ulp = 2f32.powi(1 - H::DIGITS);
+        for t_n in [10.0f32, 100.0] {
+            for base in variants() {
+                let p = Params { t_n, ..base };
+                let mut gc = vec![H::narrow(0.0); n * d];
+                let lc = ranked_list_loss::compute_half::<H>(&p, &xh, &labels, n, d, 1.0, Some(&mut gc)).unwrap();
+                let scale = gc.iter().fold(0f32, |m, h| m.max(h.widen().abs()));
+                for (labels_ptr, kind) in [(ptr(&s, &ld), Labels::F32), (ptr(&s, &lhd), Labels::SameAsX)] {
+                    let args = GpuLoss {
+                        x: ptr(&s, &xd),
+                        labels: labels_ptr,
+                        n,
+                        d,
+                        grad: ptr(&s, &gd),
+                        stats: 0,
+                        stream: 0,
+                        device: 0,
+                    };
+                    let lg = compute_gpu_half::<H>(&p, &args, kind, 1.0).unwrap();
+                    assert!(
+                        lg.is_finite() && (lg - lc).abs() <= 1e-5 * lc.abs(),
+                        "{p:?} {kind:?}: {lg} vs {lc}"
+                    );
+                    for (k, (&g, c)) in s.clone_dtoh(&gd).unwrap().iter().zip(&gc).enumerate() {
+                        let (a, b) = (H::of_bits(g).widen(), c.widen());
+                        let tol = 2.0 * ulp * b.abs().max(1e-5 * scale);
+                        assert!((a - b).abs() <= tol, "{} {p:?} {kind:?} [{k}]: {a} vs {b}", H::NAME);
+                    }
+                }
+            }
+        }
+    }
+    check::<half::f16>();
+    check::<half::bf16>();
 }

@@ -67,6 +67,26 @@ int rll_loss_gpu_f64(const rll_params *p, const double *x, const double *labels,
                      int64_t n, int64_t d, double loss_weight, double *loss,
                      double *grad, void *stream, int device);
 
+/* Half precision: x, labels and grad as uint16_t bit patterns of IEEE binary16
+ * (f16) or bfloat16 (bf16), computed in float (no overflow at any t_n); *loss
+ * is a float; grad receives loss_weight * dE/dx rounded to nearest even and
+ * saturated at the format's largest finite value. Labels are compared as
+ * half values (exact integers up to 2048 in f16, 256 in bf16). */
+int rll_loss_f16(const rll_params *p, const uint16_t *x, const uint16_t *labels,
+                 int64_t n, int64_t d, float loss_weight, float *loss,
+                 uint16_t *grad /* n*d values, may be NULL */);
+int rll_loss_bf16(const rll_params *p, const uint16_t *x,
+                  const uint16_t *labels, int64_t n, int64_t d,
+                  float loss_weight, float *loss, uint16_t *grad);
+/* The same on device memory (cuda feature; otherwise RLL_ERR_DEVICE). */
+int rll_loss_gpu_f16(const rll_params *p, const uint16_t *x,
+                     const uint16_t *labels, int64_t n, int64_t d,
+                     float loss_weight, float *loss, uint16_t *grad,
+                     void *stream, int device);
+int rll_loss_gpu_bf16(const rll_params *p, const uint16_t *x,
+                      const uint16_t *labels, int64_t n, int64_t d,
+                      float loss_weight, float *loss, uint16_t *grad,
+                      void *stream, int device);
 /* Thread-local message for the last nonzero return ("" if none). */
 const char *rll_last_error(void);
 

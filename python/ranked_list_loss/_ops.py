@@ -26,8 +26,8 @@ def check_inputs(embeddings: Tensor, labels: Tensor) -> None:
         raise TypeError("RankedListLoss: embeddings and labels must be tensors")
     if embeddings.dim() != 2:
         raise _fail(f"embeddings must be (N, D), got shape {tuple(embeddings.shape)}")
-    if embeddings.dtype not in (torch.float32, torch.float64):
-        raise _fail(f"embeddings.dtype = {embeddings.dtype}: float32 or float64 expected")
+    if embeddings.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise _fail(f"embeddings.dtype = {embeddings.dtype}: float32, float64, float16 or bfloat16 expected")
     if labels.dim() != 1:
         raise _fail(f"labels must be (N,), got shape {tuple(labels.shape)}")
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
@@ -71,7 +71,8 @@ def compute(
 ) -> tuple[Tensor, Tensor]:
     """(loss, ∂loss/∂embeddings) of one batch; the gradient is an empty tensor when ``need_grad`` is False."""
     x = embeddings.detach().contiguous()
-    ids = dense_ids(labels, x.dtype)
+    # The 16-bit dtypes take float32 ids (float16 holds integers exactly only up to 2048, bfloat16 up to 256).
+    ids = dense_ids(labels, x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32)
     grad = torch.empty_like(x) if need_grad else x.new_empty(0)
     if x.is_cuda and not _engine.has_cuda():
         raise RuntimeError(

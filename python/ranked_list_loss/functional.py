@@ -31,8 +31,10 @@ def ranked_list_loss(
     the T_n-weighted mean of α − d_ij over the negatives within α, and its exact gradient. ``"official_v2020"`` and
     ``"official_v2019"``: the official Caffe layer's gradient and the value it reports.
 
-    embeddings: (N, D) float32 or float64, CPU or CUDA; labels: (N,) integers of any dtype (compared exactly).
-    Returns a 0-dim tensor of the embeddings' dtype. The defaults are the proto's (docs/semantics.md).
+    embeddings: (N, D) float32, float64, float16 or bfloat16, CPU or CUDA; labels: (N,) integers of any dtype
+    (compared exactly). Returns a 0-dim tensor of the embeddings' dtype, and the gradient comes in that dtype too:
+    16-bit inputs are computed in float32 (no overflow at any temperature) and the gradient rounded to nearest even.
+    The defaults are the proto's (docs/semantics.md).
     """
     if semantics not in SEMANTICS:
         raise ValueError(f"RankedListLoss: semantics = {semantics!r}: one of {', '.join(SEMANTICS)} expected")

@@ -8,6 +8,7 @@
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use rll::half_precision::{compute_half, Half};
 use rll::{Batch, ErrorKind, GpuLoss, Params, RllError, Semantics};
 
 /// The loss parameters as the package passes them (the proto's fields).
@@ -66,11 +67,38 @@ unsafe fn host<T: rll::Real>(
     rll::compute(&a.params, batch, T::one(), g, None).map(|v| v.f64())
 }
 
+/// [`host`] for half-precision features: `labels` are n float32 class ids.
+///
+/// # Safety
+/// As [`host`], with 16-bit values at `x` and `grad`.
+unsafe fn host_half<H: Half>(
+    a: LossArgs,
+    x: usize,
+    labels: usize,
+    n: usize,
+    d: usize,
+    grad: usize,
+) -> rll::Result<f64> {
+    let nd = n
+        .checked_mul(d)
+        .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))?;
+    // SAFETY: the caller's contract; H is a 16-bit pattern.
+    let (xs, ls) = unsafe {
+        (
+            std::slice::from_raw_parts(x as *const H, nd),
+            std::slice::from_raw_parts(labels as *const f32, n),
+        )
+    };
+    let g = (grad != 0).then(|| unsafe { std::slice::from_raw_parts_mut(grad as *mut H, nd) });
+    compute_half::<H>(&a.params, xs, ls, n, d, 1.0, g).map(f64::from)
+}
+
 /// The loss of one batch for `ranked_list_loss._ops` (private: the package checks every tensor before calling).
 ///
-/// `dtype` is "float32" or "float64"; `x`, `labels` and `grad` are the addresses of contiguous tensors of that
-/// dtype (n×d, n dense class ids, n×d or 0 for no gradient) on the CPU (`device` = -1) or on CUDA device
-/// `device`, ordered on `stream` (a cudaStream_t as an integer; 0 = the legacy default stream).
+/// `dtype` is "float32", "float64", "float16" or "bfloat16"; `x` and `grad` are the addresses of contiguous
+/// tensors of that dtype (n×d, and n×d or 0 for no gradient), `labels` of n dense class ids in that dtype (float32
+/// for the 16-bit dtypes), on the CPU (`device` = -1) or on CUDA device `device`, ordered on `stream` (a
+/// cudaStream_t as an integer; 0 = the legacy default stream).
 #[pyfunction]
 #[pyo3(signature = (dtype, x, labels, n, d, grad, device, stream, margin, alpha, t_n, t_p, lambda_, base_n, base_p,
                     semantics, query_only, detach_weights))]
@@ -125,9 +153,16 @@ fn loss(
                     stream,
                     device,
                 };
+                let f32_labels = rll::cuda::Labels::F32;
                 return match dtype.as_str() {
                     "float32" => rll::cuda::compute_gpu::<f32>(&a.params, &args, 1.0).map(f64::from),
                     "float64" => rll::cuda::compute_gpu::<f64>(&a.params, &args, 1.0),
+                    "float16" => {
+                        rll::cuda::compute_gpu_half::<half::f16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
+                    }
+                    "bfloat16" => {
+                        rll::cuda::compute_gpu_half::<half::bf16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
+                    }
                     other => Err(RllError::new(
                         ErrorKind::Parameter,
                         format!("dtype {other} is not float32 or float64"),
@@ -139,6 +174,8 @@ fn loss(
                 match dtype.as_str() {
                     "float32" => host::<f32>(a, x, labels, n, d, grad),
                     "float64" => host::<f64>(a, x, labels, n, d, grad),
+                    "float16" => host_half::<half::f16>(a, x, labels, n, d, grad),
+                    "bfloat16" => host_half::<half::bf16>(a, x, labels, n, d, grad),
                     other => Err(RllError::new(
                         ErrorKind::Parameter,
                         format!("dtype {other} is not float32 or float64"),

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// (family, PTX source), one per `cuda/<family>.cu`.
-pub const PTX: [(&str, &str); 4] = [
+pub const PTX: [(&str, &str); 5] = [
     ("distance", include_str!("../../cuda/ptx/distance.ptx")),
     ("rows", include_str!("../../cuda/ptx/rows.ptx")),
     ("gradient", include_str!("../../cuda/ptx/gradient.ptx")),
     ("normalize", include_str!("../../cuda/ptx/normalize.ptx")),
+    ("convert", include_str!("../../cuda/ptx/convert.ptx")),
 ];
 
 /// A device's context (its primary context, shared with the CUDA runtime that allocated the host's memory) and

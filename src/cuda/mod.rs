@@ -11,6 +11,7 @@
 //! in for this module without the `cuda` feature. Panics are caught by the hosts, not here.
 
 mod call;
+mod convert;
 mod distance;
 mod gradient;
 pub mod kernels;
@@ -43,6 +44,32 @@ impl GpuReal for f64 {
 /// The loss of a batch in device memory, as [`crate::compute`] on the host: `loss_gpu` of the C ABI and of the
 /// cxx bridge.
 pub fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> Result<T> {
+    let nd = check_args(params, a)?;
+    validate::loss_weight(loss_weight)?;
+    let call = Call::new(a.device, a.stream)?;
+    run::<T>(&call, params, a, loss_weight, nd)
+}
+
+pub use convert::{convert_gpu, Direction, GpuHalf, Labels};
+
+/// [`compute_gpu`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
+/// [`crate::compute_half`] on the host: widened exactly into float32 on the device, the float32 pipeline, the
+/// gradient narrowed (nearest even, saturated). `labels` says what `a.labels` holds.
+pub fn compute_gpu_half<H: GpuHalf>(params: &Params, a: &GpuLoss, labels: Labels, loss_weight: f32) -> Result<f32> {
+    let nd = check_args(params, a)?;
+    validate::loss_weight(loss_weight)?;
+    let call = Call::new(a.device, a.stream)?;
+    let wide = convert::widen::<H>(&call, a, labels, nd)?;
+    let value = run::<f32>(&call, params, &wide.args, loss_weight, nd)?;
+    if a.grad != 0 {
+        convert::narrow_grad::<H>(&call, &wide, a.grad, nd)?;
+        call.stream.synchronize().map_err(dev_err)?;
+    }
+    Ok(value)
+}
+
+/// The sizes, the pointers and the parameters of a device call; returns n·d.
+fn check_args(params: &Params, a: &GpuLoss) -> Result<usize> {
     let nd = validate::dims(params, a.n, a.d)?;
     // The kernels index rows and columns with int.
     if a.n > i32::MAX as usize / 2 || a.d > i32::MAX as usize {
@@ -56,9 +83,7 @@ pub fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> 
             return Err(RllError::new(ErrorKind::NullPointer, format!("{name} is NULL")));
         }
     }
-    validate::loss_weight(loss_weight)?;
-    let call = Call::new(a.device, a.stream)?;
-    run::<T>(&call, params, a, loss_weight, nd)
+    Ok(nd)
 }
 
 /// Distances → rows → gradient, on the call's stream; the value once the stream is done.

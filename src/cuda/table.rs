@@ -326,8 +326,16 @@ pub const L2_BACKWARD: Kernel = k(
     (THREADS, 1),
 );
 
+// cuda/convert.cu: grid-stride loops over `count` values.
+const CONVERT_GRID: (Blocks, Blocks) = (Fixed(CHECK_BLOCKS), Fixed(1));
+const CONVERT_PARAMS: &[(&str, ArgType)] = &[("src", Ptr), ("count", I64), ("dst", Ptr)];
+pub const F16_TO_F32: Kernel = k("f16_to_f32", false, CONVERT_PARAMS, CONVERT_GRID, (THREADS, 1));
+pub const BF16_TO_F32: Kernel = k("bf16_to_f32", false, CONVERT_PARAMS, CONVERT_GRID, (THREADS, 1));
+pub const F32_TO_F16: Kernel = k("f32_to_f16", false, CONVERT_PARAMS, CONVERT_GRID, (THREADS, 1));
+pub const F32_TO_BF16: Kernel = k("f32_to_bf16", false, CONVERT_PARAMS, CONVERT_GRID, (THREADS, 1));
+
 /// Every kernel, by family (`cuda/<family>.cu`).
-pub const FAMILIES: [(&str, &[Kernel]); 4] = [
+pub const FAMILIES: [(&str, &[Kernel]); 5] = [
     (
         "distance",
         &[
@@ -350,6 +358,7 @@ pub const FAMILIES: [(&str, &[Kernel]); 4] = [
         &[SYMMETRIZE_ADD, ROW_SUMS, GRADIENT, CLOSE_TERMS, ZERO_CLOSE],
     ),
     ("normalize", &[L2_FORWARD, L2_BACKWARD]),
+    ("convert", &[F16_TO_F32, BF16_TO_F32, F32_TO_F16, F32_TO_BF16]),
 ];
 
 /// The element types of the typed kernels: (suffix, bytes of T).

@@ -1,6 +1,7 @@
 /* The C ABI from C: built against the cdylib and cpp/include/ranked_list_loss.h by `make test-c`.
  * Expected numbers are spec B.3's worked example, not values printed by the library. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,26 @@ static int failures = 0, passes = 0;
       fprintf(stderr, "\n");                               \
     }                                                      \
   } while (0)
+
+/* IEEE binary16 and bfloat16 patterns of v, which must be exact in the format (a normal number with few
+ * significant bits, as the test values are). */
+static uint16_t f16_bits(float v) {
+  uint32_t b;
+  memcpy(&b, &v, 4);
+  if (v == 0.0f) return (uint16_t)(b >> 16);
+  return (uint16_t)(((b >> 16) & 0x8000) | ((((b >> 23) & 0xff) - 112) << 10) | ((b >> 13) & 0x3ff));
+}
+static uint16_t bf16_bits(float v) {
+  uint32_t b;
+  memcpy(&b, &v, 4);
+  return (uint16_t)(b >> 16);
+}
+static float bf16_value(uint16_t h) {
+  uint32_t b = (uint32_t)h << 16;
+  float v;
+  memcpy(&v, &b, 4);
+  return v;
+}
 
 static void worked_example(double *x) {
   const double deg[4] = {0, 60, 30, 150};
@@ -88,6 +109,44 @@ int main(void) {
   rc = rll_loss_f64(&p, x, labels, 4, 2, 1.0, &sentinel, grad);
   CHECK(rc == RLL_ERR_PARAMETER && strstr(rll_last_error(), "alpha = 0"), "alpha: %s", rll_last_error());
   CHECK(rll_set_num_threads(1) == 0, "set threads");
+
+  /* Half precision: inputs exact in both formats (multiples of 1/64), a negative at distance 1/32, T_n = 100 (its
+   * weight e^{100 (1.2 - 1/32)} overflows float16 and float32 alike when not shifted): the loss is float32's on the
+   * same values, the gradient float32's rounded (bfloat16: compared after widening; float16: not NaN or inf). */
+  {
+    enum { HN = 6, HD = 4 };
+    float xs[HN * HD], ls[HN] = {0, 0, 1, 1, 2, 2}, g32[HN * HD], l32;
+    uint16_t xh[HN * HD], lh[HN], xb[HN * HD], lb[HN], gh[HN * HD], gb[HN * HD];
+    for (int k = 0; k < HN * HD; ++k) xs[k] = (float)((k * 37) % 50 - 25) / 64.0f;
+    for (int k = 0; k < HD; ++k) xs[2 * HD + k] = xs[k] + (k == 0 ? 1.0f / 32.0f : 0.0f); /* class 1 near row 0 */
+    for (int k = 0; k < HN * HD; ++k) xh[k] = f16_bits(xs[k]), xb[k] = bf16_bits(xs[k]);
+    for (int i = 0; i < HN; ++i) lh[i] = f16_bits(ls[i]), lb[i] = bf16_bits(ls[i]);
+    rll_params_default(&p);
+    p.t_n = 100.0f;
+    rc = rll_loss_f32(&p, xs, ls, HN, HD, 1.0f, &l32, g32);
+    CHECK(rc == RLL_OK && isfinite(l32), "float32 at T_n 100: %d %s", rc, rll_last_error());
+    float lf16 = -1, lbf16 = -1;
+    rc = rll_loss_f16(&p, xh, lh, HN, HD, 1.0f, &lf16, gh);
+    CHECK(rc == RLL_OK && lf16 == l32, "float16: %d %s, loss %g vs %g", rc, rll_last_error(), lf16, l32);
+    int finite = 1;
+    for (int k = 0; k < HN * HD; ++k) finite &= (gh[k] & 0x7c00) != 0x7c00;
+    CHECK(finite, "float16 gradient finite");
+    rc = rll_loss_bf16(&p, xb, lb, HN, HD, 1.0f, &lbf16, gb);
+    CHECK(rc == RLL_OK && lbf16 == l32, "bfloat16: %d %s, loss %g vs %g", rc, rll_last_error(), lbf16, l32);
+    double worst = 0, scale = 1e-30;
+    for (int k = 0; k < HN * HD; ++k) {
+      worst = fmax(worst, fabs(bf16_value(gb[k]) - g32[k]));
+      scale = fmax(scale, fabs(g32[k]));
+    }
+    CHECK(worst <= scale / 128, "bfloat16 gradient within its rounding: %g of %g", worst, scale);
+    xh[5] = 0x7e00; /* NaN */
+    rc = rll_loss_f16(&p, xh, lh, HN, HD, 1.0f, &lf16, NULL);
+    CHECK(rc == RLL_ERR_NON_FINITE && strstr(rll_last_error(), "x[1][1]"), "float16 NaN: %s", rll_last_error());
+    rc = rll_loss_bf16(&p, NULL, lb, HN, HD, 1.0f, &lbf16, NULL);
+    CHECK(rc == RLL_ERR_NULL_POINTER, "bfloat16 NULL x: %d", rc);
+    rc = rll_loss_gpu_f16(&p, xh, lh, HN, HD, 1.0f, &lf16, gh, NULL, 0);
+    CHECK(rc == RLL_ERR_DEVICE, "float16 device entry without CUDA: %d", rc);
+  }
 
   /* This library is built without the cuda feature (make test-c): the device entry says so, and writes nothing. */
   float fl = 42.0f;

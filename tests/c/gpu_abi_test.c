@@ -1,6 +1,7 @@
 /* The C ABI's device entry points (rll_loss_gpu_f32/f64) from C, against its host entry points on the same
  * batch: device memory from the CUDA driver API (libcuda: a GPU's, or the kernel emulation's in `make
- * test-cuda-emu`), every semantics, a gradient and an error path. Links libranked_list_loss_cuda.so. */
+ * test-cuda-emu`), every semantics, a gradient and the error paths (non-finite input found on the device, NULL, a
+ * bad device, out of device memory as RLL_ERR_SIZE). Links libranked_list_loss_cuda.so. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,46 @@ int main(void) {
           lossf_c);
     CHECK(rel(a, b, N * D) < 1e-5, "semantics %d f32: gradient %g", sem, rel(a, b, N * D));
   }
+  /* Half precision on the device against the host's half entry points (features and labels as 16-bit patterns:
+   * bfloat16 is float32's high half, so both formats are made from float32 values exact in them). */
+  {
+    uint16_t xb[N * D], lb[N], gb_c[N * D], gb_g[N * D];
+    for (int k = 0; k < N * D; ++k) {
+      const float v = roundf(xf[k] * 64.0f) / 64.0f;
+      uint32_t b;
+      memcpy(&b, &v, 4);
+      xb[k] = (uint16_t)(b >> 16);
+    }
+    for (int i = 0; i < N; ++i) {
+      uint32_t b;
+      memcpy(&b, &lf[i], 4);
+      lb[i] = (uint16_t)(b >> 16);
+    }
+    const CUdeviceptr xbd = upload(xb, sizeof xb), lbd = upload(lb, sizeof lb);
+    CUdeviceptr gbd;
+    CU(cuMemAlloc_v2(&gbd, sizeof gb_g));
+    for (int sem = RLL_PAPER; sem <= RLL_OFFICIAL_V2019; ++sem) {
+      rll_params p;
+      rll_params_default(&p);
+      p.semantics = sem;
+      p.t_n = 100.0f;
+      float lc, lg;
+      int rc = rll_loss_bf16(&p, xb, lb, N, D, 1.0f, &lc, gb_c);
+      CHECK(rc == RLL_OK, "rll_loss_bf16: %s", rll_last_error());
+      rc = rll_loss_gpu_bf16(&p, (const uint16_t *)(uintptr_t)xbd, (const uint16_t *)(uintptr_t)lbd, N, D, 1.0f, &lg,
+                             (uint16_t *)(uintptr_t)gbd, NULL, 0);
+      CHECK(rc == RLL_OK, "rll_loss_gpu_bf16: %s", rll_last_error());
+      CU(cuMemcpyDtoH_v2(gb_g, gbd, sizeof gb_g));
+      CHECK(isfinite(lg) && fabsf(lg - lc) <= 1e-5f * fabsf(lc), "semantics %d bf16: loss %.9g vs %.9g", sem, lg, lc);
+      int far = 0;
+      for (int k = 0; k < N * D; ++k) far += abs((int)(int16_t)gb_g[k] - (int)(int16_t)gb_c[k]) > 2;
+      CHECK(far == 0, "semantics %d bf16: %d gradient values more than 2 units in the last place apart", sem, far);
+    }
+    CU(cuMemFree_v2(xbd));
+    CU(cuMemFree_v2(lbd));
+    CU(cuMemFree_v2(gbd));
+  }
+
   /* A non-finite feature found on the device, and a NULL pointer: codes and messages, nothing written. */
   double bad[N * D];
   memcpy(bad, x, sizeof bad);
@@ -124,6 +165,20 @@ int main(void) {
   rc = rll_loss_gpu_f64(&p, (const double *)(uintptr_t)xd, (const double *)(uintptr_t)ld, N, D, 1.0, &loss, NULL,
                         NULL, 9);
   CHECK(rc == RLL_ERR_DEVICE, "device 9: %d %s", rc, rll_last_error());
+  /* Out of device memory: 2^18 rows need N x N matrices of 256 GiB, more than any device (or the emulation) has. */
+  {
+    const int64_t big = (int64_t)1 << 18;
+    float *ones = malloc((size_t)big * sizeof(float));
+    for (int64_t i = 0; i < big; ++i) ones[i] = (float)(i % 5);
+    const CUdeviceptr bx = upload(ones, (size_t)big * sizeof(float));
+    float lossf = 7.0f;
+    rc = rll_loss_gpu_f32(&p, (const float *)(uintptr_t)bx, (const float *)(uintptr_t)bx, big, 1, 1.0f, &lossf,
+                          NULL, NULL, 0);
+    CHECK(rc == RLL_ERR_SIZE && strstr(rll_last_error(), "device memory") != NULL && lossf == 7.0f,
+          "out of device memory: %d %s", rc, rll_last_error());
+    CU(cuMemFree_v2(bx));
+    free(ones);
+  }
   CU(cuMemFree_v2(xd));
   CU(cuMemFree_v2(ld));
   CU(cuMemFree_v2(xfd));

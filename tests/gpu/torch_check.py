@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The PyTorch package on a GPU (tests/gpu/engine_check.sh; the wheel from `make gpu-bundle`, built with the cuda
-feature): torch.autograd.gradcheck on CUDA in float64, CPU against CUDA for every semantics in float32 and float64,
+feature): torch.autograd.gradcheck on CUDA in float64, CPU against CUDA for every semantics in float32, float64,
+float16 and bfloat16,
 ours (pml) against pytorch-metric-learning on CUDA, and forward+backward timings at 180×512 and 1024×512."""
 
 from __future__ import annotations
@@ -56,6 +57,20 @@ def main() -> None:
                 (lc, gc), (lg, gg) = out
                 check(rel(lg, lc) < tol and rel(gg, gc) < tol,
                       f"CPU vs CUDA {semantics} {dtype} {n}x{d}: loss {rel(lg, lc):.2e}, grad {rel(gg, gc):.2e}")
+    for dtype in (torch.float16, torch.bfloat16):
+        for semantics in ("paper", "official_v2020", "official_v2019"):
+            xc, yc = batch(120, 32, dtype, "cpu", 5)
+            out = []
+            for device in ("cpu", dev):
+                e = xc.to(device).requires_grad_(True)
+                loss = rll.ranked_list_loss(e, yc.to(device), semantics=semantics, t_n=100.0)
+                loss.backward()
+                out.append((loss.detach().cpu().float(), e.grad.cpu().float()))
+            (lc, gc), (lg, gg) = out
+            ok = bool(torch.isfinite(lg)) and bool(torch.isfinite(gg).all())
+            cos = F.cosine_similarity(gg.double().flatten(), gc.double().flatten(), dim=0).item()
+            check(ok and rel(lg, lc) < 1e-2 and cos > 0.999,
+                  f"CPU vs CUDA {semantics} {dtype} at T_n 100: loss {rel(lg, lc):.2e}, gradient cosine {cos}")
     from pytorch_metric_learning.losses import RankedListLoss as PmlLoss
 
     x, y = batch(180, 512, torch.float32, dev, 3)

@@ -264,3 +264,62 @@ def test_a_small_model_trains():
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-10:]) < 0.6 * sum(losses[:10]), losses
+
+
+def hard_half_batch(dtype: torch.dtype):
+    """Unit rows, 6 classes × 8, with a negative of another class at d ≈ 0.02 from the first row of each class: its
+    weight exp(T_n (α − d)) exceeds float16's 65504 from T_n ≈ 9.3."""
+    x, labels = batch(48, 16, 6, 13)
+    for c in range(6):
+        src, dst = c, (c + 1) % 6 + 6  # rows c and 6 + (c + 1) % 6 belong to classes c and (c + 1) % 6
+        x[dst] = F.normalize(x[src] + 0.02 * F.normalize(torch.randn(16, dtype=torch.float64), dim=0), dim=0)
+    return x.to(dtype), labels
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("semantics", ["paper", "official_v2020", "official_v2019"])
+@pytest.mark.parametrize("t_n", [10.0, 100.0])
+def test_half_precision_is_finite_and_the_rounded_float32_result(dtype, semantics, t_n):
+    xh, labels = hard_half_batch(dtype)
+    loss, grad = ours(xh, labels, {"semantics": semantics, "t_n": t_n})
+    assert loss.dtype == dtype and grad.dtype == dtype
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    # The float32 engine on the same rounded values: the same loss, and the gradient rounded to the dtype.
+    loss32, grad32 = ours(xh.float(), labels, {"semantics": semantics, "t_n": t_n})
+    assert loss.item() == loss32.to(dtype).item()
+    assert torch.equal(grad, grad32.to(dtype))
+    assert F.cosine_similarity(grad.double().flatten(), grad32.double().flatten(), dim=0).item() >= 0.999
+
+
+@pytest.mark.filterwarnings("ignore:Values of Tp or Tn are too high")
+def test_pml_overflows_in_float16_where_ours_does_not():
+    from pytorch_metric_learning.losses import RankedListLoss as PmlLoss
+
+    xh, labels = hard_half_batch(torch.float16)
+    theirs = PmlLoss(margin=0.4, Tn=10, alpha=1.2)(xh.clone().requires_grad_(True), labels)
+    assert torch.isnan(theirs)  # exp(10 (1.2 - 0.02)) = 1.3e5 > 65504 in its float16 weights
+    mine = rll.pml.RankedListLoss(margin=0.4, Tn=10, alpha=1.2)(xh.clone().requires_grad_(True), labels)
+    assert torch.isfinite(mine)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_an_autocast_training_loop(dtype):
+    torch.manual_seed(1)
+    x, labels = batch(120, 16, 6, 14, torch.float32)
+    x = x + 0.5 * torch.randn_like(x)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    crit = rll.RankedListLoss()
+    losses, seen = [], set()
+    for _ in range(80):
+        opt.zero_grad()
+        with torch.autocast("cpu", dtype=dtype):
+            e = F.normalize(model(x), dim=1)
+            seen.add(e.dtype)
+            loss = crit(e, labels)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert dtype in seen, seen  # autocast handed the loss the 16-bit dtype
+    assert all(math.isfinite(v) for v in losses)
+    assert sum(losses[-10:]) < 0.7 * sum(losses[:10]), losses
