@@ -4,8 +4,9 @@
 Forward+backward of the loss module on the same inputs (float32 CPU tensors: L2-normalised random features,
 P×K labels with K = 4), framework overhead included: `rll.pml.RankedListLoss` (PML's arguments and formula on
 our engine) against `pytorch_metric_learning.losses.RankedListLoss`, both normalising their input as PML does.
-The same thread count for both (torch.set_num_threads and rll.set_num_threads); the median of repeated runs and
-its spread (min-max), and the ratio PML / ours.
+The same thread count for both (torch.set_num_threads and rll.set_num_threads), runs alternating between the two;
+the median of repeated runs and its spread (min-max), and the ratio PML / ours. Ours normalises inside its engine
+call (`normalize=True`, as rll.pml does), PML with its LpDistance.
 Usage: bench/bench_torch.py [--threads 1 2] [--repeats N]
 """
 
@@ -30,16 +31,24 @@ def inputs(n: int, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.arange(n) % (n // 4)
 
 
-def time_step(crit: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, repeats: int) -> list[float]:
-    out = []
+def one_step(crit: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> float:
+    e = x.clone().requires_grad_(True)
+    t0 = time.perf_counter()
+    crit(e, labels).backward()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def time_pair(ours: torch.nn.Module, theirs: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
+              repeats: int) -> tuple[list[float], list[float]]:
+    """Alternating runs (ours, theirs, ours, ...) after two warm-up runs each, so that a slow spell of the machine
+    falls on both."""
+    a, b = [], []
     for k in range(repeats + 2):
-        e = x.clone().requires_grad_(True)
-        t0 = time.perf_counter()
-        crit(e, labels).backward()
-        dt = time.perf_counter() - t0
-        if k >= 2:  # two warm-up runs
-            out.append(dt * 1e3)
-    return out
+        ta, tb = one_step(ours, x, labels), one_step(theirs, x, labels)
+        if k >= 2:
+            a.append(ta)
+            b.append(tb)
+    return a, b
 
 
 def main() -> None:
@@ -58,8 +67,8 @@ def main() -> None:
         for n, d in SHAPES:
             x, labels = inputs(n, d)
             repeats = args.repeats if n * n * d <= 1024 * 1024 * 512 else max(5, args.repeats // 3)
-            ours = time_step(rll.pml.RankedListLoss(margin=0.4, Tn=10), x, labels, repeats)
-            theirs = time_step(PmlLoss(margin=0.4, Tn=10), x, labels, repeats)
+            ours, theirs = time_pair(rll.pml.RankedListLoss(margin=0.4, Tn=10), PmlLoss(margin=0.4, Tn=10), x, labels,
+                                     repeats)
             mo, mt = statistics.median(ours), statistics.median(theirs)
             print(f"| {threads} | {n}×{d} | {mo:.2f} ({min(ours):.2f}-{max(ours):.2f}) | "
                   f"{mt:.2f} ({min(theirs):.2f}-{max(theirs):.2f}) | {mt / mo:.1f}× |", flush=True)

@@ -68,8 +68,10 @@ def compute(
     query_only: bool,
     detach_weights: bool,
     need_grad: bool,
+    normalize: bool,
 ) -> tuple[Tensor, Tensor]:
-    """(loss, ∂loss/∂embeddings) of one batch; the gradient is an empty tensor when ``need_grad`` is False."""
+    """(loss, ∂loss/∂embeddings) of one batch; the gradient is an empty tensor when ``need_grad`` is False. With
+    ``normalize`` the loss is that of the L2-normalised rows, normalised in the same engine call (float32/float64)."""
     x = embeddings.detach().contiguous()
     # The 16-bit dtypes take float32 ids (float16 holds integers exactly only up to 2048, bfloat16 up to 256).
     ids = dense_ids(labels, x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32)
@@ -79,9 +81,10 @@ def compute(
             "RankedListLoss: this ranked_list_loss was built without CUDA; to use CUDA tensors reinstall it with "
             'MATURIN_PEP517_ARGS="--features cuda" pip install ./python (docs/pytorch.md)'
         )
+    scratch = (torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[0])) if normalize else None
     try:
         value = _call_engine(x, ids, grad, need_grad, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics,
-                             query_only, detach_weights)
+                             query_only, detach_weights, scratch)
     except ValueError as e:
         # The engine names the features x; here they are the embeddings.
         message = str(e)
@@ -91,8 +94,9 @@ def compute(
 
 def _call_engine(x: Tensor, ids: Tensor, grad: Tensor, need_grad: bool, margin: float, alpha: float, t_n: float,
                  t_p: float, lambda_: float, base_n: float, base_p: float, semantics: int, query_only: bool,
-                 detach_weights: bool) -> float:
+                 detach_weights: bool, scratch: tuple[Tensor, Tensor, Tensor] | None) -> float:
     n, d = x.shape
+    norm = (0, 0, 0) if scratch is None else tuple(t.data_ptr() for t in scratch)
     return _engine.loss(
         str(x.dtype).removeprefix("torch."),
         x.data_ptr(),
@@ -112,6 +116,7 @@ def _call_engine(x: Tensor, ids: Tensor, grad: Tensor, need_grad: bool, margin: 
         semantics,
         query_only,
         detach_weights,
+        *norm,
     )
 
 
@@ -120,7 +125,7 @@ loss_and_grad = torch.library.custom_op("ranked_list_loss::loss_and_grad", compu
 
 @loss_and_grad.register_fake
 def _(embeddings, labels, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights,
-      need_grad):
+      need_grad, normalize):
     grad = torch.empty_like(embeddings) if need_grad else embeddings.new_empty(0)
     return embeddings.new_empty(()), grad
 
@@ -142,7 +147,7 @@ def _scaled_gradient(ctx, grad_loss: Tensor) -> Tensor:
 
 
 def _backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
-    return (_scaled_gradient(ctx, grad_loss),) + (None,) * 12
+    return (_scaled_gradient(ctx, grad_loss),) + (None,) * 13
 
 
 loss_and_grad.register_autograd(_backward, setup_context=_setup_context)
@@ -159,4 +164,4 @@ class LossFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
-        return (_scaled_gradient(ctx, grad_loss),) + (None,) * 12
+        return (_scaled_gradient(ctx, grad_loss),) + (None,) * 13

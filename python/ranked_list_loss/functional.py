@@ -23,6 +23,7 @@ def ranked_list_loss(
     detach_weights: bool = False,
     base_n: float = 2.71828,
     base_p: float = 2.71828,
+    normalize: bool = False,
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
 
@@ -34,7 +35,9 @@ def ranked_list_loss(
     embeddings: (N, D) float32, float64, float16 or bfloat16, CPU or CUDA; labels: (N,) integers of any dtype
     (compared exactly). Returns a 0-dim tensor of the embeddings' dtype, and the gradient comes in that dtype too:
     16-bit inputs are computed in float32 (no overflow at any temperature) and the gradient rounded to nearest even.
-    The defaults are the proto's (docs/semantics.md).
+    The defaults are the proto's (docs/semantics.md). ``normalize=True`` computes the loss of the L2-normalised
+    rows x_i/‖x_i‖ (a zero row stays zero and gets no gradient), normalised inside the same engine call for float32
+    and float64 (the Caffe Normalization layer's maths), with ``F.normalize`` for the 16-bit dtypes.
     """
     if semantics not in SEMANTICS:
         raise ValueError(f"RankedListLoss: semantics = {semantics!r}: one of {', '.join(SEMANTICS)} expected")
@@ -43,9 +46,12 @@ def ranked_list_loss(
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"RankedListLoss: {name} = {value!r} must be a finite number")
     check_inputs(embeddings, labels)
+    fused = normalize and embeddings.dtype in (torch.float32, torch.float64)
+    if normalize and not fused:
+        embeddings = torch.nn.functional.normalize(embeddings, dim=1)
     need_grad = embeddings.requires_grad and torch.is_grad_enabled()
     parameters = (float(margin), float(alpha), float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
-                  SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad)
+                  SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad, fused)
     if torch.compiler.is_compiling():
         return loss_and_grad(embeddings, labels, *parameters)[0]
     return LossFunction.apply(embeddings, labels, *parameters)

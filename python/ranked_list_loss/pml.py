@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .functional import ranked_list_loss
@@ -40,6 +39,6 @@ class RankedListLoss(nn.Module):
         if indices_tuple is not None or ref_emb is not None or ref_labels is not None:
             raise ValueError("RankedListLoss (pml): indices_tuple, ref_emb and ref_labels are not supported (as in PML)")
         keep = 1 - self.imbalance
-        loss = ranked_list_loss(F.normalize(embeddings, dim=1), labels, margin=self.margin, alpha=self.alpha,
-                                t_n=self.Tn, t_p=self.Tp, lambda_=self.imbalance / keep, semantics="paper")
+        loss = ranked_list_loss(embeddings, labels, margin=self.margin, alpha=self.alpha, t_n=self.Tn, t_p=self.Tp,
+                                lambda_=self.imbalance / keep, semantics="paper", normalize=True)
         return keep * loss

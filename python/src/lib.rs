@@ -33,12 +33,22 @@ fn caught<R>(f: impl FnOnce() -> rll::Result<R>) -> PyResult<R> {
     }
 }
 
+/// Scratch buffers for L2-normalising the rows inside the call (`normalize=True`): y and ∂E/∂y (n·d) and the
+/// row norms (n), at addresses of the call's device (host memory for the CPU path).
+#[derive(Clone, Copy)]
+struct NormScratch {
+    y: usize,
+    dy: usize,
+    norms: usize,
+}
+
 /// The engine on host memory: `x` (n·d values of `T`), `labels` (n values of `T`, dense class ids), `grad` (n·d
-/// values or 0). Returns E; writes ∂E/∂x into `grad`.
+/// values or 0). Returns E; writes ∂E/∂x into `grad`. With `norm`, E is the loss of the rows x_i/‖x_i‖ and the
+/// gradient is taken back through the normalisation.
 ///
 /// # Safety
 /// `x` and `labels` address n·d and n initialised values of `T`, `grad` n·d writable values not overlapping them
-/// (or is 0), all alive and unaliased by writers for the call.
+/// (or is 0), and `norm`'s buffers n·d, n·d and n writable values of `T`, all alive and unaliased for the call.
 unsafe fn host<T: rll::Real>(
     a: LossArgs,
     x: usize,
@@ -46,25 +56,53 @@ unsafe fn host<T: rll::Real>(
     n: usize,
     d: usize,
     grad: usize,
+    norm: Option<NormScratch>,
 ) -> rll::Result<f64> {
-    let nd = n
-        .checked_mul(d)
-        .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))?;
-    // SAFETY: the caller's contract.
-    let (xs, ls) = unsafe {
-        (
-            std::slice::from_raw_parts(x as *const T, nd),
-            std::slice::from_raw_parts(labels as *const T, n),
-        )
+    let nd = n.checked_mul(d).ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))?;
+    // SAFETY (both): the caller's contract.
+    let read = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts(ptr as *const T, len) };
+    let part = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(ptr as *mut T, len) };
+    let (xs, ls) = (read(x, nd), read(labels, n));
+    let Some(s) = norm else {
+        let g = (grad != 0).then(|| part(grad, nd));
+        let batch = Batch { x: xs, labels: ls, n, d };
+        return rll::compute(&a.params, batch, T::one(), g, None).map(|v| v.f64());
     };
-    let g = (grad != 0).then(|| unsafe { std::slice::from_raw_parts_mut(grad as *mut T, nd) });
-    let batch = Batch {
-        x: xs,
-        labels: ls,
-        n,
-        d,
+    let (y, dy, norms) = (part(s.y, nd), part(s.dy, nd), part(s.norms, n));
+    rll::normalize::l2_forward(xs, n, d, y, norms)?;
+    let batch = Batch { x: y, labels: ls, n, d };
+    let g = (grad != 0).then_some(&mut *dy);
+    let value = rll::compute(&a.params, batch, T::one(), g, None)?;
+    if grad != 0 {
+        rll::normalize::l2_backward(y, dy, norms, n, d, part(grad, nd))?;
+    }
+    Ok(value.f64())
+}
+
+/// The device twin of [`host`]'s normalisation: l2_forward_gpu, the loss on y, l2_backward_gpu.
+fn device_normalized<T: rll::cuda::GpuReal>(a: LossArgs, args: &GpuLoss, s: NormScratch) -> rll::Result<f64> {
+    let l2 = rll::GpuL2 {
+        x: args.x,
+        y: s.y,
+        norms: s.norms,
+        dy: s.dy,
+        dx: args.grad,
+        n: args.n,
+        d: args.d,
+        stream: args.stream,
+        device: args.device,
     };
-    rll::compute(&a.params, batch, T::one(), g, None).map(|v| v.f64())
+    rll::cuda::l2_forward_gpu::<T>(&l2)?;
+    let on_y = GpuLoss {
+        x: s.y,
+        grad: if args.grad != 0 { s.dy } else { 0 },
+        ..*args
+    };
+    let value = rll::cuda::compute_gpu::<T>(&a.params, &on_y, T::one())?;
+    if args.grad != 0 {
+        rll::cuda::l2_backward_gpu::<T>(&l2)?;
+    }
+    Ok(value.f64())
 }
 
 /// [`host`] for half-precision features: `labels` are n float32 class ids.
@@ -101,7 +139,7 @@ unsafe fn host_half<H: Half>(
 /// cudaStream_t as an integer; 0 = the legacy default stream).
 #[pyfunction]
 #[pyo3(signature = (dtype, x, labels, n, d, grad, device, stream, margin, alpha, t_n, t_p, lambda_, base_n, base_p,
-                    semantics, query_only, detach_weights))]
+                    semantics, query_only, detach_weights, norm_y=0, norm_dy=0, norms=0))]
 #[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
 fn loss(
     py: Python<'_>,
@@ -123,7 +161,16 @@ fn loss(
     semantics: i32,
     query_only: bool,
     detach_weights: bool,
+    norm_y: usize,
+    norm_dy: usize,
+    norms: usize,
 ) -> PyResult<f64> {
+    // normalize=True (float32/float64): the rows are L2-normalised in this call, in these scratch buffers.
+    let norm = (norm_y != 0).then_some(NormScratch {
+        y: norm_y,
+        dy: norm_dy,
+        norms,
+    });
     let semantics = Semantics::from_i32(semantics).map_err(to_py)?;
     let a = LossArgs {
         params: Params {
@@ -154,6 +201,13 @@ fn loss(
                     device,
                 };
                 let f32_labels = rll::cuda::Labels::F32;
+                if let Some(s) = norm {
+                    return match dtype.as_str() {
+                        "float32" => device_normalized::<f32>(a, &args, s),
+                        "float64" => device_normalized::<f64>(a, &args, s),
+                        other => Err(RllError::new(ErrorKind::Parameter, format!("normalize with dtype {other}"))),
+                    };
+                }
                 return match dtype.as_str() {
                     "float32" => rll::cuda::compute_gpu::<f32>(&a.params, &args, 1.0).map(f64::from),
                     "float64" => rll::cuda::compute_gpu::<f64>(&a.params, &args, 1.0),
@@ -172,8 +226,8 @@ fn loss(
             // SAFETY: the package passes the addresses of live contiguous tensors of these sizes and dtype.
             unsafe {
                 match dtype.as_str() {
-                    "float32" => host::<f32>(a, x, labels, n, d, grad),
-                    "float64" => host::<f64>(a, x, labels, n, d, grad),
+                    "float32" => host::<f32>(a, x, labels, n, d, grad, norm),
+                    "float64" => host::<f64>(a, x, labels, n, d, grad, norm),
                     "float16" => host_half::<half::f16>(a, x, labels, n, d, grad),
                     "bfloat16" => host_half::<half::bf16>(a, x, labels, n, d, grad),
                     other => Err(RllError::new(

@@ -323,3 +323,25 @@ def test_an_autocast_training_loop(dtype):
     assert dtype in seen, seen  # autocast handed the loss the 16-bit dtype
     assert all(math.isfinite(v) for v in losses)
     assert sum(losses[-10:]) < 0.7 * sum(losses[:10]), losses
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_normalize_inside_the_call_is_the_loss_of_the_normalised_rows(dtype):
+    x, labels = batch(50, 12, 7, 15, dtype, radius=1.0)
+    x = (x.double() * torch.linspace(0.5, 3.0, 50, dtype=torch.float64)[:, None]).to(dtype)  # rows of many norms
+    a = x.clone().requires_grad_(True)
+    fused = rll.ranked_list_loss(a, labels, t_p=1.0, normalize=True)
+    fused.backward()
+    b = x.clone().requires_grad_(True)
+    plain = rll.ranked_list_loss(F.normalize(b, dim=1), labels, t_p=1.0)
+    plain.backward()
+    tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 0.0}[dtype]
+    assert fused.item() == pytest.approx(plain.item(), rel=tol, abs=0)
+    assert ((a.grad.double() - b.grad.double()).abs().max() / b.grad.double().abs().max()).item() <= max(tol, 0) * 10
+
+
+def test_gradcheck_float64_through_the_normalisation():
+    x, labels = batch(14, 4, 3, 16, radius=1.5)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda e: rll.ranked_list_loss(e, labels, t_p=1.0, normalize=True), (x,),
+                                    eps=1e-6, atol=1e-7, rtol=1e-5)
