@@ -5,20 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "ranked_list_loss.h"
 
-static int failures = 0, passes = 0;
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (cond) {                                            \
-      ++passes;                                            \
-    } else {                                               \
-      ++failures;                                          \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);                        \
-      fprintf(stderr, "\n");                               \
-    }                                                      \
-  } while (0)
 
 /* IEEE binary16 and bfloat16 patterns of v, which must be exact in the format (a normal number with few
  * significant bits, as the test values are). */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "ranked_list_loss.h"
 
 /* The driver API calls used here (cuda.h is not needed for five functions). */
@@ -20,18 +21,6 @@ int cuMemFree_v2(CUdeviceptr p);
 int cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t bytes);
 int cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t bytes);
 
-static int failures = 0, passes = 0;
-#define CHECK(cond, ...)                        \
-  do {                                          \
-    if (cond) {                                 \
-      ++passes;                                 \
-    } else {                                    \
-      ++failures;                               \
-      fprintf(stderr, "FAILED %s:%d: ", __FILE__, __LINE__); \
-      fprintf(stderr, __VA_ARGS__);             \
-      fprintf(stderr, "\n");                    \
-    }                                           \
-  } while (0)
 #define CU(call)                                                    \
   do {                                                              \
     int rc_ = (call);                                               \
