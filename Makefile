@@ -1,5 +1,5 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
-#   make test    every test          make demo    the main job (README)
+#   make test    every test          make demo    the main job (README)      make check   the quick tier
 # Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-cuda-emu, test-torch, test-patch, test-caffe, test-octave, test-pycaffe,
 # test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
 # tests/gpu/check_all.sh on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe
@@ -24,7 +24,7 @@ export SCCACHE_IDLE_TIMEOUT := 120
 endif
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
+.PHONY: all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
 	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch
 
@@ -46,6 +46,12 @@ test: test-rust test-c test-abi lint ptx-check test-cuda-emu test-torch test-pat
 	test-pycaffe test-caffe-gpu-build gpu-check-dry
 	@echo "make test: all suites passed"
 
+# The quick tier for the edit-and-test loop (about two minutes warm; no network, root or Caffe build once the caches
+# are filled): formatting, clippy (the cuda feature too), the prototxt generator, the engine's tests, the C ABI from
+# C, the kernels' PTX.
+check: lint test-rust test-c ptx-check
+	@echo "make check: passed"
+
 # The engine's tests: finite differences, references, properties, errors (cargo test).
 test-rust:
 	$(CARGO) test --release -p ranked-list-loss
@@ -62,6 +68,7 @@ test-abi: deps-rust
 	$(CARGO) test --release -p abi-check
 
 lint: deps-rust
+	python3 prototxt/generate.py --check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --workspace --exclude ranked-list-loss-native-cuda --all-targets -- -D warnings
 

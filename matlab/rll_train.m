@@ -68,7 +68,7 @@ while solver.iter() < opts.iters
     left = (opts.iters - it) * elapsed / max(it - start_iter, 1);
     parts = cellfun(@(n, v) sprintf('%s %.4f', n, v), opts.loss_blobs, num2cell(values), 'UniformOutput', false);
     opts.log(sprintf('iter %*d/%d  %s  %.0f img/s  %s left', numel(num2str(opts.iters)), it, opts.iters, ...
-                     strjoin(parts, '  '), rate, format_time(left)));
+                     strjoin(parts, '  '), rate, rll_format_time(left)));
   end
   if opts.save_interval > 0 && mod(it, opts.save_interval) == 0
     save(fullfile(opts.out_dir, sprintf('checkpoint_iter_%d.mat', it)), 'sampler', 'history', '-v7');
@@ -145,8 +145,4 @@ function v = solver_field(file, name)
 tok = regexp(fileread(file), ['(?m)^\s*' name '\s*:\s*([0-9.eE+-]+)'], 'tokens', 'once');
 if isempty(tok), error('rll_train: %s has no %s; set opts.iters', file, name); end
 v = str2double(tok{1});
-end
-
-function s = format_time(seconds)
-s = sprintf('%d:%02d', floor(seconds / 60), round(mod(seconds, 60)));
 end

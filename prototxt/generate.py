@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the example nets and solvers of prototxt/ (run from anywhere; the files are committed).
+"""Writes the example nets and solvers of prototxt/ (run from anywhere; the files are committed); --check fails,
+naming them, where the committed files differ from its output (make lint).
 
   tiny/                      a small net for tests: HDF5 features -> FC -> Normalization -> RankedListLoss
   fashion_mnist/             the main job's convnet (make demo)
@@ -13,6 +14,7 @@ The paper's layout (spec D.2): a GoogLeNet-BN (BN-Inception) backbone and three 
 inception_3c), M (from inception_4e) and H (from inception_5b), each Reshape -> Normalization -> loss, P x K = 60 x 3.
 """
 import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -158,7 +160,7 @@ def train_net(key, cfg, original):
     n = cfg["p"] * cfg["k"]
     net = Net(f"{key}_{'original' if original else 'rll'}_train")
     net.add(f"# {cfg['title']}: P x K = {cfg['p']} x {cfg['k']} = {n}, D = {cfg['dim']} per head. Labels are 0-based "
-            "class ids, K per class, contiguous (matlab/rll_sample_batch.m).")
+            "class ids, K per class, contiguous (matlab/rll_sampler.m).")
     net.add(f'input: "data"\ninput_dim: {n}\ninput_dim: 3\ninput_dim: 227\ninput_dim: 227')
     net.add(f'input: "label"\ninput_dim: {n}\ninput_dim: 1\ninput_dim: 1\ninput_dim: 1')
     low, mid, high = backbone(net)
@@ -218,8 +220,8 @@ def tiny():
 
 def fashion_mnist():
     """The main job's small convnet (as the PyTorch anchor of shared notes): conv 5x5x32, ReLU, max-pool 2,
-    conv 5x5x64, ReLU, max-pool 2, FC 256, ReLU, FC 64 = the embedding; training adds L2 normalisation and
-    RankedListLoss. P x K = 5 x 12."""
+    conv 5x5x64, ReLU, max-pool 2, FC 256, ReLU, FC 128 = the embedding; training adds L2 normalisation and
+    RankedListLoss. P x K = 5 x 12. The solver is the demo's recipe (make demo-tune chose it)."""
     def fill(fan_in):
         # PyTorch's default initialisation (uniform in +-1/sqrt(fan_in), weights and biases), as the anchor run of
         # shared/notes/fashion-mnist-anchor.md, so that "untrained" means the same there and here.
@@ -240,7 +242,7 @@ def fashion_mnist():
                   "  inner_product_param {\n    num_output: 256\n" + fill(64 * 4 * 4) + "  }\n")
         net.layer("relu3", "ReLU", ["fc1"], ["fc1"])
         net.layer("embedding", "InnerProduct", ["fc1"], ["embedding"],
-                  "  inner_product_param {\n    num_output: 64\n" + fill(256) + "  }\n")
+                  "  inner_product_param {\n    num_output: 128\n" + fill(256) + "  }\n")
 
     train = Net("fashion_mnist_rll")
     train.add("# P x K = 5 x 12 images of 28 x 28, pixels in [0, 1]; matlab/demo/rll_demo.m fills data and label.")
@@ -255,20 +257,35 @@ def fashion_mnist():
     deploy.add('layer {\n  name: "data"\n  type: "Input"\n  top: "data"\n  input_param { shape { dim: 1 dim: 1 dim: 28 '
                "dim: 28 } }\n}")
     body(deploy)
-    # pytorch-metric-learning's RankedListLoss is half of ours (imbalance 0.5): lr 0.005 here is its 0.01.
-    sol = ('net: "train.prototxt"\ntype: "SGD"\nbase_lr: 0.005\nlr_policy: "fixed"\nmomentum: 0.9\n'
-           "weight_decay: 2e-5\nmax_iter: 2000\ndisplay: 0\nsnapshot: 0\nsolver_mode: CPU\nrandom_seed: 0\n")
+    sol = ("# The demo's recipe, chosen on a validation split of the seen classes' training images (make demo-tune,\n"
+           "# tools/demo_runs.py; README); rll_demo.m sets max_iter, base_lr, lr_policy and random_seed from its options.\n"
+           'net: "train.prototxt"\ntype: "SGD"\nbase_lr: 0.005\nlr_policy: "poly"\npower: 1\nmomentum: 0.9\n'
+           "weight_decay: 2e-5\nmax_iter: 2000\ndisplay: 0\nsnapshot: 0\nsolver_mode: CPU\nrandom_seed: 1\n")
     return train.text(), deploy.text(), sol
+
+
+# With --check, write() records the files that differ from what it would write instead of writing them.
+STALE = None
 
 
 def write(rel, text):
     path = os.path.join(HERE, rel)
+    if STALE is not None:
+        current = open(path).read() if os.path.exists(path) else None
+        if current != text:
+            STALE.append(rel)
+        return
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
 
 
 def main():
+    global STALE
+    if sys.argv[1:] == ["--check"]:
+        STALE = []
+    elif sys.argv[1:]:
+        raise SystemExit("usage: prototxt/generate.py [--check]")
     for key, cfg in DATASETS.items():
         for style in ("rll", "original"):
             write(f"{key}/{style}/train.prototxt", train_net(key, cfg, style == "original"))
@@ -284,6 +301,10 @@ def main():
     net, sol = tiny()
     write("tiny/train.prototxt", net)
     write("tiny/solver.prototxt", sol)
+    if STALE:
+        raise SystemExit(f"prototxt/ differs from prototxt/generate.py in {', '.join(STALE)}: run it and commit")
+    if STALE is not None:
+        print("prototxt/: every file is the generator's output")
 
 
 if __name__ == "__main__":

@@ -58,14 +58,21 @@ unsafe fn host<T: rll::Real>(
     grad: usize,
     norm: Option<NormScratch>,
 ) -> rll::Result<f64> {
-    let nd = n.checked_mul(d).ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))?;
+    let nd = n
+        .checked_mul(d)
+        .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))?;
     // SAFETY (both): the caller's contract.
     let read = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts(ptr as *const T, len) };
     let part = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(ptr as *mut T, len) };
     let (xs, ls) = (read(x, nd), read(labels, n));
     let Some(s) = norm else {
         let g = (grad != 0).then(|| part(grad, nd));
-        let batch = Batch { x: xs, labels: ls, n, d };
+        let batch = Batch {
+            x: xs,
+            labels: ls,
+            n,
+            d,
+        };
         return rll::compute(&a.params, batch, T::one(), g, None).map(|v| v.f64());
     };
     let (y, dy, norms) = (part(s.y, nd), part(s.dy, nd), part(s.norms, n));
@@ -205,7 +212,10 @@ fn loss(
                     return match dtype.as_str() {
                         "float32" => device_normalized::<f32>(a, &args, s),
                         "float64" => device_normalized::<f64>(a, &args, s),
-                        other => Err(RllError::new(ErrorKind::Parameter, format!("normalize with dtype {other}"))),
+                        other => Err(RllError::new(
+                            ErrorKind::Parameter,
+                            format!("normalize with dtype {other}"),
+                        )),
                     };
                 }
                 return match dtype.as_str() {
