@@ -32,19 +32,22 @@ void RankedListLossLayer<Dtype>::SetParamBytes() {
 template <typename Dtype>
 void RankedListLossLayer<Dtype>::Reshape(const vector<Blob<Dtype>*>& bottom,
                                          const vector<Blob<Dtype>*>& top) {
-  LossLayer<Dtype>::Reshape(bottom, top);
-  const int num = bottom[0]->shape(0);
-  if (bottom[0]->count(1) <= 0) {
+  // Checked before LossLayer::Reshape, whose CHECK on the first axes would
+  // abort the host (pycaffe, matcaffe) instead of reporting through RLL_FAIL.
+  if (bottom[0]->num_axes() < 1 || bottom[0]->count(1) <= 0) {
     RLL_FAIL(*this, "bottom[0] (features) has no feature axis: shape "
                         << bottom[0]->shape_string());
   }
-  if (bottom[1]->count() != num) {
+  const int num = bottom[0]->shape(0);
+  if (bottom[1]->count() != num || bottom[1]->num_axes() < 1 ||
+      bottom[1]->shape(0) != num) {
     RLL_FAIL(*this, "bottom[1] (labels) has "
                         << bottom[1]->count() << " values (shape "
                         << bottom[1]->shape_string()
                         << ") but bottom[0] (features) has " << num
-                        << " samples");
+                        << " samples: one label per sample is expected");
   }
+  LossLayer<Dtype>::Reshape(bottom, top);
   grad_.ReshapeLike(*bottom[0]);
   if (top.size() > 1) {
     vector<int> stats_shape(2);
