@@ -358,15 +358,22 @@ TEST_F(RankedListLossLayerDeathTest, TestLabelCountMismatchIsRefused) {
                "but bottom\\[0\\] \\(features\\) has 9 samples");
 }
 
-TEST_F(RankedListLossLayerDeathTest, TestFirstAxisMismatchIsRefused) {
+TEST_F(RankedListLossLayerDeathTest, TestFirstAxisMismatchIsNamed) {
+  // Checked by our layer before LossLayer's own CHECK on the first axes, so
+  // that pycaffe and matcaffe get an exception instead of an abort.
   Blob<double> labels(8, 1, 1, 1);
   this->blob_bottom_vec_[1] = &labels;
   LayerParameter layer_param;
   RankedListLossLayer<double> layer(layer_param);
-  // Caffe's own LossLayer check; its wording differs between versions (BVLC
-  // master and older forks).
   EXPECT_DEATH(layer.SetUp(this->blob_bottom_vec_, this->blob_top_vec_),
-               "data and label should have the same (first dimension|number)");
+               "bottom\\[1\\] \\(labels\\) has 8 values \\(shape 8 1 1 1 "
+               "\\(8\\)\\) but bottom\\[0\\] \\(features\\) has 9 samples");
+  Blob<double> across(1, 9, 1, 1);  // nine labels, but along the second axis
+  this->blob_bottom_vec_[1] = &across;
+  RankedListLossLayer<double> layer2(layer_param);
+  EXPECT_DEATH(layer2.SetUp(this->blob_bottom_vec_, this->blob_top_vec_),
+               "bottom\\[1\\] \\(labels\\) has 9 values \\(shape 1 9 1 1 "
+               "\\(9\\)\\) but bottom\\[0\\] \\(features\\) has 9 samples");
 }
 
 TEST_F(RankedListLossLayerDeathTest, TestNonFiniteFeatureIsNamed) {
