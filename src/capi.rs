@@ -330,6 +330,42 @@ pub unsafe extern "C" fn rll_loss_f64(
     unsafe { loss_c(p, x, labels, n, d, loss_weight, loss, grad) }
 }
 
+/// The host-side checks of a device entry point and its arguments: the parameters, n and d positive, and the
+/// device call's struct (the same one the cxx bridge passes, src/batch.rs), filled once here.
+///
+/// # Safety
+/// `p` is NULL or a valid `rll_params`; `loss` is NULL or host memory (only checked here).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gpu_call<R>(
+    p: *const rll_params,
+    x: usize,
+    labels: usize,
+    n: i64,
+    d: i64,
+    loss: *mut R,
+    grad: usize,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> Result<(Params, GpuLoss)> {
+    non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
+    // SAFETY: non-null; the caller provides a valid rll_params.
+    let params = Params::try_from(unsafe { &*p })?;
+    if n <= 0 || d <= 0 {
+        return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
+    }
+    let args = GpuLoss {
+        x,
+        labels,
+        n: n as usize,
+        d: d as usize,
+        grad,
+        stats: 0,
+        stream: stream as usize,
+        device,
+    };
+    Ok((params, args))
+}
+
 /// The shared body of `rll_loss_gpu_f32` and `rll_loss_gpu_f64`.
 ///
 /// # Safety
@@ -348,22 +384,19 @@ unsafe fn loss_gpu_c<T: GpuReal>(
     device: c_int,
 ) -> c_int {
     report(|| {
-        non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
-        // SAFETY: non-null; the caller provides a valid rll_params.
-        let params = Params::try_from(unsafe { &*p })?;
-        if n <= 0 || d <= 0 {
-            return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
-        }
-        // The same struct the cxx bridge passes (src/batch.rs), filled once.
-        let args = GpuLoss {
-            x: x as usize,
-            labels: labels as usize,
-            n: n as usize,
-            d: d as usize,
-            grad: grad as usize,
-            stats: 0,
-            stream: stream as usize,
-            device,
+        // SAFETY: forwarded under the same contract.
+        let (params, args) = unsafe {
+            gpu_call(
+                p,
+                x as usize,
+                labels as usize,
+                n,
+                d,
+                loss,
+                grad as usize,
+                stream,
+                device,
+            )?
         };
         let value = cuda::compute_gpu::<T>(&params, &args, loss_weight)?;
         // SAFETY: non-null host pointer, writable by the caller's contract.
@@ -390,21 +423,19 @@ unsafe fn loss_gpu_half_c<H: cuda::GpuHalf>(
     device: c_int,
 ) -> c_int {
     report(|| {
-        non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
-        // SAFETY: non-null; the caller provides a valid rll_params.
-        let params = Params::try_from(unsafe { &*p })?;
-        if n <= 0 || d <= 0 {
-            return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
-        }
-        let args = GpuLoss {
-            x: x as usize,
-            labels: labels as usize,
-            n: n as usize,
-            d: d as usize,
-            grad: grad as usize,
-            stats: 0,
-            stream: stream as usize,
-            device,
+        // SAFETY: forwarded under the same contract.
+        let (params, args) = unsafe {
+            gpu_call(
+                p,
+                x as usize,
+                labels as usize,
+                n,
+                d,
+                loss,
+                grad as usize,
+                stream,
+                device,
+            )?
         };
         let value = cuda::compute_gpu_half::<H>(&params, &args, cuda::Labels::SameAsX, loss_weight)?;
         // SAFETY: non-null host pointer, writable by the caller's contract.
