@@ -7,8 +7,10 @@
 //! ∂E/∂x_i = factor · [(Σ_j A_ij) x_i − (A X)_i] as a tiled product that skips the all-zero tiles of A.
 
 //! Stages, each in its module as in the CPU backend: [`distance`], [`semantics`] (the row stage), [`gradient`];
-//! [`call`] holds the call's device, stream and launch macro; [`kernels`] loads the PTX. `src/no_cuda.rs` stands
-//! in for this module without the `cuda` feature. Panics are caught by the hosts, not here.
+//! [`call`] holds the call's device and stream; [`table`] is the one table of the kernels (parameters, launch
+//! rules) and [`launch`] launches from it with checked, named arguments; [`convert`] widens and narrows half
+//! precision; [`kernels`] loads the PTX. `src/no_cuda.rs` stands in for this module without the `cuda` feature.
+//! Panics are caught by the hosts, not here.
 
 mod call;
 mod convert;
@@ -28,6 +30,8 @@ use crate::validate;
 use call::{dev_err, Call};
 use cudarc::driver::{DeviceRepr, ValidAsZeroBits};
 use launch::{args, launch, DevAddr, KernelArg, Shape};
+
+pub use convert::{convert_gpu, Direction, GpuHalf, Labels};
 
 /// The element types the kernels are instantiated for.
 pub trait GpuReal: Real + DeviceRepr + ValidAsZeroBits + KernelArg {
@@ -49,8 +53,6 @@ pub fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> 
     let call = Call::new(a.device, a.stream)?;
     run::<T>(&call, params, a, loss_weight, nd)
 }
-
-pub use convert::{convert_gpu, Direction, GpuHalf, Labels};
 
 /// [`compute_gpu`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
 /// [`crate::compute_half`] on the host: widened exactly into float32 on the device, the float32 pipeline, the
