@@ -8,6 +8,7 @@ use crate::error::{Result, RllError};
 use crate::real::{saturate, Real};
 
 fn check(len: usize, n: usize, d: usize, what: &str) -> Result<()> {
+    crate::validate::features(d)?;
     let nd = n
         .checked_mul(d)
         .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;

@@ -13,9 +13,7 @@ pub(crate) fn dims(params: &Params, n: usize, d: usize) -> Result<usize> {
     if n == 0 {
         return Err(RllError::size("n = 0: the batch is empty"));
     }
-    if d == 0 {
-        return Err(RllError::size("d = 0: the features are empty"));
-    }
+    features(d)?;
     n.checked_mul(d)
         .filter(|&nd| nd <= isize::MAX as usize / 8 && n <= (isize::MAX as usize / 8).isqrt())
         .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))
@@ -25,6 +23,14 @@ pub(crate) fn dims(params: &Params, n: usize, d: usize) -> Result<usize> {
 pub(crate) fn grad_len(len: usize, nd: usize) -> Result<()> {
     if len != nd {
         return Err(RllError::size(format!("grad has {len} values but n·d = {nd}")));
+    }
+    Ok(())
+}
+
+/// d > 0: a row has features (the loss and the L2 normalisation alike).
+pub(crate) fn features(d: usize) -> Result<()> {
+    if d == 0 {
+        return Err(RllError::size("d = 0: the features are empty"));
     }
     Ok(())
 }

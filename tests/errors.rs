@@ -351,3 +351,19 @@ fn a_batch_too_large_for_memory_is_a_size_error_naming_the_bytes() {
     assert!(last_error().contains(&bytes), "{}", last_error());
     assert_eq!(loss, SENTINEL);
 }
+
+/// The L2 normalisation (the Normalization layer's maths) refuses rows without features with the loss's message,
+/// where it used to panic in `chunks_exact(0)`; an empty batch has nothing to do.
+#[test]
+fn normalisation_of_zero_features_is_a_size_error() {
+    use ranked_list_loss::normalize::{l2_backward, l2_forward};
+    let (mut y, mut norms, mut dx) = (vec![], vec![0.0f32; 3], vec![]);
+    let e = l2_forward::<f32>(&[], 3, 0, &mut y, &mut norms).unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::Size, "d = 0: the features are empty")
+    );
+    let e = l2_backward::<f32>(&[], &[], &norms, 3, 0, &mut dx).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Size);
+    assert!(l2_forward::<f64>(&[], 0, 4, &mut [], &mut []).is_ok());
+}

@@ -285,6 +285,29 @@ fn gpu_l2_normalisation_matches_cpu() {
     l2_agree::<f32>(1e-6, 1e-5);
 }
 
+/// Rows without features are the CPU's Size error on the device too; an empty batch does nothing.
+#[test]
+fn gpu_l2_normalisation_checks_sizes_as_the_cpu() {
+    let args = GpuL2 {
+        x: 1,
+        y: 1,
+        norms: 1,
+        dy: 1,
+        dx: 1,
+        n: 3,
+        d: 0,
+        stream: 0,
+        device: 0,
+    };
+    let e = l2_forward_gpu::<f32>(&args).unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::Size, "d = 0: the features are empty")
+    );
+    assert_eq!(l2_backward_gpu::<f64>(&args).unwrap_err().kind, ErrorKind::Size);
+    assert!(l2_forward_gpu::<f32>(&GpuL2 { n: 0, d: 4, ..args }).is_ok());
+}
+
 #[test]
 fn gpu_matches_cpu_at_8192x128() {
     let s = stream();

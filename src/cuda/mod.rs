@@ -104,6 +104,10 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: &GpuLoss, loss_weight: T, nd
 
 /// y_i = x_i / ‖x_i‖ and norms_i = ‖x_i‖ per row of device arrays (the Normalization layer's Forward_gpu).
 pub fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
+    validate::features(a.d)?;
+    if a.n == 0 {
+        return Ok(()); // an empty batch: nothing to normalise (as on the CPU)
+    }
     if a.x == 0 || a.y == 0 || a.norms == 0 {
         return Err(RllError::new(ErrorKind::NullPointer, "x, y or norms is NULL"));
     }
@@ -126,6 +130,10 @@ pub fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
 
 /// dx = (dy − (y·dy) y)/‖x‖ per row of device arrays (the Normalization layer's Backward_gpu).
 pub fn l2_backward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
+    validate::features(a.d)?;
+    if a.n == 0 {
+        return Ok(());
+    }
     if a.y == 0 || a.dy == 0 || a.norms == 0 || a.dx == 0 {
         return Err(RllError::new(ErrorKind::NullPointer, "y, dy, norms or dx is NULL"));
     }
