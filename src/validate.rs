@@ -35,6 +35,19 @@ pub(crate) fn features(d: usize) -> Result<()> {
     Ok(())
 }
 
+/// The error for the first non-finite feature, x[k / d][k % d] (host and device alike).
+pub(crate) fn non_finite_x<T: Real>(k: usize, d: usize, value: T) -> RllError {
+    RllError::new(
+        ErrorKind::NonFinite,
+        format!("x[{}][{}] = {value} is not finite", k / d, k % d),
+    )
+}
+
+/// The error for the first non-finite label.
+pub(crate) fn non_finite_label<T: Real>(i: usize, value: T) -> RllError {
+    RllError::new(ErrorKind::NonFinite, format!("labels[{i}] = {value} is not finite"))
+}
+
 /// The loss weight is finite.
 pub(crate) fn loss_weight<T: Real>(w: T) -> Result<()> {
     if !w.is_finite() {
@@ -80,16 +93,10 @@ pub(crate) fn host_batch<T: Real>(
         }
     }
     if let Some(k) = b.x.iter().position(|v| !v.is_finite()) {
-        return Err(RllError::new(
-            ErrorKind::NonFinite,
-            format!("x[{}][{}] = {} is not finite", k / b.d, k % b.d, b.x[k]),
-        ));
+        return Err(non_finite_x(k, b.d, b.x[k]));
     }
     if let Some(i) = b.labels.iter().position(|v| !v.is_finite()) {
-        return Err(RllError::new(
-            ErrorKind::NonFinite,
-            format!("labels[{i}] = {} is not finite", b.labels[i]),
-        ));
+        return Err(non_finite_label(i, b.labels[i]));
     }
     Ok(())
 }

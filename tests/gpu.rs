@@ -201,7 +201,24 @@ fn gpu_rejects_bad_input_with_errors() {
     let e = compute_gpu::<f32>(&p, &base, 1.0).unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
-        (ErrorKind::NonFinite, "x[0][1] is not finite")
+        (ErrorKind::NonFinite, "x[0][1] = NaN is not finite")
+    );
+    // The labels' first non-finite value, named with its value as on the CPU.
+    let finite_x = s.clone_htod(&[0.5f32, 0.3, 0.1, 0.2]).unwrap();
+    let bad_y = s.clone_htod(&[0.0f32, f32::NEG_INFINITY]).unwrap();
+    let e = compute_gpu::<f32>(
+        &p,
+        &GpuLoss {
+            x: ptr(&s, &finite_x),
+            labels: ptr(&s, &bad_y),
+            ..base
+        },
+        1.0,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::NonFinite, "labels[1] = -inf is not finite")
     );
     let e = compute_gpu::<f32>(&p, &GpuLoss { x: 0, ..base }, 1.0).unwrap_err();
     assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NullPointer, "x is NULL"));

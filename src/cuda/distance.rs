@@ -7,9 +7,10 @@ use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
 use super::GpuReal;
 use crate::batch::GpuLoss;
-use crate::error::{ErrorKind, Result, RllError};
+use crate::error::Result;
 use crate::kernel_consts::COL_CHUNKS;
 use crate::scaled::Units;
+use crate::validate;
 use cudarc::driver::CudaSlice;
 
 /// What the later stages read: the scaled rows, the scaling exponents, the N×N distances (overwritten with the
@@ -20,6 +21,18 @@ pub(super) struct Distances<T: GpuReal> {
     pub dist: CudaSlice<T>,
     pub close: CudaSlice<u8>,
     pub units: Units,
+}
+
+/// Element `k` of the device array of T at `ptr`, for an error message (the call's stream is idle here: the
+/// check results were just copied back on it).
+fn value_at<T: GpuReal>(call: &Call, ptr: usize, k: usize) -> Result<T> {
+    let mut v = [T::zero()];
+    let at = (ptr + k * std::mem::size_of::<T>()) as u64;
+    // SAFETY: k indexes the array the non-finite search read (n·d features or n labels), which the host keeps
+    // alive for the call; `v` is one T of host memory, and the copy is complete when the stream synchronises.
+    unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut v, at, call.stream.cu_stream()) }.map_err(dev_err)?;
+    call.stream.synchronize().map_err(dev_err)?;
+    Ok(v[0])
 }
 
 /// The distance stage of the batch `a` (n·d = `nd` values); a non-finite feature or label is an error naming it.
@@ -110,16 +123,10 @@ pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuLoss, nd: usize) -> Resu
     let exps = call.stream.clone_dtoh(&info).map_err(dev_err)?;
     let found = call.stream.clone_dtoh(&check).map_err(dev_err)?;
     if let Some(k) = first_index(&found[..CHECK_BLOCKS as usize]) {
-        return Err(RllError::new(
-            ErrorKind::NonFinite,
-            format!("x[{}][{}] is not finite", k / d, k % d),
-        ));
+        return Err(validate::non_finite_x(k, d, value_at::<T>(call, a.x, k)?));
     }
     if let Some(i) = first_index(&found[CHECK_BLOCKS as usize..check_len]) {
-        return Err(RllError::new(
-            ErrorKind::NonFinite,
-            format!("labels[{i}] is not finite"),
-        ));
+        return Err(validate::non_finite_label(i, value_at::<T>(call, a.labels, i)?));
     }
     let units = Units {
         exp: exps[0] + exps[1],
