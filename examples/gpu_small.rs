@@ -37,7 +37,8 @@ fn main() {
                 stream: 0,
                 device: 0,
             };
-            let loss = compute_gpu::<f32>(&params, &args, 1.0).unwrap();
+            // SAFETY: the device buffers allocated above, of the sizes in `args`.
+            let loss = unsafe { compute_gpu::<f32>(&params, &args, 1.0) }.unwrap();
             println!("{semantics:?} query_only={query_only}: loss {loss}");
         }
     }
@@ -53,7 +54,8 @@ fn main() {
         stream: 0,
         device: 0,
     };
-    l2_forward_gpu::<f32>(&l2).unwrap();
+    // SAFETY: the device buffers allocated above, of the sizes in `l2`.
+    unsafe { l2_forward_gpu::<f32>(&l2) }.unwrap();
     println!("l2 normalisation ok");
 }
 

@@ -148,7 +148,8 @@ fn l2_normalize_backward_f64(y: &[f64], dy: &[f64], norms: &[f64], n: usize, d: 
 
 /// The layers' device call: the serialized LayerParameter decoded, `args` passed on unchanged.
 fn loss_gpu<T: GpuReal>(layer_param: &[u8], args: &GpuLoss, loss_weight: T) -> Result<T> {
-    crate::catch(|| cuda::compute_gpu(&Params::decode_layer(layer_param)?, args, loss_weight))
+    // SAFETY: the Caffe layer fills `args` with its blobs' device memory of the sizes it states (rll_bridge.hpp).
+    crate::catch(|| unsafe { cuda::compute_gpu(&Params::decode_layer(layer_param)?, args, loss_weight) })
 }
 
 fn loss_gpu_f32(layer_param: &[u8], args: &GpuLoss, loss_weight: f32) -> Result<f32> {
@@ -160,17 +161,21 @@ fn loss_gpu_f64(layer_param: &[u8], args: &GpuLoss, loss_weight: f64) -> Result<
 }
 
 fn l2_normalize_gpu_f32(args: &GpuL2) -> Result<()> {
-    crate::catch(|| cuda::l2_forward_gpu::<f32>(args))
+    // SAFETY: the Normalization layer fills `args` with its blobs' device memory (rll_bridge.hpp).
+    crate::catch(|| unsafe { cuda::l2_forward_gpu::<f32>(args) })
 }
 
 fn l2_normalize_gpu_f64(args: &GpuL2) -> Result<()> {
-    crate::catch(|| cuda::l2_forward_gpu::<f64>(args))
+    // SAFETY: the Normalization layer fills `args` with its blobs' device memory (rll_bridge.hpp).
+    crate::catch(|| unsafe { cuda::l2_forward_gpu::<f64>(args) })
 }
 
 fn l2_normalize_backward_gpu_f32(args: &GpuL2) -> Result<()> {
-    crate::catch(|| cuda::l2_backward_gpu::<f32>(args))
+    // SAFETY: the Normalization layer fills `args` with its blobs' device memory (rll_bridge.hpp).
+    crate::catch(|| unsafe { cuda::l2_backward_gpu::<f32>(args) })
 }
 
 fn l2_normalize_backward_gpu_f64(args: &GpuL2) -> Result<()> {
-    crate::catch(|| cuda::l2_backward_gpu::<f64>(args))
+    // SAFETY: the Normalization layer fills `args` with its blobs' device memory (rll_bridge.hpp).
+    crate::catch(|| unsafe { cuda::l2_backward_gpu::<f64>(args) })
 }

@@ -398,7 +398,8 @@ unsafe fn loss_gpu_c<T: GpuReal>(
                 device,
             )?
         };
-        let value = cuda::compute_gpu::<T>(&params, &args, loss_weight)?;
+        // SAFETY: the device pointers are the caller's, under this function's contract.
+        let value = unsafe { cuda::compute_gpu::<T>(&params, &args, loss_weight)? };
         // SAFETY: non-null host pointer, writable by the caller's contract.
         unsafe { loss.write(value) };
         Ok(())
@@ -437,7 +438,8 @@ unsafe fn loss_gpu_half_c<H: cuda::GpuHalf>(
                 device,
             )?
         };
-        let value = cuda::compute_gpu_half::<H>(&params, &args, cuda::Labels::SameAsX, loss_weight)?;
+        // SAFETY: the device pointers are the caller's, under this function's contract.
+        let value = unsafe { cuda::compute_gpu_half::<H>(&params, &args, cuda::Labels::SameAsX, loss_weight)? };
         // SAFETY: non-null host pointer, writable by the caller's contract.
         unsafe { loss.write(value) };
         Ok(())

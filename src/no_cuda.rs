@@ -26,12 +26,18 @@ fn unavailable<R>() -> Result<R> {
 }
 
 /// As `cuda::compute_gpu`: always the error.
-pub fn compute_gpu<T: GpuReal>(_: &Params, _: &GpuLoss, _: T) -> Result<T> {
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu<T: GpuReal>(_: &Params, _: &GpuLoss, _: T) -> Result<T> {
     unavailable()
 }
 
 /// As `cuda::compute_gpu_half`: always the error.
-pub fn compute_gpu_half<H: GpuHalf>(_: &Params, _: &GpuLoss, _: Labels, _: f32) -> Result<f32> {
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu_half<H: GpuHalf>(_: &Params, _: &GpuLoss, _: Labels, _: f32) -> Result<f32> {
     unavailable()
 }
 
@@ -64,12 +70,18 @@ pub enum Labels {
 
 /// As `cuda::l2_forward_gpu`: always the error.
 #[allow(clippy::extra_unused_type_parameters)] // the CUDA backend's signature, element type included
-pub fn l2_forward_gpu<T: GpuReal>(_: &GpuL2) -> Result<()> {
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn l2_forward_gpu<T: GpuReal>(_: &GpuL2) -> Result<()> {
     unavailable()
 }
 
 /// As `cuda::l2_backward_gpu`: always the error.
 #[allow(clippy::extra_unused_type_parameters)]
-pub fn l2_backward_gpu<T: GpuReal>(_: &GpuL2) -> Result<()> {
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn l2_backward_gpu<T: GpuReal>(_: &GpuL2) -> Result<()> {
     unavailable()
 }

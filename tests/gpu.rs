@@ -42,6 +42,13 @@ fn ptr<T>(s: &Arc<CudaStream>, v: &CudaSlice<T>) -> usize {
     p as usize
 }
 
+/// `compute_gpu` on arguments a test made.
+fn try_gpu(p: &Params, a: &GpuLoss) -> ranked_list_loss::Result<f32> {
+    // SAFETY: every address in `a` is a buffer of the calling test of the sizes in `a`, or a bad value (0, a wrong
+    // size or device) that the host-side checks refuse before the device is touched.
+    unsafe { compute_gpu::<f32>(p, a, 1.0) }
+}
+
 /// (loss, grad, stats) on the GPU.
 fn gpu<T: GpuReal>(
     s: &Arc<CudaStream>,
@@ -65,7 +72,8 @@ fn gpu<T: GpuReal>(
         stream: s.cu_stream() as usize,
         device: 0,
     };
-    let loss = compute_gpu::<T>(p, &args, lw).unwrap();
+    // SAFETY: the buffers uploaded and allocated above, of the sizes in `args`.
+    let loss = unsafe { compute_gpu::<T>(p, &args, lw) }.unwrap();
     (loss, s.clone_dtoh(&gd).unwrap(), s.clone_dtoh(&sd).unwrap())
 }
 
@@ -198,7 +206,7 @@ fn gpu_rejects_bad_input_with_errors() {
         device: 0,
     };
     let p = Params::default();
-    let e = compute_gpu::<f32>(&p, &base, 1.0).unwrap_err();
+    let e = try_gpu(&p, &base).unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
         (ErrorKind::NonFinite, "x[0][1] = NaN is not finite")
@@ -206,27 +214,26 @@ fn gpu_rejects_bad_input_with_errors() {
     // The labels' first non-finite value, named with its value as on the CPU.
     let finite_x = s.clone_htod(&[0.5f32, 0.3, 0.1, 0.2]).unwrap();
     let bad_y = s.clone_htod(&[0.0f32, f32::NEG_INFINITY]).unwrap();
-    let e = compute_gpu::<f32>(
+    let e = try_gpu(
         &p,
         &GpuLoss {
             x: ptr(&s, &finite_x),
             labels: ptr(&s, &bad_y),
             ..base
         },
-        1.0,
     )
     .unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
         (ErrorKind::NonFinite, "labels[1] = -inf is not finite")
     );
-    let e = compute_gpu::<f32>(&p, &GpuLoss { x: 0, ..base }, 1.0).unwrap_err();
+    let e = try_gpu(&p, &GpuLoss { x: 0, ..base }).unwrap_err();
     assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NullPointer, "x is NULL"));
-    let e = compute_gpu::<f32>(&p, &GpuLoss { n: 0, ..base }, 1.0).unwrap_err();
+    let e = try_gpu(&p, &GpuLoss { n: 0, ..base }).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Size);
-    let e = compute_gpu::<f32>(&p, &GpuLoss { device: 57, ..base }, 1.0).unwrap_err();
+    let e = try_gpu(&p, &GpuLoss { device: 57, ..base }).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Device, "{e}");
-    let e = compute_gpu::<f32>(&Params { margin: -1.0, ..p }, &base, 1.0).unwrap_err();
+    let e = try_gpu(&Params { margin: -1.0, ..p }, &base).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Parameter);
 }
 
@@ -250,7 +257,7 @@ fn gpu_out_of_memory_is_a_size_error() {
         stream: 0,
         device: 0,
     };
-    let e = compute_gpu::<f32>(&Params::default(), &args, 1.0).unwrap_err();
+    let e = try_gpu(&Params::default(), &args).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Size, "{e}");
     assert!(e.message.contains("device"), "{e}");
     let data = batch(6, 30, 8, 1.0, false);
@@ -289,8 +296,11 @@ fn l2_agree<T: GpuReal>(tol_y: f64, tol_dx: f64) {
         stream: 0,
         device: 0,
     };
-    l2_forward_gpu::<T>(&args).unwrap();
-    l2_backward_gpu::<T>(&args).unwrap();
+    // SAFETY: the buffers uploaded and allocated above, of the sizes in `args`.
+    unsafe {
+        l2_forward_gpu::<T>(&args).unwrap();
+        l2_backward_gpu::<T>(&args).unwrap();
+    }
     let ey = rel(&s.clone_dtoh(&yd).unwrap(), &y);
     let edx = rel(&s.clone_dtoh(&dxd).unwrap(), &dx);
     assert!(ey < tol_y && edx < tol_dx, "{}: y {ey}, dx {edx}", T::NAME);
@@ -316,13 +326,17 @@ fn gpu_l2_normalisation_checks_sizes_as_the_cpu() {
         stream: 0,
         device: 0,
     };
-    let e = l2_forward_gpu::<f32>(&args).unwrap_err();
+    // SAFETY: every call below is refused by the size checks, or has no rows, before any device access.
+    let e = unsafe { l2_forward_gpu::<f32>(&args) }.unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
         (ErrorKind::Size, "d = 0: the features are empty")
     );
-    assert_eq!(l2_backward_gpu::<f64>(&args).unwrap_err().kind, ErrorKind::Size);
-    assert!(l2_forward_gpu::<f32>(&GpuL2 { n: 0, d: 4, ..args }).is_ok());
+    assert_eq!(
+        unsafe { l2_backward_gpu::<f64>(&args) }.unwrap_err().kind,
+        ErrorKind::Size
+    );
+    assert!(unsafe { l2_forward_gpu::<f32>(&GpuL2 { n: 0, d: 4, ..args }) }.is_ok());
 }
 
 #[test]
@@ -513,7 +527,8 @@ fn gpu_half_matches_cpu() {
                         stream: 0,
                         device: 0,
                     };
-                    let lg = compute_gpu_half::<H>(&p, &args, kind, 1.0).unwrap();
+                    // SAFETY: the buffers uploaded above, of the sizes in `args`.
+                    let lg = unsafe { compute_gpu_half::<H>(&p, &args, kind, 1.0) }.unwrap();
                     assert!(
                         lg.is_finite() && (lg - lc).abs() <= 1e-5 * lc.abs(),
                         "{p:?} {kind:?}: {lg} vs {lc}"

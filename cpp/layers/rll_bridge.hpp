@@ -85,8 +85,16 @@ inline size_t Addr(const T* p) {
 template <typename T>
 inline rll::GpuLoss GpuLossArgs(const T* x, const T* labels, int n, int d,
                                 T* grad, T* stats, int device) {
-  rll::GpuLoss a = {Addr(x),    Addr(labels), size_t(n), size_t(d),
-                    Addr(grad), Addr(stats),  0,         device};
+  // By field name: reordering the fields of src/batch.rs cannot swap pointers.
+  rll::GpuLoss a;
+  a.x = Addr(x);
+  a.labels = Addr(labels);
+  a.n = size_t(n);
+  a.d = size_t(d);
+  a.grad = Addr(grad);
+  a.stats = Addr(stats);
+  a.stream = 0;  // the legacy default stream, as Caffe's own kernels use
+  a.device = device;
   return a;
 }
 inline float LossGpu(const std::string& param, const float* x,
@@ -106,8 +114,16 @@ inline double LossGpu(const std::string& param, const double* x,
 template <typename T>
 inline rll::GpuL2 GpuL2Args(const T* x, const T* y, const T* norms, const T* dy,
                             const T* dx, int n, int d, int device) {
-  rll::GpuL2 a = {Addr(x),   Addr(y),   Addr(norms), Addr(dy), Addr(dx),
-                  size_t(n), size_t(d), 0,           device};
+  rll::GpuL2 a;
+  a.x = Addr(x);
+  a.y = Addr(y);
+  a.norms = Addr(norms);
+  a.dy = Addr(dy);
+  a.dx = Addr(dx);
+  a.n = size_t(n);
+  a.d = size_t(d);
+  a.stream = 0;
+  a.device = device;
   return a;
 }
 inline void L2NormalizeGpu(const float* x, int n, int d, float* y, float* norms,

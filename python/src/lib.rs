@@ -87,7 +87,10 @@ unsafe fn host<T: rll::Real>(
 }
 
 /// The device twin of [`host`]'s normalisation: l2_forward_gpu, the loss on y, l2_backward_gpu.
-fn device_normalized<T: rll::cuda::GpuReal>(a: LossArgs, args: &GpuLoss, s: NormScratch) -> rll::Result<f64> {
+///
+/// # Safety
+/// `args` and `s` address device memory of `args.device` of the sizes [`host`] states.
+unsafe fn device_normalized<T: rll::cuda::GpuReal>(a: LossArgs, args: &GpuLoss, s: NormScratch) -> rll::Result<f64> {
     let l2 = rll::GpuL2 {
         x: args.x,
         y: s.y,
@@ -99,15 +102,16 @@ fn device_normalized<T: rll::cuda::GpuReal>(a: LossArgs, args: &GpuLoss, s: Norm
         stream: args.stream,
         device: args.device,
     };
-    rll::cuda::l2_forward_gpu::<T>(&l2)?;
+    // SAFETY (the three calls): this function's contract.
+    unsafe { rll::cuda::l2_forward_gpu::<T>(&l2)? };
     let on_y = GpuLoss {
         x: s.y,
         grad: if args.grad != 0 { s.dy } else { 0 },
         ..*args
     };
-    let value = rll::cuda::compute_gpu::<T>(&a.params, &on_y, T::one())?;
+    let value = unsafe { rll::cuda::compute_gpu::<T>(&a.params, &on_y, T::one())? };
     if args.grad != 0 {
-        rll::cuda::l2_backward_gpu::<T>(&l2)?;
+        unsafe { rll::cuda::l2_backward_gpu::<T>(&l2)? };
     }
     Ok(value.f64())
 }
@@ -208,29 +212,25 @@ fn loss(
                     device,
                 };
                 let f32_labels = rll::cuda::Labels::F32;
-                if let Some(s) = norm {
-                    return match dtype.as_str() {
-                        "float32" => device_normalized::<f32>(a, &args, s),
-                        "float64" => device_normalized::<f64>(a, &args, s),
-                        other => Err(RllError::new(
+                // SAFETY: the package passes the addresses of live contiguous CUDA tensors of `device`, of these
+                // sizes and dtype, and its current stream there.
+                return unsafe {
+                    match (dtype.as_str(), norm) {
+                        ("float32", Some(s)) => device_normalized::<f32>(a, &args, s),
+                        ("float64", Some(s)) => device_normalized::<f64>(a, &args, s),
+                        ("float32", None) => rll::cuda::compute_gpu::<f32>(&a.params, &args, 1.0).map(f64::from),
+                        ("float64", None) => rll::cuda::compute_gpu::<f64>(&a.params, &args, 1.0),
+                        ("float16", None) => {
+                            rll::cuda::compute_gpu_half::<half::f16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
+                        }
+                        ("bfloat16", None) => {
+                            rll::cuda::compute_gpu_half::<half::bf16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
+                        }
+                        (other, _) => Err(RllError::new(
                             ErrorKind::Parameter,
-                            format!("normalize with dtype {other}"),
+                            format!("dtype {other} is not supported here (normalize: float32 and float64)"),
                         )),
-                    };
-                }
-                return match dtype.as_str() {
-                    "float32" => rll::cuda::compute_gpu::<f32>(&a.params, &args, 1.0).map(f64::from),
-                    "float64" => rll::cuda::compute_gpu::<f64>(&a.params, &args, 1.0),
-                    "float16" => {
-                        rll::cuda::compute_gpu_half::<half::f16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
                     }
-                    "bfloat16" => {
-                        rll::cuda::compute_gpu_half::<half::bf16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
-                    }
-                    other => Err(RllError::new(
-                        ErrorKind::Parameter,
-                        format!("dtype {other} is not float32 or float64"),
-                    )),
                 };
             }
             // SAFETY: the package passes the addresses of live contiguous tensors of these sizes and dtype.

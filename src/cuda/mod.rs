@@ -47,7 +47,12 @@ impl GpuReal for f64 {
 
 /// The loss of a batch in device memory, as [`crate::compute`] on the host: `loss_gpu` of the C ABI and of the
 /// cxx bridge.
-pub fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> Result<T> {
+///
+/// # Safety
+/// The addresses in `a` are device memory of `a.device` (or 0 where the field allows none), each holding the
+/// values its field documents (src/batch.rs: n·d features, n labels, n·d gradient, n·4 statistics), alive and not
+/// written by anyone else until the call returns; `a.stream` is 0 or a live stream of that device.
+pub unsafe fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> Result<T> {
     let nd = check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
@@ -57,7 +62,16 @@ pub fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> 
 /// [`compute_gpu`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
 /// [`crate::compute_half`] on the host: widened exactly into float32 on the device, the float32 pipeline, the
 /// gradient narrowed (nearest even, saturated). `labels` says what `a.labels` holds.
-pub fn compute_gpu_half<H: GpuHalf>(params: &Params, a: &GpuLoss, labels: Labels, loss_weight: f32) -> Result<f32> {
+///
+/// # Safety
+/// As [`compute_gpu`], with n·d 16-bit values of H at `a.x` and `a.grad`, and n values at `a.labels` of the kind
+/// `labels` says.
+pub unsafe fn compute_gpu_half<H: GpuHalf>(
+    params: &Params,
+    a: &GpuLoss,
+    labels: Labels,
+    loss_weight: f32,
+) -> Result<f32> {
     let nd = check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
@@ -103,7 +117,11 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: &GpuLoss, loss_weight: T, nd
 }
 
 /// y_i = x_i / ‖x_i‖ and norms_i = ‖x_i‖ per row of device arrays (the Normalization layer's Forward_gpu).
-pub fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
+///
+/// # Safety
+/// The addresses in `a` are device memory of `a.device` holding the n·d (`x`, `y`, `dy`, `dx`) and n (`norms`)
+/// values this direction reads and writes, alive until the call returns; `a.stream` is 0 or a live stream there.
+pub unsafe fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     validate::features(a.d)?;
     if a.n == 0 {
         return Ok(()); // an empty batch: nothing to normalise (as on the CPU)
@@ -129,7 +147,11 @@ pub fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
 }
 
 /// dx = (dy − (y·dy) y)/‖x‖ per row of device arrays (the Normalization layer's Backward_gpu).
-pub fn l2_backward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
+///
+/// # Safety
+/// The addresses in `a` are device memory of `a.device` holding the n·d (`x`, `y`, `dy`, `dx`) and n (`norms`)
+/// values this direction reads and writes, alive until the call returns; `a.stream` is 0 or a live stream there.
+pub unsafe fn l2_backward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     validate::features(a.d)?;
     if a.n == 0 {
         return Ok(());
@@ -176,7 +198,8 @@ mod tests {
             device: 0,
         };
         if !present {
-            let e = compute_gpu::<f32>(&Params::default(), &args, 1.0).unwrap_err();
+            // SAFETY: fails before any device access (no driver).
+            let e = unsafe { compute_gpu::<f32>(&Params::default(), &args, 1.0) }.unwrap_err();
             assert_eq!(e.kind, ErrorKind::Device);
             assert!(e.message.contains("no CUDA driver"), "{e}");
         } else {
@@ -190,7 +213,8 @@ mod tests {
                 labels: yd.device_ptr(&s).0 as usize,
                 ..args
             };
-            let loss = compute_gpu::<f32>(&Params::default(), &args, 1.0).unwrap();
+            // SAFETY: x and labels are the 4 and 2 values uploaded above; no gradient, no stats.
+            let loss = unsafe { compute_gpu::<f32>(&Params::default(), &args, 1.0) }.unwrap();
             assert!((loss - 0.2).abs() < 1e-6, "{loss}");
         }
     }
