@@ -11,10 +11,10 @@ use pyo3::prelude::*;
 use rll::half_precision::{compute_half, Half};
 use rll::{Batch, ErrorKind, GpuLoss, Params, RllError, Semantics};
 
-/// The loss parameters as the package passes them (the proto's fields).
-#[derive(Clone, Copy)]
-struct LossArgs {
-    params: Params,
+/// n·d, the values of a tensor's n rows of d.
+fn values(n: usize, d: usize) -> rll::Result<usize> {
+    n.checked_mul(d)
+        .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))
 }
 
 fn to_py(e: RllError) -> PyErr {
@@ -50,7 +50,7 @@ struct NormScratch {
 /// `x` and `labels` address n·d and n initialised values of `T`, `grad` n·d writable values not overlapping them
 /// (or is 0), and `norm`'s buffers n·d, n·d and n writable values of `T`, all alive and unaliased for the call.
 unsafe fn host<T: rll::Real>(
-    a: LossArgs,
+    p: &Params,
     x: usize,
     labels: usize,
     n: usize,
@@ -58,9 +58,7 @@ unsafe fn host<T: rll::Real>(
     grad: usize,
     norm: Option<NormScratch>,
 ) -> rll::Result<f64> {
-    let nd = n
-        .checked_mul(d)
-        .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))?;
+    let nd = values(n, d)?;
     // SAFETY (both): the caller's contract.
     let read = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts(ptr as *const T, len) };
     let part = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(ptr as *mut T, len) };
@@ -73,13 +71,13 @@ unsafe fn host<T: rll::Real>(
             n,
             d,
         };
-        return rll::compute(&a.params, batch, T::one(), g, None).map(|v| v.f64());
+        return rll::compute(p, batch, T::one(), g, None).map(|v| v.f64());
     };
     let (y, dy, norms) = (part(s.y, nd), part(s.dy, nd), part(s.norms, n));
     rll::normalize::l2_forward(xs, n, d, y, norms)?;
     let batch = Batch { x: y, labels: ls, n, d };
     let g = (grad != 0).then_some(&mut *dy);
-    let value = rll::compute(&a.params, batch, T::one(), g, None)?;
+    let value = rll::compute(p, batch, T::one(), g, None)?;
     if grad != 0 {
         rll::normalize::l2_backward(y, dy, norms, n, d, part(grad, nd))?;
     }
@@ -90,7 +88,7 @@ unsafe fn host<T: rll::Real>(
 ///
 /// # Safety
 /// `args` and `s` address device memory of `args.device` of the sizes [`host`] states.
-unsafe fn device_normalized<T: rll::cuda::GpuReal>(a: LossArgs, args: &GpuLoss, s: NormScratch) -> rll::Result<f64> {
+unsafe fn device_normalized<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, s: NormScratch) -> rll::Result<f64> {
     let l2 = rll::GpuL2 {
         x: args.x,
         y: s.y,
@@ -109,7 +107,7 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(a: LossArgs, args: &GpuLoss, 
         grad: if args.grad != 0 { s.dy } else { 0 },
         ..*args
     };
-    let value = unsafe { rll::cuda::compute_gpu::<T>(&a.params, &on_y, T::one())? };
+    let value = unsafe { rll::cuda::compute_gpu::<T>(p, &on_y, T::one())? };
     if args.grad != 0 {
         unsafe { rll::cuda::l2_backward_gpu::<T>(&l2)? };
     }
@@ -120,17 +118,8 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(a: LossArgs, args: &GpuLoss, 
 ///
 /// # Safety
 /// As [`host`], with 16-bit values at `x` and `grad`.
-unsafe fn host_half<H: Half>(
-    a: LossArgs,
-    x: usize,
-    labels: usize,
-    n: usize,
-    d: usize,
-    grad: usize,
-) -> rll::Result<f64> {
-    let nd = n
-        .checked_mul(d)
-        .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))?;
+unsafe fn host_half<H: Half>(p: &Params, x: usize, labels: usize, n: usize, d: usize, grad: usize) -> rll::Result<f64> {
+    let nd = values(n, d)?;
     // SAFETY: the caller's contract; H is a 16-bit pattern.
     let (xs, ls) = unsafe {
         (
@@ -139,7 +128,7 @@ unsafe fn host_half<H: Half>(
         )
     };
     let g = (grad != 0).then(|| unsafe { std::slice::from_raw_parts_mut(grad as *mut H, nd) });
-    compute_half::<H>(&a.params, xs, ls, n, d, 1.0, g).map(f64::from)
+    compute_half::<H>(p, xs, ls, n, d, 1.0, g).map(f64::from)
 }
 
 /// The loss of one batch for `ranked_list_loss._ops` (private: the package checks every tensor before calling).
@@ -183,20 +172,19 @@ fn loss(
         norms,
     });
     let semantics = Semantics::from_i32(semantics).map_err(to_py)?;
-    let a = LossArgs {
-        params: Params {
-            margin,
-            alpha,
-            t_n,
-            t_p,
-            base_n,
-            base_p,
-            lambda: lambda_,
-            semantics,
-            query_only,
-            detach_weights,
-        },
+    let params = Params {
+        margin,
+        alpha,
+        t_n,
+        t_p,
+        base_n,
+        base_p,
+        lambda: lambda_,
+        semantics,
+        query_only,
+        detach_weights,
     };
+    let p = &params;
     let dtype = dtype.to_string();
     py.detach(move || {
         caught(|| {
@@ -216,15 +204,15 @@ fn loss(
                 // sizes and dtype, and its current stream there.
                 return unsafe {
                     match (dtype.as_str(), norm) {
-                        ("float32", Some(s)) => device_normalized::<f32>(a, &args, s),
-                        ("float64", Some(s)) => device_normalized::<f64>(a, &args, s),
-                        ("float32", None) => rll::cuda::compute_gpu::<f32>(&a.params, &args, 1.0).map(f64::from),
-                        ("float64", None) => rll::cuda::compute_gpu::<f64>(&a.params, &args, 1.0),
+                        ("float32", Some(s)) => device_normalized::<f32>(p, &args, s),
+                        ("float64", Some(s)) => device_normalized::<f64>(p, &args, s),
+                        ("float32", None) => rll::cuda::compute_gpu::<f32>(p, &args, 1.0).map(f64::from),
+                        ("float64", None) => rll::cuda::compute_gpu::<f64>(p, &args, 1.0),
                         ("float16", None) => {
-                            rll::cuda::compute_gpu_half::<half::f16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
+                            rll::cuda::compute_gpu_half::<half::f16>(p, &args, f32_labels, 1.0).map(f64::from)
                         }
                         ("bfloat16", None) => {
-                            rll::cuda::compute_gpu_half::<half::bf16>(&a.params, &args, f32_labels, 1.0).map(f64::from)
+                            rll::cuda::compute_gpu_half::<half::bf16>(p, &args, f32_labels, 1.0).map(f64::from)
                         }
                         (other, _) => Err(RllError::new(
                             ErrorKind::Parameter,
@@ -236,10 +224,10 @@ fn loss(
             // SAFETY: the package passes the addresses of live contiguous tensors of these sizes and dtype.
             unsafe {
                 match dtype.as_str() {
-                    "float32" => host::<f32>(a, x, labels, n, d, grad, norm),
-                    "float64" => host::<f64>(a, x, labels, n, d, grad, norm),
-                    "float16" => host_half::<half::f16>(a, x, labels, n, d, grad),
-                    "bfloat16" => host_half::<half::bf16>(a, x, labels, n, d, grad),
+                    "float32" => host::<f32>(p, x, labels, n, d, grad, norm),
+                    "float64" => host::<f64>(p, x, labels, n, d, grad, norm),
+                    "float16" => host_half::<half::f16>(p, x, labels, n, d, grad),
+                    "bfloat16" => host_half::<half::bf16>(p, x, labels, n, d, grad),
                     other => Err(RllError::new(
                         ErrorKind::Parameter,
                         format!("dtype {other} is not float32 or float64"),
