@@ -6,6 +6,7 @@
 
 use crate::batch::{Batch, GpuLoss};
 use crate::cpu::compute;
+use crate::cpu::queries::{compute_queries, query_ln_mass, Queries};
 use crate::cuda::{self, GpuReal};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::half_precision::{compute_half, Half};
@@ -529,4 +530,194 @@ pub unsafe extern "C" fn rll_loss_gpu_f64(
 ) -> c_int {
     // SAFETY: forwarded under the same contract.
     unsafe { loss_gpu_c(p, x, labels, n, d, loss_weight, loss, grad, stream, device) }
+}
+
+/// A query range of a C call: start ≥ 0 and count ≥ 0 (their place in the batch is checked by the engine).
+fn query_range(start: i64, count: i64) -> Result<(usize, usize)> {
+    if start < 0 || count < 0 {
+        return Err(RllError::size(format!(
+            "query rows start = {start}, count = {count} must be ≥ 0"
+        )));
+    }
+    Ok((start as usize, count as usize))
+}
+
+/// The shared body of `rll_loss_queries_f32` and `rll_loss_queries_f64`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_queries_c<T: Real>(
+    p: *const rll_params,
+    x: *const T,
+    labels: *const T,
+    n: i64,
+    d: i64,
+    start: i64,
+    count: i64,
+    ln_mass: *const f64,
+    loss_weight: T,
+    loss: *mut T,
+    grad: *mut T,
+) -> c_int {
+    report(|| {
+        non_null(&[
+            (p.is_null(), "p"),
+            (x.is_null(), "x"),
+            (labels.is_null(), "labels"),
+            (loss.is_null(), "loss"),
+        ])?;
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        let (n, d, nd) = host_dims(n, d, std::mem::size_of::<T>())?;
+        let (start, count) = query_range(start, count)?;
+        // SAFETY: non-null; the caller guarantees n·d readable values at x, n at labels and at ln_mass when it is
+        // non-null, and n·d writable values at grad when it is non-null.
+        let (xs, ls) = unsafe { (std::slice::from_raw_parts(x, nd), std::slice::from_raw_parts(labels, n)) };
+        let masses = (!ln_mass.is_null()).then(|| unsafe { std::slice::from_raw_parts(ln_mass, n) });
+        let g = (!grad.is_null()).then(|| unsafe { std::slice::from_raw_parts_mut(grad, nd) });
+        let batch = Batch {
+            x: xs,
+            labels: ls,
+            n,
+            d,
+        };
+        let queries = Queries {
+            start,
+            count,
+            ln_mass: masses,
+        };
+        let value = compute_queries(&params, batch, queries, loss_weight, g)?;
+        // SAFETY: non-null and writable by the caller's contract.
+        unsafe { loss.write(value) };
+        Ok(())
+    })
+}
+
+/// The part of a batch's loss that query rows `start..start + count` contribute, against all n rows (the
+/// processes of a split batch each compute theirs; the parts add up to `rll_loss_f32`'s value and gradient):
+/// `*loss` receives the part of E and `grad` (n·d values, may be NULL) loss_weight · its gradient with respect to
+/// every row. OFFICIAL: `ln_mass` is every row's ln(S⁺ + S⁻) from `rll_query_ln_mass_f32` (n values), or NULL when
+/// the query rows are the whole batch; PAPER: NULL.
+///
+/// # Safety
+/// Non-null pointers must address the sizes stated; `grad` must not overlap the inputs.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_queries_f32(
+    p: *const rll_params,
+    x: *const f32,
+    labels: *const f32,
+    n: i64,
+    d: i64,
+    start: i64,
+    count: i64,
+    ln_mass: *const f64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut f32,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_queries_c(p, x, labels, n, d, start, count, ln_mass, loss_weight, loss, grad) }
+}
+
+/// `rll_loss_queries_f32` in double precision.
+///
+/// # Safety
+/// As `rll_loss_queries_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_queries_f64(
+    p: *const rll_params,
+    x: *const f64,
+    labels: *const f64,
+    n: i64,
+    d: i64,
+    start: i64,
+    count: i64,
+    ln_mass: *const f64,
+    loss_weight: f64,
+    loss: *mut f64,
+    grad: *mut f64,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_queries_c(p, x, labels, n, d, start, count, ln_mass, loss_weight, loss, grad) }
+}
+
+/// The shared body of `rll_query_ln_mass_f32` and `rll_query_ln_mass_f64`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn query_ln_mass_c<T: Real>(
+    p: *const rll_params,
+    x: *const T,
+    labels: *const T,
+    n: i64,
+    d: i64,
+    start: i64,
+    count: i64,
+    ln_mass: *mut f64,
+) -> c_int {
+    report(|| {
+        non_null(&[
+            (p.is_null(), "p"),
+            (x.is_null(), "x"),
+            (labels.is_null(), "labels"),
+            (ln_mass.is_null(), "ln_mass"),
+        ])?;
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        let (n, d, nd) = host_dims(n, d, std::mem::size_of::<T>())?;
+        let (start, count) = query_range(start, count)?;
+        crate::validate::query_range(start, count, n)?;
+        // SAFETY: non-null; n·d and n readable values at x and labels, count writable values at ln_mass (count is
+        // within n, checked above).
+        let (xs, ls) = unsafe { (std::slice::from_raw_parts(x, nd), std::slice::from_raw_parts(labels, n)) };
+        let out = unsafe { std::slice::from_raw_parts_mut(ln_mass, count) };
+        let batch = Batch {
+            x: xs,
+            labels: ls,
+            n,
+            d,
+        };
+        query_ln_mass(&params, batch, start, count, out)
+    })
+}
+
+/// OFFICIAL: ln(S⁺_i + S⁻_i) of query rows `start..start + count` of the batch into `ln_mass` (count values), what
+/// the parts of a split batch gather into the n values `rll_loss_queries_f32` takes.
+///
+/// # Safety
+/// Non-null pointers must address the sizes stated.
+#[no_mangle]
+pub unsafe extern "C" fn rll_query_ln_mass_f32(
+    p: *const rll_params,
+    x: *const f32,
+    labels: *const f32,
+    n: i64,
+    d: i64,
+    start: i64,
+    count: i64,
+    ln_mass: *mut f64,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { query_ln_mass_c(p, x, labels, n, d, start, count, ln_mass) }
+}
+
+/// `rll_query_ln_mass_f32` in double precision.
+///
+/// # Safety
+/// As `rll_query_ln_mass_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_query_ln_mass_f64(
+    p: *const rll_params,
+    x: *const f64,
+    labels: *const f64,
+    n: i64,
+    d: i64,
+    start: i64,
+    count: i64,
+    ln_mass: *mut f64,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe { query_ln_mass_c(p, x, labels, n, d, start, count, ln_mass) }
 }

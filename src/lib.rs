@@ -43,7 +43,8 @@ pub mod capi;
 
 pub use batch::{Batch, GpuL2, GpuLoss, STATS_PER_SAMPLE};
 pub use cpu::compute;
-pub use cpu::parallel::{num_threads, set_num_threads, threads_for, WORK_PER_THREAD};
+pub use cpu::parallel::{num_threads, set_num_threads, threads_for, threads_for_rows, WORK_PER_THREAD};
+pub use cpu::queries::{compute_queries, query_ln_mass, Queries};
 pub use error::{ErrorKind, Result, RllError};
 pub use half_precision::{compute_half, Half};
 pub use kernel_consts::EPS_SUM;

@@ -100,3 +100,52 @@ pub(crate) fn host_batch<T: Real>(
     }
     Ok(())
 }
+
+/// A buffer of `name` holds `want` values.
+pub(crate) fn len(name: &str, len: usize, want: usize) -> Result<()> {
+    if len != want {
+        return Err(RllError::size(format!(
+            "{name} has {len} values but {want} are expected"
+        )));
+    }
+    Ok(())
+}
+
+/// Query rows `start..start + count` lie within the batch's n rows (count may be 0).
+pub(crate) fn query_range(start: usize, count: usize, n: usize) -> Result<()> {
+    if start > n || count > n - start {
+        return Err(RllError::size(format!(
+            "query rows start = {start}, count = {count} are not within the batch's n = {n} rows"
+        )));
+    }
+    Ok(())
+}
+
+/// `what` (a part of the OFFICIAL semantics' normaliser Z) is refused under PAPER.
+pub(crate) fn official_only(params: &Params, what: &str) -> Result<()> {
+    if params.semantics == crate::params::Semantics::Paper {
+        return Err(RllError::param(format!(
+            "{what}: defined for the OFFICIAL semantics only (PAPER has no normaliser Z)"
+        )));
+    }
+    Ok(())
+}
+
+/// Every value of `name` is finite (the first bad one is named).
+pub(crate) fn finite_f64s(name: &str, v: &[f64]) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(k) => Err(RllError::new(
+            ErrorKind::NonFinite,
+            format!("{name}[{k}] = {} is not finite", v[k]),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// OFFICIAL over a part of the queries without every row's ln mass.
+pub(crate) fn ln_mass_needed(start: usize, count: usize, n: usize) -> RllError {
+    RllError::param(format!(
+        "ln_mass is NULL but the query rows start = {start}, count = {count} are not the whole batch of n = {n}: \
+         OFFICIAL's Z sums every row's weights (pass every row's ln mass, see docs/distributed.md)"
+    ))
+}

@@ -56,6 +56,30 @@ int rll_loss_f64(const rll_params *p, const double *x, const double *labels,
                  int64_t n, int64_t d, double loss_weight, double *loss,
                  double *grad /* n*d values, may be NULL */);
 
+/* A part of a batch's queries (docs/distributed.md): the loss terms and the
+ * gradient that query rows start..start+count contribute against all n rows.
+ * Over a partition of the queries, the parts add up to rll_loss_f32's value
+ * and gradient. grad (n*d values, may be NULL) covers every row. OFFICIAL_*:
+ * ln_mass holds every row's ln(S+ + S-) (n values, from rll_query_ln_mass_*
+ * over the parts), or is NULL when the queries are the whole batch; PAPER:
+ * NULL. */
+int rll_loss_queries_f32(const rll_params *p, const float *x,
+                         const float *labels, int64_t n, int64_t d,
+                         int64_t start, int64_t count, const double *ln_mass,
+                         float loss_weight, float *loss, float *grad);
+int rll_loss_queries_f64(const rll_params *p, const double *x,
+                         const double *labels, int64_t n, int64_t d,
+                         int64_t start, int64_t count, const double *ln_mass,
+                         double loss_weight, double *loss, double *grad);
+/* OFFICIAL_*: ln(S+_i + S-_i) of query rows start..start+count into ln_mass
+ * (count values). */
+int rll_query_ln_mass_f32(const rll_params *p, const float *x,
+                          const float *labels, int64_t n, int64_t d,
+                          int64_t start, int64_t count, double *ln_mass);
+int rll_query_ln_mass_f64(const rll_params *p, const double *x,
+                          const double *labels, int64_t n, int64_t d,
+                          int64_t start, int64_t count, double *ln_mass);
+
 /* The same on device memory (built with the cuda feature; otherwise
  * RLL_ERR_DEVICE): x, labels and grad are device pointers of `device`, work is
  * ordered on `stream` (a cudaStream_t; NULL: the legacy default stream); *loss

@@ -197,6 +197,68 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]
     Close::from_upper(upper)
 }
 
+/// Rows `start..start + count` of [`pairwise`]'s matrix (count = `dist.len()` / n, row-major count×n) and each
+/// query row's close partners j ≠ i, recomputed exactly as there. Each d_ij comes from query row i's own Gram row,
+/// so it can differ from `pairwise`'s (which mirrors the upper triangle) in the last bit.
+pub fn query_distances<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], start: usize, dist: &mut [T]) -> Close {
+    let (n, d) = (s.n, s.d);
+    let count = dist.len() / n;
+    assert!(dist.len() == count * n && start + count <= n);
+    let x = &s.x;
+    let ratio = T::of(CLOSE_PAIR_RATIO);
+    let two = T::of(2.0);
+    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); count];
+    let blocks: Vec<_> = row_blocks(dist, count, n, ROW_BLOCK)
+        .into_iter()
+        .zip(row_blocks(&mut rows, count, 1, ROW_BLOCK))
+        .collect();
+    for_blocks(blocks, |b, (block, close)| {
+        let (r0, m) = (start + b * ROW_BLOCK, close.len());
+        let mut diff = vec![0f64; d];
+        // SAFETY: A = x[r0..r0 + m] (m×d), B = xᵀ (d×n, strided), C = this block's m×n rows; all in bounds, C a
+        // separate buffer.
+        unsafe {
+            T::gemm(
+                m,
+                d,
+                n,
+                T::one(),
+                x.as_ptr().add(r0 * d),
+                d as isize,
+                1,
+                x.as_ptr(),
+                1,
+                d as isize,
+                T::zero(),
+                block.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        for (k, (row, list)) in block.chunks_exact_mut(n).zip(close.iter_mut()).enumerate() {
+            let i = r0 + k;
+            let ni = norms[i];
+            for (g, &nj) in row.iter_mut().zip(norms) {
+                *g = ni + nj - two * *g;
+            }
+            for (j, g) in row.iter().enumerate() {
+                if j != i && *g < (ni + norms[j]) * ratio {
+                    list.push(j as u32);
+                }
+            }
+            for g in row.iter_mut() {
+                *g = g.max(T::zero()).sqrt();
+            }
+            row[i] = T::zero();
+            for &j in list.iter() {
+                exact_diff(s, input, i, j as usize, &mut diff);
+                row[j as usize] = T::of(diff.iter().map(|v| v * v).sum::<f64>().sqrt());
+            }
+        }
+    });
+    Close { rows }
+}
+
 /// The close pairs of a batch (see [`pairwise`]), as each row's partners j ≠ i in increasing order.
 #[derive(Debug, Default)]
 pub struct Close {

@@ -94,6 +94,129 @@ pub(crate) fn gradient<T: Real>(
     }
 }
 
+/// The gradient of a part of the queries ([`super::queries`]): `b` holds B_ij of query rows
+/// `start..start + count` (count×n, taken apart here), and `grad` (n×d) receives
+///   factor · [Σ_j B_ij (x_i − x_j)] on each query row i, and with `symmetric` also
+///   factor · [Σ_{i ∈ Q} B_ij (x_j − x_i)] on every row j (each pair acting on its other end, B's half of A = B + Bᵀ),
+/// as two matrix products, (Σ_j B_ij) x_i − (B X)_i and (Σ_i B_ij) x_j − (Bᵀ X_Q)_j, with the close pairs' terms
+/// along their exact differences as in [`gradient`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn query_gradient<T: Real>(
+    b: &mut [T],
+    start: usize,
+    symmetric: bool,
+    s: &Scaled<T>,
+    close: &Close,
+    input: &[T],
+    factor: T,
+    grad: &mut [T],
+) {
+    let (n, d) = (s.n, s.d);
+    let count = close.rows.len();
+    // The close pairs leave B; their terms are added last.
+    let close_b: Vec<Vec<T>> = close
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(k, js)| {
+            js.iter()
+                .map(|&j| std::mem::replace(&mut b[k * n + j as usize], T::zero()))
+                .collect()
+        })
+        .collect();
+    let b = &*b;
+    let xq = &s.x[start * d..(start + count) * d];
+    grad.iter_mut().for_each(|v| *v = T::zero());
+    if symmetric && count > 0 {
+        // Column sums of B in query order, lane by lane.
+        let mut col = vec![T::zero(); n];
+        for row in b.chunks_exact(n) {
+            col.iter_mut().zip(row).for_each(|(c, &v)| *c = *c + v);
+        }
+        for_blocks(row_blocks(grad, n, d, GEMM_BLOCK), |blk, rows| {
+            let j0 = blk * GEMM_BLOCK;
+            let m = rows.len() / d;
+            // SAFETY: A = B[.., j0..j0 + m]ᵀ (m×count: row stride 1, column stride n), X_Q count×d, the output m×d;
+            // all in bounds, disjoint.
+            unsafe {
+                T::gemm(
+                    m,
+                    count,
+                    d,
+                    -T::one(),
+                    b.as_ptr().add(j0),
+                    1,
+                    n as isize,
+                    xq.as_ptr(),
+                    d as isize,
+                    1,
+                    T::zero(),
+                    rows.as_mut_ptr(),
+                    d as isize,
+                    1,
+                );
+            }
+            for (k, g) in rows.chunks_exact_mut(d).enumerate() {
+                let j = j0 + k;
+                let c = col[j];
+                g.iter_mut()
+                    .zip(&s.x[j * d..(j + 1) * d])
+                    .for_each(|(o, &x)| *o = *o + c * x);
+            }
+        });
+    }
+    // The query rows' own sums: −(B X)_i + (Σ_j B_ij) x_i, added to what their rows already hold.
+    let own_rows = &mut grad[start * d..(start + count) * d];
+    for_blocks(row_blocks(own_rows, count, d, GEMM_BLOCK), |blk, rows| {
+        let r0 = blk * GEMM_BLOCK;
+        let m = rows.len() / d;
+        // SAFETY: B[r0..r0 + m] is m×n, X n×d, the output m×d; disjoint buffers.
+        unsafe {
+            T::gemm(
+                m,
+                n,
+                d,
+                -T::one(),
+                b.as_ptr().add(r0 * n),
+                n as isize,
+                1,
+                s.x.as_ptr(),
+                d as isize,
+                1,
+                T::one(),
+                rows.as_mut_ptr(),
+                d as isize,
+                1,
+            );
+        }
+        for (k, g) in rows.chunks_exact_mut(d).enumerate() {
+            let r = lane_sum(&b[(r0 + k) * n..(r0 + k + 1) * n]);
+            g.iter_mut()
+                .zip(&xq[(r0 + k) * d..(r0 + k + 1) * d])
+                .for_each(|(o, &x)| *o = *o + r * x);
+        }
+    });
+    grad.iter_mut().for_each(|v| *v = saturate(*v * factor));
+    // Close pairs, in query order: along x_i − x_j, in f64.
+    let mut diff = vec![0f64; d];
+    for (k, (js, vals)) in close.rows.iter().zip(&close_b).enumerate() {
+        let i = start + k;
+        for (&j, &a) in js.iter().zip(vals) {
+            exact_diff(s, input, i, j as usize, &mut diff);
+            let f = factor.f64() * a.f64();
+            let mut add = |row: usize, sign: f64| {
+                for (o, &v) in grad[row * d..(row + 1) * d].iter_mut().zip(&diff) {
+                    *o = saturate(*o + T::of(sign * f * v));
+                }
+            };
+            add(i, 1.0);
+            if symmetric {
+                add(j as usize, -1.0);
+            }
+        }
+    }
+}
+
 /// The final A_ij of every close pair (row i's list in `close` order), set to zero in `coefs`. Sparse B is
 /// symmetrised here as the gradient would (A_ij = B_ij + B_ji), so the pair leaves both endpoints' sums.
 fn take_close<T: Real>(coefs: &mut Coefs<T>, close: &Close) -> Vec<Vec<T>> {

@@ -7,6 +7,7 @@ pub(crate) mod distance;
 pub(crate) mod gradient;
 pub(crate) mod parallel;
 pub(crate) mod passes;
+pub mod queries;
 pub(crate) mod semantics;
 
 use crate::batch::{Batch, STATS_PER_SAMPLE};

@@ -41,8 +41,13 @@ pub const WORK_PER_THREAD: f64 = 4.0e7;
 /// The threads for one call on an n×d batch: the explicit count if one was set, else 1 + one per
 /// [`WORK_PER_THREAD`] of work, at most the machine's parallelism.
 pub fn threads_for(n: usize, d: usize) -> usize {
+    threads_for_rows(n, n, d)
+}
+
+/// [`threads_for`] of a call that computes `rows` query rows of an n×d batch (about rows·N·(D + 64) work).
+pub fn threads_for_rows(rows: usize, n: usize, d: usize) -> usize {
     explicit_threads().unwrap_or_else(|| {
-        let work = (n as f64) * (n as f64) * (d as f64 + 64.0);
+        let work = (rows as f64) * (n as f64) * (d as f64 + 64.0);
         ((work / WORK_PER_THREAD) as usize + 1).min(num_threads())
     })
 }

@@ -80,6 +80,39 @@ int main(void) {
   const double expected = (2 * (0.2 + (1.2 - d02)) + 2 * (d23 - 0.8) + (1.2 - d02)) / 4;
   CHECK(rc == 0 && fabs(loss - expected) < 1e-6, "PAPER loss %.9f, expected %.9f", loss, expected);
 
+  /* The batch split into query rows {0, 1} and {2, 3}, as two processes would compute it: the ln masses of each
+   * part, gathered, then each part's value and gradient; their sums are the worked example's numbers above. */
+  for (int v = 0; v < 2; ++v) {
+    p.semantics = v == 0 ? RLL_OFFICIAL_V2020 : RLL_PAPER;
+    double ln_mass[4], part[8], sum[8] = {0}, value = 0, part_value = -1;
+    for (int s = 0; s < 4 && v == 0; s += 2) {
+      rc = rll_query_ln_mass_f64(&p, x, labels, 4, 2, s, 2, ln_mass + s);
+      CHECK(rc == 0, "rll_query_ln_mass_f64 rc %d: %s", rc, rll_last_error());
+    }
+    for (int s = 0; s < 4; s += 2) {
+      rc = rll_loss_queries_f64(&p, x, labels, 4, 2, s, 2, v == 0 ? ln_mass : NULL, 1.0, &part_value, part);
+      CHECK(rc == 0, "rll_loss_queries_f64 rc %d: %s", rc, rll_last_error());
+      value += part_value;
+      for (int k = 0; k < 8; ++k) sum[k] += part[k];
+    }
+    if (v == 0) {
+      for (int k = 0; k < 8; ++k) CHECK(fabs(sum[k] - v2020[k]) < 8e-10, "split V2020 grad[%d] = %.12f", k, sum[k]);
+      CHECK(fabs(value - 0.306659043) < 1e-8, "split V2020 value %.12f", value);
+    } else {
+      CHECK(fabs(value - expected) < 1e-6, "split PAPER loss %.9f, expected %.9f", value, expected);
+    }
+  }
+  double masses[4];
+  rc = rll_loss_queries_f64(&p, x, labels, 4, 2, -1, 2, NULL, 1.0, &loss, grad);
+  CHECK(rc == RLL_ERR_SIZE && strstr(rll_last_error(), "start = -1"), "negative start: %d %s", rc, rll_last_error());
+  p.semantics = RLL_OFFICIAL_V2019;
+  rc = rll_loss_queries_f64(&p, x, labels, 4, 2, 0, 2, NULL, 1.0, &loss, grad);
+  CHECK(rc == RLL_ERR_PARAMETER && strstr(rll_last_error(), "ln_mass is NULL"), "no ln_mass: %d %s", rc,
+        rll_last_error());
+  rc = rll_query_ln_mass_f64(&p, x, labels, 4, 2, 3, 2, masses);
+  CHECK(rc == RLL_ERR_SIZE && strstr(rll_last_error(), "n = 4"), "rows past n: %d %s", rc, rll_last_error());
+  p.semantics = RLL_PAPER;
+
   /* Errors: nonzero code, a message, nothing written. */
   double sentinel = 42.0;
   rc = rll_loss_f64(&p, NULL, labels, 4, 2, 1.0, &sentinel, grad);

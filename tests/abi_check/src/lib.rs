@@ -108,6 +108,24 @@ mod tests {
         ) -> i32;
         let _: (Gpu32<P>, Gpu64<P>) = (h::rll_loss_gpu_f32, h::rll_loss_gpu_f64);
         let _: (Gpu32<R>, Gpu64<R>) = (r::rll_loss_gpu_f32, r::rll_loss_gpu_f64);
+        type Queries<P, T> = unsafe extern "C" fn(
+            *const P,
+            *const T,
+            *const T,
+            i64,
+            i64,
+            i64,
+            i64,
+            *const f64,
+            T,
+            *mut T,
+            *mut T,
+        ) -> i32;
+        let _: (Queries<P, f32>, Queries<P, f64>) = (h::rll_loss_queries_f32, h::rll_loss_queries_f64);
+        let _: (Queries<R, f32>, Queries<R, f64>) = (r::rll_loss_queries_f32, r::rll_loss_queries_f64);
+        type Masses<P, T> = unsafe extern "C" fn(*const P, *const T, *const T, i64, i64, i64, i64, *mut f64) -> i32;
+        let _: (Masses<P, f32>, Masses<P, f64>) = (h::rll_query_ln_mass_f32, h::rll_query_ln_mass_f64);
+        let _: (Masses<R, f32>, Masses<R, f64>) = (r::rll_query_ln_mass_f32, r::rll_query_ln_mass_f64);
         same_type(
             h::rll_params_default as unsafe extern "C" fn(*mut P),
             h::rll_params_default,
