@@ -104,7 +104,7 @@ pub fn compute_queries<T: Real>(
     batch: Batch<'_, T>,
     queries: Queries<'_>,
     loss_weight: T,
-    mut grad: Option<&mut [T]>,
+    grad: Option<&mut [T]>,
 ) -> Result<T> {
     let Queries { start, count, ln_mass } = queries;
     validate::host_batch(params, &batch, grad.as_deref(), None)?;
@@ -158,7 +158,7 @@ pub fn compute_queries<T: Real>(
                 !params.query_only,
             )
         };
-        if let Some(g) = grad.as_deref_mut() {
+        if let Some(g) = grad {
             let factor = ldexp(loss_weight, grad_scale);
             query_gradient(&mut dist, start, symmetric, &scaled, &close, batch.x, factor, g);
         }
