@@ -229,7 +229,8 @@ torch-install: torch-env
 test-torch: torch-install build
 	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tools/demo_torch.py \
 	  examples/torch_half_precision.py
-	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py
+	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
+	  test_distributed.py
 	$(TORCH_PY) examples/torch_half_precision.py
 
 # The main job's protocol in PyTorch: the demo's convnet, recipe and seed trained once with ours and once with

@@ -20,8 +20,9 @@ def _fail(message: str) -> ValueError:
     return ValueError(f"RankedListLoss: {message}")
 
 
-def check_inputs(embeddings: Tensor, labels: Tensor) -> None:
-    """Shapes, dtypes and devices, named in the error (values are checked by the engine)."""
+def check_inputs(embeddings: Tensor, labels: Tensor, empty_ok: bool = False) -> None:
+    """Shapes, dtypes and devices, named in the error (values are checked by the engine). ``empty_ok``: N = 0 is
+    allowed (a rank's shard of a distributed batch)."""
     if not isinstance(embeddings, Tensor) or not isinstance(labels, Tensor):
         raise TypeError("RankedListLoss: embeddings and labels must be tensors")
     if embeddings.dim() != 2:
@@ -35,7 +36,7 @@ def check_inputs(embeddings: Tensor, labels: Tensor) -> None:
     n, d = embeddings.shape
     if labels.shape[0] != n:
         raise _fail(f"labels has {labels.shape[0]} values but embeddings has N = {n} rows")
-    if n == 0 or d == 0:
+    if (n == 0 and not empty_ok) or d == 0:
         raise _fail(f"embeddings has shape ({n}, {d}): N and D must be > 0")
     if labels.device != embeddings.device:
         raise _fail(f"labels are on {labels.device}, embeddings on {embeddings.device}")

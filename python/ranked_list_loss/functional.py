@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ._ops import SEMANTICS, LossFunction, check_inputs, loss_and_grad
+from .distributed import DistributedLossFunction
 
 
 def ranked_list_loss(
@@ -24,6 +25,8 @@ def ranked_list_loss(
     base_n: float = 2.71828,
     base_p: float = 2.71828,
     normalize: bool = False,
+    distributed: bool = False,
+    process_group: torch.distributed.ProcessGroup | None = None,
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
 
@@ -38,6 +41,12 @@ def ranked_list_loss(
     The defaults are the proto's (docs/semantics.md). ``normalize=True`` computes the loss of the L2-normalised
     rows x_i/‖x_i‖ (a zero row stays zero and gets no gradient), normalised inside the same engine call for float32
     and float64 (the Caffe Normalization layer's maths), with ``F.normalize`` for the 16-bit dtypes.
+
+    ``distributed=True`` ranks each rank's queries against the whole batch of every rank of ``process_group`` (the
+    default group when None) of an initialised ``torch.distributed``: the loss is the single-process loss of the
+    concatenated batch on every rank, and the local gradient world_size times its rows for this rank, so that
+    ``DistributedDataParallel``'s averaging gives single-process training (docs/distributed.md). Shards may differ
+    in size (or be empty); labels are global class ids.
     """
     if semantics not in SEMANTICS:
         raise ValueError(f"RankedListLoss: semantics = {semantics!r}: one of {', '.join(SEMANTICS)} expected")
@@ -45,13 +54,15 @@ def ranked_list_loss(
                         ("base_n", base_n), ("base_p", base_p)):
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"RankedListLoss: {name} = {value!r} must be a finite number")
-    check_inputs(embeddings, labels)
-    fused = normalize and embeddings.dtype in (torch.float32, torch.float64)
+    check_inputs(embeddings, labels, empty_ok=distributed)
+    fused = normalize and not distributed and embeddings.dtype in (torch.float32, torch.float64)
     if normalize and not fused:
         embeddings = torch.nn.functional.normalize(embeddings, dim=1)
     need_grad = embeddings.requires_grad and torch.is_grad_enabled()
     parameters = (float(margin), float(alpha), float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
                   SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad, fused)
+    if distributed:
+        return DistributedLossFunction.apply(embeddings, labels, process_group, *parameters[:-1])
     if torch.compiler.is_compiling():
         return loss_and_grad(embeddings, labels, *parameters)[0]
     return LossFunction.apply(embeddings, labels, *parameters)

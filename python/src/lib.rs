@@ -171,19 +171,18 @@ fn loss(
         dy: norm_dy,
         norms,
     });
-    let semantics = Semantics::from_i32(semantics).map_err(to_py)?;
-    let params = Params {
+    let params = params_of(
         margin,
         alpha,
         t_n,
         t_p,
+        lambda_,
         base_n,
         base_p,
-        lambda: lambda_,
         semantics,
         query_only,
         detach_weights,
-    };
+    )?;
     let p = &params;
     let dtype = dtype.to_string();
     py.detach(move || {
@@ -238,6 +237,192 @@ fn loss(
     })
 }
 
+/// The loss parameters of a call from Python.
+#[allow(clippy::too_many_arguments)]
+fn params_of(
+    margin: f32,
+    alpha: f32,
+    t_n: f32,
+    t_p: f32,
+    lambda_: f32,
+    base_n: f32,
+    base_p: f32,
+    semantics: i32,
+    query_only: bool,
+    detach_weights: bool,
+) -> PyResult<Params> {
+    Ok(Params {
+        margin,
+        alpha,
+        t_n,
+        t_p,
+        base_n,
+        base_p,
+        lambda: lambda_,
+        semantics: Semantics::from_i32(semantics).map_err(to_py)?,
+        query_only,
+        detach_weights,
+    })
+}
+
+/// A host batch of `T` at `x` (n·d values) and `labels` (n dense class ids).
+///
+/// # Safety
+/// The addresses hold those values, alive and unchanged for `'a`.
+unsafe fn host_batch<'a, T: rll::Real>(x: usize, labels: usize, n: usize, d: usize) -> rll::Result<Batch<'a, T>> {
+    let nd = values(n, d)?;
+    // SAFETY: the caller's contract.
+    let (x, labels) = unsafe {
+        (
+            std::slice::from_raw_parts(x as *const T, nd),
+            std::slice::from_raw_parts(labels as *const T, n),
+        )
+    };
+    Ok(Batch { x, labels, n, d })
+}
+
+/// [`rll::compute_queries`] on host memory: query rows `start..start + count` of the n×d batch against all of it;
+/// `ln_mass` is 0 or the address of n f64 values (OFFICIAL), `grad` 0 or n·d writable values.
+///
+/// # Safety
+/// As [`host_batch`], and `grad` and `ln_mass` as stated, not overlapping the inputs.
+#[allow(clippy::too_many_arguments)]
+unsafe fn host_queries<T: rll::Real>(
+    p: &Params,
+    x: usize,
+    labels: usize,
+    n: usize,
+    d: usize,
+    start: usize,
+    count: usize,
+    ln_mass: usize,
+    grad: usize,
+) -> rll::Result<f64> {
+    // SAFETY (all three): the caller's contract.
+    let batch = unsafe { host_batch::<T>(x, labels, n, d)? };
+    let ln_mass = (ln_mass != 0).then(|| unsafe { std::slice::from_raw_parts(ln_mass as *const f64, n) });
+    let g = (grad != 0).then(|| unsafe { std::slice::from_raw_parts_mut(grad as *mut T, n * d) });
+    let q = rll::Queries { start, count, ln_mass };
+    rll::compute_queries(p, batch, q, T::one(), g).map(|v| v.f64())
+}
+
+/// The part of a CPU batch's loss that query rows `start..start + count` contribute, against all n rows, and
+/// (when `grad` is not 0) its gradient for every row, for `ranked_list_loss.distributed` (private: the package
+/// checks every tensor first). `dtype` is "float32" or "float64"; `ln_mass` is 0 or the address of n float64 ln
+/// masses (OFFICIAL).
+#[pyfunction]
+#[pyo3(signature = (dtype, x, labels, n, d, start, count, ln_mass, grad, margin, alpha, t_n, t_p, lambda_, base_n,
+                    base_p, semantics, query_only, detach_weights))]
+#[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
+fn loss_queries(
+    py: Python<'_>,
+    dtype: &str,
+    x: usize,
+    labels: usize,
+    n: usize,
+    d: usize,
+    start: usize,
+    count: usize,
+    ln_mass: usize,
+    grad: usize,
+    margin: f32,
+    alpha: f32,
+    t_n: f32,
+    t_p: f32,
+    lambda_: f32,
+    base_n: f32,
+    base_p: f32,
+    semantics: i32,
+    query_only: bool,
+    detach_weights: bool,
+) -> PyResult<f64> {
+    let p = params_of(
+        margin,
+        alpha,
+        t_n,
+        t_p,
+        lambda_,
+        base_n,
+        base_p,
+        semantics,
+        query_only,
+        detach_weights,
+    )?;
+    let dtype = dtype.to_string();
+    py.detach(move || {
+        caught(|| {
+            // SAFETY: the package passes the addresses of live contiguous CPU tensors of these sizes and dtype.
+            unsafe {
+                match dtype.as_str() {
+                    "float32" => host_queries::<f32>(&p, x, labels, n, d, start, count, ln_mass, grad),
+                    "float64" => host_queries::<f64>(&p, x, labels, n, d, start, count, ln_mass, grad),
+                    other => Err(unsupported(other)),
+                }
+            }
+        })
+    })
+}
+
+/// OFFICIAL: ln(S⁺_i + S⁻_i) of query rows `start..start + count` of a CPU batch into the `count` float64 values
+/// at `out` (what the processes of a split batch gather before [`loss_queries`]).
+#[pyfunction]
+#[pyo3(signature = (dtype, x, labels, n, d, start, count, out, margin, alpha, t_n, t_p, lambda_, base_n, base_p,
+                    semantics, query_only, detach_weights))]
+#[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
+fn query_ln_mass(
+    py: Python<'_>,
+    dtype: &str,
+    x: usize,
+    labels: usize,
+    n: usize,
+    d: usize,
+    start: usize,
+    count: usize,
+    out: usize,
+    margin: f32,
+    alpha: f32,
+    t_n: f32,
+    t_p: f32,
+    lambda_: f32,
+    base_n: f32,
+    base_p: f32,
+    semantics: i32,
+    query_only: bool,
+    detach_weights: bool,
+) -> PyResult<()> {
+    let p = params_of(
+        margin,
+        alpha,
+        t_n,
+        t_p,
+        lambda_,
+        base_n,
+        base_p,
+        semantics,
+        query_only,
+        detach_weights,
+    )?;
+    let dtype = dtype.to_string();
+    py.detach(move || {
+        caught(|| {
+            // SAFETY: the package passes live contiguous CPU tensors of these sizes and dtype, and `count` float64
+            // values at `out`.
+            unsafe {
+                let out = std::slice::from_raw_parts_mut(out as *mut f64, count);
+                match dtype.as_str() {
+                    "float32" => rll::query_ln_mass(&p, host_batch::<f32>(x, labels, n, d)?, start, count, out),
+                    "float64" => rll::query_ln_mass(&p, host_batch::<f64>(x, labels, n, d)?, start, count, out),
+                    other => Err(unsupported(other)),
+                }
+            }
+        })
+    })
+}
+
+fn unsupported(dtype: &str) -> RllError {
+    RllError::new(ErrorKind::Parameter, format!("dtype {dtype} is not float32 or float64"))
+}
+
 /// The engine's CPU worker threads: n > 0 exactly n, 0 the engine's choice per call ($RLL_NUM_THREADS, or by
 /// batch size up to every core). Results are bit-identical for any count.
 #[pyfunction]
@@ -255,6 +440,8 @@ fn has_cuda() -> bool {
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loss, m)?)?;
     m.add_function(wrap_pyfunction!(has_cuda, m)?)?;
+    m.add_function(wrap_pyfunction!(loss_queries, m)?)?;
+    m.add_function(wrap_pyfunction!(query_ln_mass, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     Ok(())
 }

@@ -1,0 +1,134 @@
+"""Global ranking on ``torch.distributed``: each rank's queries ranked against the whole distributed batch, with
+the exact gradient (docs/distributed.md).
+
+Contract: on every rank the loss equals the single-process loss of the concatenated batch (ranks in order), and
+the local embeddings' gradient equals ``world_size`` × that loss's gradient rows for this rank, so that
+``DistributedDataParallel``'s averaging of parameter gradients gives single-process training.
+
+Per call: one all-gather of the shard sizes, of the features and of the labels (padded to the largest shard
+inside); OFFICIAL also all-gathers each row's ln(S⁺ + S⁻) (N float64), for the global normaliser Z; each rank
+computes its own N_local query rows against the gathered N (O(N_local · N · D) work, O(N_local · N) memory, one
+engine call); one reduce-scatter of the N × D gradient contributions, and one all-gather of the ranks' loss parts,
+summed in rank order on every rank. Every rank must call the loss, with the same parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from . import _engine
+from ._ops import SEMANTICS, _fail, dense_ids
+
+
+def world(group: dist.ProcessGroup | None) -> tuple[int, int]:
+    """(rank, world size) in ``group``; a ValueError when torch.distributed is not initialised."""
+    if not dist.is_available() or not dist.is_initialized():
+        raise _fail("distributed=True needs an initialised torch.distributed (torch.distributed.init_process_group)")
+    return dist.get_rank(group), dist.get_world_size(group)
+
+
+def _comm_device(group: dist.ProcessGroup | None, x: Tensor) -> torch.device:
+    """Where the group's collectives take their tensors: the CUDA device for NCCL, else the CPU."""
+    if dist.get_backend(group) == "nccl":
+        return x.device if x.is_cuda else torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def _gather_padded(t: Tensor, sizes: list[int], group: dist.ProcessGroup | None) -> Tensor:
+    """The ranks' ``t`` (first dimension ``sizes[r]``) concatenated in rank order, through one all-gather of
+    copies padded to the largest size."""
+    m = max(sizes)
+    padded = t.new_zeros((m,) + tuple(t.shape[1:]))
+    padded[: t.shape[0]] = t
+    out = t.new_empty((len(sizes) * m,) + tuple(t.shape[1:]))
+    dist.all_gather_into_tensor(out, padded, group=group)
+    return torch.cat([out[r * m : r * m + s] for r, s in enumerate(sizes)])
+
+
+def loss_and_local_grad(
+    embeddings: Tensor,
+    labels: Tensor,
+    group: dist.ProcessGroup | None,
+    margin: float,
+    alpha: float,
+    t_n: float,
+    t_p: float,
+    lambda_: float,
+    base_n: float,
+    base_p: float,
+    semantics: int,
+    query_only: bool,
+    detach_weights: bool,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor]:
+    """(the global loss, world_size × its gradient rows for the local embeddings; empty without ``need_grad``)."""
+    rank, size = world(group)
+    device = _comm_device(group, embeddings)
+    x = embeddings.detach()
+    # The engine's split path runs on the CPU in float32 or float64 (16-bit features are widened exactly).
+    wide = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    local = x.to(device=device, dtype=wide)
+    # One all-gather of every shard's (N_local, D).
+    shapes = torch.zeros(size, 2, dtype=torch.int64, device=device)
+    dist.all_gather_into_tensor(shapes, torch.tensor([list(x.shape)], dtype=torch.int64, device=device), group=group)
+    sizes, widths = shapes[:, 0].tolist(), shapes[:, 1].tolist()
+    d = x.shape[1]
+    if any(w != d for w in widths):
+        raise _fail(f"the ranks' embeddings have D = {widths}: every rank needs the same D")
+    features = _gather_padded(local, sizes, group).cpu().contiguous()
+    all_labels = _gather_padded(labels.to(device=device, dtype=torch.int64), sizes, group).cpu()
+    ids = dense_ids(all_labels, wide)
+    n = features.shape[0]
+    start, count = sum(sizes[:rank]), sizes[rank]
+    dtype = str(wide).removeprefix("torch.")
+    parameters = (margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights)
+    ln_mass = None
+    try:
+        if semantics != SEMANTICS["paper"]:
+            own = torch.zeros(count, dtype=torch.float64)
+            _engine.query_ln_mass(dtype, features.data_ptr(), ids.data_ptr(), n, d, start, count, own.data_ptr(),
+                                  *parameters)
+            ln_mass = _gather_padded(own.to(device), sizes, group).cpu().contiguous()
+        grad = torch.empty_like(features) if need_grad else features.new_empty(0)
+        part = _engine.loss_queries(dtype, features.data_ptr(), ids.data_ptr(), n, d, start, count,
+                                    0 if ln_mass is None else ln_mass.data_ptr(),
+                                    grad.data_ptr() if need_grad else 0, *parameters)
+    except ValueError as e:
+        # The engine names the features x; here they are the gathered embeddings.
+        message = str(e)
+        raise _fail("gathered embeddings" + message[1:] if message.startswith("x[") else message) from None
+    parts = torch.zeros(size, dtype=torch.float64, device=device)
+    dist.all_gather_into_tensor(parts, torch.tensor([part], dtype=torch.float64, device=device), group=group)
+    loss = torch.tensor(sum(parts.tolist()), dtype=x.dtype, device=x.device)
+    if not need_grad:
+        return loss, x.new_empty(0)
+    # Rank r's rows of every rank's contribution, summed: one reduce-scatter over the padded layout.
+    m = max(sizes)
+    padded = torch.zeros(size * m, d, dtype=wide)
+    offset = 0
+    for r, s in enumerate(sizes):
+        padded[r * m : r * m + s] = grad[offset : offset + s]
+        offset += s
+    mine = torch.empty(m, d, dtype=wide, device=device)
+    dist.reduce_scatter_tensor(mine, padded.to(device), group=group)
+    local_grad = (mine[:count] * size).to(device=x.device, dtype=x.dtype)
+    return loss, local_grad
+
+
+class DistributedLossFunction(torch.autograd.Function):
+    """``loss_and_local_grad`` under autograd: ``DistributedLossFunction.apply(embeddings, labels, group, *p)``."""
+
+    @staticmethod
+    def forward(ctx, embeddings: Tensor, labels: Tensor, group, *parameters) -> Tensor:
+        loss, grad = loss_and_local_grad(embeddings, labels, group, *parameters)
+        ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor):
+        if torch.is_grad_enabled():
+            raise RuntimeError("RankedListLoss: double backward (create_graph=True through the loss) is not supported")
+        (grad,) = ctx.saved_tensors
+        return (grad_loss * grad,) + (None,) * 13

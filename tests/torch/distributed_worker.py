@@ -1,0 +1,73 @@
+"""The rank side of test_distributed.py: started by torch.multiprocessing.spawn, one process per rank of a gloo
+group over loopback. Each rank rebuilds the whole batch from the case's seed, takes its shard, and saves what
+``ranked_list_loss`` returns for it; the test compares that with the single-process result."""
+
+from __future__ import annotations
+
+import os
+
+import ranked_list_loss as rll
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+
+def full_batch(n: int, d: int, classes: int, seed: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit-norm clustered features and labels with large global ids (so ids are compared as integers)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n,), generator=g) * 1_000_003 + 2**40
+    centres = torch.randn(classes, d, generator=g, dtype=torch.float64)
+    x = centres[(labels - 2**40) // 1_000_003] + 0.7 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return F.normalize(x, dim=1).to(dtype), labels
+
+
+def shard(t: torch.Tensor, sizes: list[int], rank: int) -> torch.Tensor:
+    start = sum(sizes[:rank])
+    return t[start : start + sizes[rank]]
+
+
+def init(rank: int, world: int, port: int) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+
+
+def losses(rank: int, world: int, port: int, cases: list[dict], out: str) -> None:
+    """Each case: the loss and local gradient of this rank's shard under ``distributed=True``."""
+    init(rank, world, port)
+    results = []
+    for case in cases:
+        x, labels = full_batch(case["n"], case["d"], case["classes"], case["seed"], case["dtype"])
+        local = shard(x, case["sizes"], rank).clone().requires_grad_(True)
+        crit = rll.RankedListLoss(distributed=True, **case["options"])
+        loss = crit(local, shard(labels, case["sizes"], rank))
+        loss.backward()
+        results.append((loss.detach(), local.grad))
+    torch.save(results, os.path.join(out, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+def model(d: int) -> torch.nn.Module:
+    torch.manual_seed(5)
+    return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8)).double()
+
+
+def train(rank: int, world: int, port: int, steps: list[dict], out: str) -> None:
+    """A few SGD steps of a small model under DistributedDataParallel, each rank on its shard of every step's
+    batch; rank 0 saves the parameters after each step."""
+    init(rank, world, port)
+    net = torch.nn.parallel.DistributedDataParallel(model(steps[0]["d"]))
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    crit = rll.RankedListLoss(distributed=True, t_p=1.0)
+    history = []
+    for step in steps:
+        x, labels = full_batch(step["n"], step["d"], step["classes"], step["seed"], torch.float64)
+        opt.zero_grad()
+        loss = crit(net(shard(x, step["sizes"], rank)), shard(labels, step["sizes"], rank))
+        loss.backward()
+        opt.step()
+        history.append([p.detach().clone() for p in net.module.parameters()])
+    if rank == 0:
+        torch.save(history, os.path.join(out, "train.pt"))
+    dist.destroy_process_group()
