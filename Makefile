@@ -25,6 +25,7 @@ endif
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
+	bench-distributed distributed-vs-pml \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
 	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch
 
@@ -227,7 +228,8 @@ torch-install: torch-env
 # Parity with pytorch-metric-learning and with the C ABI, gradcheck, exact labels, errors, torch.compile, training,
 # float16 and bfloat16 with autocast; the half-precision example (PML's NaN beside our finite loss).
 test-torch: torch-install build
-	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tools/demo_torch.py \
+	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tests/gpu/nccl_check.py \
+	  tools/demo_torch.py bench/bench_distributed.py tools/distributed_vs_pml.py \
 	  examples/torch_half_precision.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
 	  test_distributed.py
@@ -242,6 +244,15 @@ demo-torch: deps-demo torch-install
 # (docs/pytorch.md).
 bench-torch: torch-install
 	$(TORCH_PY) bench/bench_torch.py
+
+# Global ranking on 1-4 gloo processes: time per step and bytes per rank (docs/distributed.md).
+bench-distributed: torch-install
+	$(TORCH_PY) bench/bench_distributed.py
+	$(TORCH_PY) bench/bench_distributed.py --semantics official_v2020
+
+# Per-rank gradients of ours (distributed=True) and PML's DistributedLossWrapper against the single-process rows.
+distributed-vs-pml: torch-install
+	$(TORCH_PY) tools/distributed_vs_pml.py
 
 # What the GPU check (tests/gpu/check_all.sh) needs on a GPU machine, which has no Rust and no Debian packages: the
 # cuda build, its tests, the pure-Python pytorch-metric-learning wheel and our PyTorch package's wheel built with the

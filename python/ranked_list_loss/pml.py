@@ -15,15 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor, nn
+from torch.distributed import ProcessGroup
 
 from .functional import ranked_list_loss
 
 
 class RankedListLoss(nn.Module):
-    """PML's ``RankedListLoss(margin, Tn, imbalance=0.5, alpha=None, Tp=0)`` on this package's engine."""
+    """PML's ``RankedListLoss(margin, Tn, imbalance=0.5, alpha=None, Tp=0)`` on this package's engine;
+    ``distributed=True`` replaces PML's ``DistributedLossWrapper`` (each rank ranks only its own queries against the
+    gathered batch, docs/distributed.md)."""
 
     def __init__(self, margin: float, Tn: float, imbalance: float = 0.5, alpha: float | None = None,
-                 Tp: float = 0, **kwargs: Any) -> None:
+                 Tp: float = 0, *, distributed: bool = False, process_group: ProcessGroup | None = None,
+                 **kwargs: Any) -> None:
         super().__init__()
         if kwargs:
             raise TypeError(f"RankedListLoss (pml): {', '.join(sorted(kwargs))} not supported (PML's distance, "
@@ -33,6 +37,7 @@ class RankedListLoss(nn.Module):
                              "has no finite λ)")
         self.margin, self.Tn, self.Tp, self.imbalance = margin, Tn, Tp, imbalance
         self.alpha = 1 + margin / 2 if alpha is None else alpha
+        self.distributed, self.process_group = distributed, process_group
 
     def forward(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any = None, ref_emb: Any = None,
                 ref_labels: Any = None) -> Tensor:
@@ -40,5 +45,6 @@ class RankedListLoss(nn.Module):
             raise ValueError("RankedListLoss (pml): indices_tuple, ref_emb and ref_labels are not supported (as in PML)")
         keep = 1 - self.imbalance
         loss = ranked_list_loss(embeddings, labels, margin=self.margin, alpha=self.alpha, t_n=self.Tn, t_p=self.Tp,
-                                lambda_=self.imbalance / keep, semantics="paper", normalize=True)
+                                lambda_=self.imbalance / keep, semantics="paper", normalize=True,
+                                distributed=self.distributed, process_group=self.process_group)
         return keep * loss

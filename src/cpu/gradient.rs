@@ -112,7 +112,6 @@ pub(crate) fn query_gradient<T: Real>(
     grad: &mut [T],
 ) {
     let (n, d) = (s.n, s.d);
-    let count = close.rows.len();
     // The close pairs leave B; their terms are added last.
     let close_b: Vec<Vec<T>> = close
         .rows
@@ -125,6 +124,38 @@ pub(crate) fn query_gradient<T: Real>(
         })
         .collect();
     let b = &*b;
+    // As in [`gradient`]: a sparse term costs about four times a dense one.
+    let nnz = b.iter().filter(|&&v| v != T::zero()).count();
+    if nnz.saturating_mul(4) > b.len() {
+        dense_query_terms(b, start, symmetric, s, grad);
+    } else {
+        sparse_query_terms(b, start, symmetric, s, grad);
+    }
+    grad.iter_mut().for_each(|v| *v = saturate(*v * factor));
+    // Close pairs, in query order: along x_i − x_j, in f64.
+    let mut diff = vec![0f64; d];
+    for (k, (js, vals)) in close.rows.iter().zip(&close_b).enumerate() {
+        let i = start + k;
+        for (&j, &a) in js.iter().zip(vals) {
+            exact_diff(s, input, i, j as usize, &mut diff);
+            let f = factor.f64() * a.f64();
+            let mut add = |row: usize, sign: f64| {
+                for (o, &v) in grad[row * d..(row + 1) * d].iter_mut().zip(&diff) {
+                    *o = saturate(*o + T::of(sign * f * v));
+                }
+            };
+            add(i, 1.0);
+            if symmetric {
+                add(j as usize, -1.0);
+            }
+        }
+    }
+}
+
+/// [`query_gradient`]'s sums without `factor`, as two matrix products (see there).
+fn dense_query_terms<T: Real>(b: &[T], start: usize, symmetric: bool, s: &Scaled<T>, grad: &mut [T]) {
+    let (n, d) = (s.n, s.d);
+    let count = b.len() / n;
     let xq = &s.x[start * d..(start + count) * d];
     grad.iter_mut().for_each(|v| *v = T::zero());
     if symmetric && count > 0 {
@@ -196,25 +227,46 @@ pub(crate) fn query_gradient<T: Real>(
                 .for_each(|(o, &x)| *o = *o + r * x);
         }
     });
-    grad.iter_mut().for_each(|v| *v = saturate(*v * factor));
-    // Close pairs, in query order: along x_i − x_j, in f64.
-    let mut diff = vec![0f64; d];
-    for (k, (js, vals)) in close.rows.iter().zip(&close_b).enumerate() {
-        let i = start + k;
-        for (&j, &a) in js.iter().zip(vals) {
-            exact_diff(s, input, i, j as usize, &mut diff);
-            let f = factor.f64() * a.f64();
-            let mut add = |row: usize, sign: f64| {
-                for (o, &v) in grad[row * d..(row + 1) * d].iter_mut().zip(&diff) {
-                    *o = saturate(*o + T::of(sign * f * v));
-                }
-            };
-            add(i, 1.0);
-            if symmetric {
-                add(j as usize, -1.0);
+}
+
+/// [`query_gradient`]'s sums without `factor`, over B's nonzero terms: row i sums its own row of B (a query) and
+/// its column (the pairs whose other end it is, when `symmetric`), Σ v (x_i − x_j) in a fixed order.
+fn sparse_query_terms<T: Real>(b: &[T], start: usize, symmetric: bool, s: &Scaled<T>, grad: &mut [T]) {
+    let (n, d) = (s.n, s.d);
+    let rows: Vec<SparseRow<T>> = b
+        .chunks_exact(n)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .filter(|&(_, &v)| v != T::zero())
+                .map(|(j, &v)| (j as u32, v))
+                .collect()
+        })
+        .collect();
+    let mut columns: Vec<SparseRow<T>> = vec![Vec::new(); if symmetric { n } else { 0 }];
+    if symmetric {
+        for (k, row) in rows.iter().enumerate() {
+            for &(j, v) in row {
+                columns[j as usize].push(((start + k) as u32, v));
             }
         }
     }
+    let own = |i: usize| i.checked_sub(start).and_then(|k| rows.get(k));
+    for_blocks(row_blocks(grad, n, d, BLOCK), |blk, out| {
+        for (k, g) in out.chunks_exact_mut(d).enumerate() {
+            let i = blk * BLOCK + k;
+            g.iter_mut().for_each(|v| *v = T::zero());
+            let mut r = T::zero();
+            for &(j, v) in own(i).into_iter().flatten().chain(columns.get(i).into_iter().flatten()) {
+                r = r + v;
+                let xj = &s.x[j as usize * d..(j as usize + 1) * d];
+                g.iter_mut().zip(xj).for_each(|(o, &x)| *o = *o - v * x);
+            }
+            g.iter_mut()
+                .zip(&s.x[i * d..(i + 1) * d])
+                .for_each(|(o, &x)| *o = *o + r * x);
+        }
+    });
 }
 
 /// The final A_ij of every close pair (row i's list in `close` order), set to zero in `coefs`. Sparse B is

@@ -29,6 +29,8 @@ export LD_LIBRARY_PATH="$PWD/$B:${LD_LIBRARY_PATH:-}"
   step "PyTorch package on CUDA (tests/gpu/torch_check.py)"
   python3 -m zipfile -e "$B"/wheel/ranked_list_loss-*.whl "$TMP/site" \
     && run python3 tests/gpu/torch_check.py
+  step "distributed=True on NCCL, a world of 1 (tests/gpu/nccl_check.py)"
+  run python3 tests/gpu/nccl_check.py
   step "gpu_check: $([ $status = 0 ] && echo all passed || echo FAILURES)"
   exit $status
 } 2>&1 | tee "$OUT/gpu_check.log"
