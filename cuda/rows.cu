@@ -89,7 +89,7 @@ __device__ inline bool official_exponent(bool same, T d, T beta_p, T beta_n, T k
 }
 
 // OFFICIAL pass 1. Launch: grid n, block RLL_THREADS. sums[4 i ..] = (M+, A+, M-, A-) with S±_i = e^M A (M the
-// largest of ln eps and the row's exponents); reported[i] = sum over j > i of the squared hinges of spec B.4.
+// largest of ln eps and the row's exponents); reported[i] = sum over j > i of the squared hinges of the reported value (docs/semantics.md).
 template <typename T>
 __device__ void official_sums(const T* dist, const T* labels, long n, T beta_p, T beta_n, T k_p, T k_n, T theta,
                               T m, double* sums, double* reported) {

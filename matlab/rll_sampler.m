@@ -1,6 +1,6 @@
 function sampler = rll_sampler(class_ids, P, K, seed)
 % sampler = rll_sampler(class_ids, P, K, seed)
-%   A P x K batch sampler as the original RLL training scripts (spec E.2):
+%   A P x K batch sampler as the original RLL training scripts (docs/octave.md):
 %   - each epoch a random permutation of floor(#classes / P) * P distinct classes; each batch takes the next P;
 %   - K images per class without replacement (randperm(n, K)), or, for a class of n < K images, the indices
 %     mod(randperm(K), n) + 1 (repeats);

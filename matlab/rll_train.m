@@ -1,6 +1,6 @@
 function history = rll_train(opts)
 % history = rll_train(opts)
-%   Trains a net with P x K batches through matcaffe, as the original RLL scripts (spec E.2): the sampler fills
+%   Trains a net with P x K batches through matcaffe, as the original RLL scripts (docs/octave.md): the sampler fills
 %   the 'data' and 'label' input blobs, then solver.step(1); a progress line every opts.output_interval
 %   iterations (iteration, each loss top, images/s, time left); a checkpoint every opts.save_interval
 %   (out_dir/checkpoint_iter_<iter>.caffemodel and .solverstate, written by Caffe, plus the sampler and the loss

@@ -10,7 +10,7 @@ naming them, where the committed files differ from its output (make lint).
   <dataset>/deploy_prototxts/test_{H,L,M,concat}.prototxt   the embeddings as blob pool5/7x7_s1
 for dataset in sop, cub, inshop; each style with train.prototxt and solver.prototxt.
 
-The paper's layout (spec D.2): a GoogLeNet-BN (BN-Inception) backbone and three embedding heads L (from
+The paper's layout (docs/caffe.md): a GoogLeNet-BN (BN-Inception) backbone and three embedding heads L (from
 inception_3c), M (from inception_4e) and H (from inception_5b), each Reshape -> Normalization -> loss, P x K = 60 x 3.
 """
 import os
@@ -32,7 +32,7 @@ INCEPTION = [
     ("5b", 352, 192, 320, 192, 224, "MAX", 128, 1),
 ]
 
-# Per data set: batch P x K, embedding size D, loss settings (spec E.5), solver.
+# Per data set: batch P x K, embedding size D, loss settings (the paper's settings), solver.
 DATASETS = {
     "sop": dict(title="Stanford Online Products", p=60, k=3, dim=512,
                 rll="margin: 0.4 alpha: 1.2 t_n: 10 t_p: 0",
@@ -166,13 +166,13 @@ def train_net(key, cfg, original):
     low, mid, high = backbone(net)
     loss_layers(net, high_head(net, high, cfg["dim"], cfg["fc_mult"]), "", cfg, original)
     loss_layers(net, side_head(net, "loss1", low, cfg["dim"], cfg["fc_mult"]), "1", cfg, original)
-    # M last: the original GR solver schedule touches the net's last layer only (spec B.7).
+    # M last: the original GR solver schedule touches the net's last layer only (docs/semantics.md).
     loss_layers(net, side_head(net, "loss2", mid, cfg["dim"], cfg["fc_mult"]), "2", cfg, original)
     return net.text()
 
 
 def deploy_net(key, heads):
-    """Un-normalised embedding(s) as blob pool5/7x7_s1; MATLAB normalises (spec E.4)."""
+    """Un-normalised embedding(s) as blob pool5/7x7_s1; MATLAB normalises (docs/octave.md)."""
     net = Net(f"{key}_deploy_{''.join(heads)}")
     net.add('input: "data"\ninput_dim: 1\ninput_dim: 3\ninput_dim: 227\ninput_dim: 227')
     low, mid, high = backbone(net)

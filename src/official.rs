@@ -1,5 +1,5 @@
 //! OFFICIAL semantics: the gradient the official `DistanceWeightedValidPairLossV12` layer applies, in the closed
-//! form of spec B.3, and the value it reports (spec B.4).
+//! form given in docs/semantics.md, and the value it reports.
 //!
 //! With raw weights w_ij = b_p^(T_p (d − β_P)) on active positives (d > β_P), w_ij = b_n^(T_n (β_N − d)) on active
 //! negatives (d < β_N), S⁺_i = ε + Σ_pos w, S⁻_i = ε + Σ_neg w, Z = ε + Σ_k (S⁺_k + S⁻_k) and q_i = (S⁺_i + S⁻_i)/Z:

@@ -15,7 +15,7 @@ pub mod pb {
 pub enum Semantics {
     /// The published loss and its exact gradient.
     Paper = 0,
-    /// The official 2020 layer's gradient (closed form of spec B.3) and reported value (B.4).
+    /// The official 2020 layer's gradient (the closed form in docs/semantics.md) and reported value.
     OfficialV2020 = 1,
     /// The official 2019 layer's gradient and reported value.
     OfficialV2019 = 2,

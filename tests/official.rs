@@ -1,4 +1,5 @@
-//! OFFICIAL_V2020 and OFFICIAL_V2019 against the worked example of spec B.3 and the pair-by-pair reference.
+//! OFFICIAL_V2020 and OFFICIAL_V2019 against the published worked example (docs/semantics.md) and the pair-by-pair
+//! reference.
 
 #![allow(clippy::approx_constant)] // 2.71828 is the original base literal, not e
 mod common;
@@ -39,8 +40,8 @@ fn run_with(p: &ranked_list_loss::Params, data: &Data, loss_weight: f64) -> (f64
     (loss, grad)
 }
 
-/// Every printed digit of spec B.3's example: 9 decimals, so agreement within half a unit of the last digit
-/// (5e-10) plus the 3e-10 the spec reports for the compiled original.
+/// Every printed digit of the worked example: 9 decimals, so agreement within half a unit of the last digit
+/// (5e-10) plus the 3e-10 reported for the compiled original (docs/semantics.md).
 const PRINTED: f64 = 8e-10;
 
 #[test]

@@ -3,7 +3,7 @@ function info = rll_prepare_inshop(root, out)
 %   In-shop Clothes Retrieval from its standard folder (root/Eval/list_eval_partition.txt: a count line, a
 %   header line, then "image_name item_id evaluation_status"; images under root/): writes out/train.txt,
 %   out/query.txt and out/gallery.txt. Query and gallery share one class numbering (the separate query/gallery
-%   protocol of spec E.4). Also the authors' lists under their names, as MAT-files in the v7 format (MATLAB and
+%   protocol, docs/octave.md). Also the authors' lists under their names, as MAT-files in the v7 format (MATLAB and
 %   GNU Octave both read it; their own -v7.3 files Octave cannot read): InshopClothes_TrainImagePathBoxCell.mat
 %   (TrainImagePathBoxCell, class_ids) and InshopClothes_EvaImagePathBoxCell.mat (TestImagePathBoxCell, class_ids:
 %   the query images, then the gallery images), so that their train_multiGPUs.m and test_*.m load them.

@@ -1,6 +1,6 @@
 function out = rll_preprocess(img, mode, style)
 % out = rll_preprocess(img, mode, style)
-%   An image (H x W x C uint8, RGB or grey) as the RLL nets take it (spec E.3): 227 x 227 x 3 single, width
+%   An image (H x W x C uint8, RGB or grey) as the RLL nets take it (docs/octave.md): 227 x 227 x 3 single, width
 %   first (matcaffe order), BGR, mean [104 117 123] subtracted, no scaling. mode: 'train' (random augmentation)
 %   or 'test' (centre crop). style:
 %   'v2020' (SOP, In-shop): resize to 256 x 256 ignoring the aspect ratio; train: a crop of random aspect ratio

@@ -1,7 +1,7 @@
 function nmi = rll_nmi(clusters, classes)
 % nmi = rll_nmi(clusters, classes)
 %   Normalised mutual information NMI = 2 I(cluster; class) / (H(cluster) + H(class)), as the RLL evaluation
-%   (spec E.4), from two label vectors of the same length (e.g. k-means assignments and class ids).
+%   (docs/octave.md), from two label vectors of the same length (e.g. k-means assignments and class ids).
 
 [~, ~, a] = unique(clusters(:));
 [~, ~, b] = unique(classes(:));

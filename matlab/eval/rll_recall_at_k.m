@@ -1,6 +1,6 @@
 function recall = rll_recall_at_k(features, labels, ks, gallery_features, gallery_labels)
 % recall = rll_recall_at_k(features, labels, ks)
-%   Recall@K as the RLL evaluation (spec E.4): features (D x N, one column per image, as matcaffe returns them)
+%   Recall@K as the RLL evaluation (docs/octave.md): features (D x N, one column per image, as matcaffe returns them)
 %   are L2-normalised, similarity is the cosine, each image queries all the others (itself excluded), and scores
 %   1 at K if one of its K most similar images has its label. Returns one value per entry of ks.
 % recall = rll_recall_at_k(query_features, query_labels, ks, gallery_features, gallery_labels)

@@ -1,5 +1,5 @@
 /* The C ABI from C: built against the cdylib and cpp/include/ranked_list_loss.h by `make test-c`.
- * Expected numbers are spec B.3's worked example, not values printed by the library. */
+ * Expected numbers are the published worked example (docs/semantics.md), not values printed by the library. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@ carries the original RLL release as the authors' 2020 fork does (upgrade, refusa
 
 The real sdist tree is patched and built by `make test-caffe`, the real fork by `make test-fork FORK=...`; these
 cover the layouts CI does not build (BVLC master's CMake, the fork) and the refusals, in a second. The fork fixture is
-written from the spec's facts (../shared/spec/original-rll.md, section C: names, numbers, defaults), not copied."""
+written from the published facts (names, numbers, defaults; docs/semantics.md), not copied."""
 import os
 import re
 import shutil

@@ -111,7 +111,8 @@ pub fn boundary_gap(p: &Params, data: &Data, boundaries: &[f64]) -> f64 {
     gap
 }
 
-/// The official layer, pair by pair, as spec B.3 describes its Backward (steps 1-7) and B.4 its value.
+/// The official layer, pair by pair, as its Backward and reported value are described in docs/semantics.md (OFFICIAL),
+/// one step of the original's at a time.
 /// Parameters are used as the float32 proto values widened to double, as the original does.
 pub fn official_reference(p: &Params, data: &Data, loss_weight: f64) -> (f64, Vec<f64>) {
     let v2020 = p.semantics == Semantics::OfficialV2020;
@@ -235,7 +236,7 @@ pub fn params(semantics: Semantics) -> Params {
     }
 }
 
-/// The PAPER gradient written pair by pair (spec A.2 generalised to the weights' derivative): with
+/// The PAPER gradient written pair by pair (docs/semantics.md, PAPER, with the weights' derivative): with
 /// c_ij = (1/N) ∂[L_P(i) + λ L_N(i)]/∂d_ij, ∂L/∂x_k = Σ_j (c_kj + c_jk) (x_k − x_j)/d_kj (query-only: c_kj alone).
 /// Validated against finite differences at small N, it checks the engine at sizes where differences are too slow.
 pub fn paper_gradient_reference(p: &Params, data: &Data) -> Vec<f64> {

@@ -88,7 +88,7 @@ def googlenet(out, mode, iters, batch, count):
     work = os.path.join(out, "googlenet")
     os.makedirs(work)
     googlenet_net(work, "original", "train.prototxt", batch, count, np.random.default_rng(1))
-    # The original solver's GR fields (spec B.7), equal to the layers' own values.
+    # The original solver's GR fields (docs/semantics.md), equal to the layers' own values.
     gr = "negative_threshold: 1.4\npn_margin: 0.2\np_temperature: 0\nn_temperature: 10\n"
     with open(os.path.join(work, "solver.prototxt"), "w") as f:
         f.write(solver("train.prototxt", iters, mode, gr))

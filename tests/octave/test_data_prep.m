@@ -1,6 +1,6 @@
 function test_data_prep()
 % The data-preparation scripts on small generated folders in the CUB-200-2011, Cars196, Stanford Online Products
-% and In-shop layouts; the image-list loader; the preprocessing of spec E.3.
+% and In-shop layouts; the image-list loader; the preprocessing of docs/octave.md.
 root = tempname();
 mkdir(root);
 img = uint8(cat(3, 200 * ones(20, 30), 100 * ones(20, 30), 50 * ones(20, 30)));
@@ -83,7 +83,7 @@ check(numel(e.TestImagePathBoxCell) == 4 && isequal(e.class_ids(:)', [q(:)' g(:)
       && ~isempty(strfind(e.TestImagePathBoxCell{1}, 'img/WOMEN/3.png')) ...
       && ~isempty(strfind(e.TestImagePathBoxCell{3}, 'img/WOMEN/4.png')), 'In-shop evaluation MAT list: query, gallery');
 
-% The image-list loader, and the preprocessing of spec E.3.
+% The image-list loader, and the original preprocessing (docs/octave.md).
 [x, ids] = rll_load_image_list(fullfile(root, 'sop_lists', 'train.txt'), [28 28], true);
 check(isequal(size(x), [28 28 1 4]) && max(x(:)) <= 1 && min(x(:)) >= 0, 'loader: 28 x 28 grey in [0, 1]');
 for style = {'v2019', 'v2020'}

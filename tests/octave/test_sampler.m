@@ -1,5 +1,5 @@
 function test_sampler()
-% The P x K sampler of spec E.2: shapes, contiguous classes, 0-based labels, no class twice in an epoch,
+% The P x K sampler of the original scripts (docs/octave.md): shapes, contiguous classes, 0-based labels, no class twice in an epoch,
 % sampling without replacement (repeats only for classes smaller than K), reproducible and resumable.
 sizes = [5 2 4 6 3 7 1 5 4];              % class c has sizes(c) images
 ids = repelem(1:numel(sizes), sizes);
