@@ -8,7 +8,7 @@ use crate::cpu::compute;
 use crate::cuda::{self, GpuReal};
 use crate::error::Result;
 use crate::normalize::{l2_backward, l2_forward};
-use crate::params::Params;
+use crate::params::{pb, Params};
 use crate::real::Real;
 
 #[cxx::bridge(namespace = "rll")]
@@ -20,9 +20,24 @@ mod ffi {
         type GpuL2 = crate::batch::GpuL2;
     }
 
+    /// The values the 2020 release's GR solver schedule acts on: τ (α for RankedListLoss and V2019), m, T_p, T_n.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct ScheduleValues {
+        tau: f32,
+        margin: f32,
+        t_p: f32,
+        t_n: f32,
+    }
+
     extern "Rust" {
         /// Checks a serialized LayerParameter of a RankedListLoss or DistanceWeightedValidPairLossV12 layer.
         fn check_layer_param(layer_param: &[u8]) -> Result<()>;
+        /// The schedule's values of a layer, as the engine reads them (τ = contrastive_loss_param_v2.margin when
+        /// set, else negative_threshold, for DistanceWeightedValidPairLossV12; α for RankedListLoss).
+        fn schedule_values(layer_param: &[u8]) -> Result<ScheduleValues>;
+        /// A DistanceWeightedValidPairLossV12 LayerParameter holding only `values`, each in the field it is read
+        /// from, for the layer to merge (`MergeFromString`) into its own.
+        fn schedule_fields(layer_param: &[u8], values: &ScheduleValues) -> Result<Vec<u8>>;
         /// The loss of one batch; `grad` (n·d, or empty for none) receives loss_weight · ∂E/∂x, `stats` (n·4, or
         /// empty) receives L_P(i), L_N(i), |P*_i|, |N*_i|.
         #[allow(clippy::too_many_arguments)]
@@ -81,6 +96,43 @@ mod ffi {
 
 fn check_layer_param(layer_param: &[u8]) -> Result<()> {
     crate::catch(|| Params::decode_layer(layer_param).map(|_| ()))
+}
+
+fn schedule_values(layer_param: &[u8]) -> Result<ffi::ScheduleValues> {
+    crate::catch(|| {
+        let p = Params::decode_layer(layer_param)?;
+        Ok(ffi::ScheduleValues {
+            tau: p.alpha,
+            margin: p.margin,
+            t_p: p.t_p,
+            t_n: p.t_n,
+        })
+    })
+}
+
+fn schedule_fields(layer_param: &[u8], values: &ffi::ScheduleValues) -> Result<Vec<u8>> {
+    crate::catch(|| {
+        let c = Params::original_fields(layer_param)?;
+        let tau_in_margin = c.margin.is_some();
+        let fields = pb::RllLayerFields {
+            contrastive_loss_param_v2: Some(pb::ContrastiveLossParameterV2 {
+                margin: tau_in_margin.then_some(values.tau),
+                negative_threshold: (!tau_in_margin).then_some(values.tau),
+                pn_margin: Some(values.margin),
+                ..Default::default()
+            }),
+            softmax_t_p_param: Some(pb::SoftmaxTpParameter {
+                scale: Some(values.t_p),
+                ..Default::default()
+            }),
+            softmax_t_n_param: Some(pb::SoftmaxTnParameter {
+                scale: Some(values.t_n),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        Ok(prost::Message::encode_to_vec(&fields))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -178,4 +230,70 @@ fn l2_normalize_backward_gpu_f32(args: &GpuL2) -> Result<()> {
 fn l2_normalize_backward_gpu_f64(args: &GpuL2) -> Result<()> {
     // SAFETY: the Normalization layer fills `args` with its blobs' device memory (rll_bridge.hpp).
     crate::catch(|| unsafe { cuda::l2_backward_gpu::<f64>(args) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    fn original(margin: Option<f32>) -> Vec<u8> {
+        pb::RllLayerFields {
+            name: Some("loss".into()),
+            r#type: Some("DistanceWeightedValidPairLossV12".into()),
+            contrastive_loss_param_v2: Some(pb::ContrastiveLossParameterV2 {
+                margin,
+                negative_threshold: Some(1.3),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// τ is margin when set (V2019), else negative_threshold (V2020); written back to the same field.
+    #[test]
+    fn tau_is_read_from_and_written_to_one_field() {
+        for (margin, tau) in [(None, 1.3f32), (Some(1.1), 1.1)] {
+            let bytes = original(margin);
+            let v = schedule_values(&bytes).unwrap();
+            assert_eq!((v.tau, v.margin, v.t_p, v.t_n), (tau, 0.4, 0.0, 10.0));
+            let moved = ffi::ScheduleValues {
+                tau: 0.9,
+                margin: 0.2,
+                t_p: 1.0,
+                t_n: 12.0,
+            };
+            let fields = pb::RllLayerFields::decode(&schedule_fields(&bytes, &moved).unwrap()[..]).unwrap();
+            let c = fields.contrastive_loss_param_v2.unwrap();
+            assert_eq!(
+                (c.margin, c.negative_threshold),
+                if margin.is_some() {
+                    (Some(0.9), None)
+                } else {
+                    (None, Some(0.9))
+                }
+            );
+            // Merged into the layer's own bytes (a protobuf merge is a concatenation), the engine reads the new values.
+            let merged = [bytes, prost::Message::encode_to_vec(&fields)].concat();
+            assert_eq!(schedule_values(&merged).unwrap(), moved);
+        }
+    }
+
+    #[test]
+    fn only_the_original_layer_has_schedule_fields() {
+        let plain = pb::RllLayerFields {
+            name: Some("rll".into()),
+            r#type: Some("RankedListLoss".into()),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        assert_eq!(schedule_values(&plain).unwrap().tau, 1.2);
+        let e = schedule_fields(&plain, &schedule_values(&plain).unwrap()).unwrap_err();
+        assert!(
+            e.message.contains("layer 'rll' of type RankedListLoss"),
+            "{}",
+            e.message
+        );
+    }
 }

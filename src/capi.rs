@@ -192,18 +192,7 @@ unsafe fn loss_c<T: Real>(
 
 /// n and d of a C call, positive, and n·d values of `elem` bytes within what a slice can address.
 fn host_dims(n: i64, d: i64, elem: usize) -> Result<(usize, usize, usize)> {
-    if n <= 0 {
-        return Err(RllError::size(format!("n = {n} must be > 0")));
-    }
-    if d <= 0 {
-        return Err(RllError::size(format!("d = {d} must be > 0")));
-    }
-    let (n, d) = (n as usize, d as usize);
-    let nd = n
-        .checked_mul(d)
-        .filter(|&v| v <= isize::MAX as usize / elem)
-        .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;
-    Ok((n, d, nd))
+    crate::validate::c_dims(n, d, elem)
 }
 
 /// The shared body of `rll_loss_f16` and `rll_loss_bf16`: labels widened exactly, then [`compute_half`].
@@ -351,14 +340,12 @@ unsafe fn gpu_call<R>(
     non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
     // SAFETY: non-null; the caller provides a valid rll_params.
     let params = Params::try_from(unsafe { &*p })?;
-    if n <= 0 || d <= 0 {
-        return Err(RllError::size(format!("n = {n}, d = {d}: both must be > 0")));
-    }
+    let (n, d, _) = crate::validate::c_dims(n, d, 1)?;
     let args = GpuLoss {
         x,
         labels,
-        n: n as usize,
-        d: d as usize,
+        n,
+        d,
         grad,
         stats: 0,
         stream: stream as usize,

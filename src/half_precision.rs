@@ -73,7 +73,7 @@ pub fn compute_half<H: Half>(
 ) -> Result<f32> {
     let nd = validate::dims(params, n, d)?;
     if let Some(g) = grad.as_deref() {
-        validate::grad_len(g.len(), nd)?;
+        validate::rows_len("grad", g.len(), n, d)?;
     }
     let mut wide = try_filled(x.len(), 0f32, "the float32 copy of x")?;
     wide.iter_mut().zip(x).for_each(|(w, h)| *w = h.widen());

@@ -4,20 +4,12 @@
 //! A zero row has no direction: its output is the zero row and it receives zero gradient (the original layer
 //! produced NaN there).
 
-use crate::error::{Result, RllError};
+use crate::error::Result;
 use crate::real::{saturate, Real};
 
 fn check(len: usize, n: usize, d: usize, what: &str) -> Result<()> {
     crate::validate::features(d)?;
-    let nd = n
-        .checked_mul(d)
-        .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))?;
-    if len != nd {
-        return Err(RllError::size(format!(
-            "{what} has {len} values but n·d = {n}·{d} = {nd}"
-        )));
-    }
-    Ok(())
+    crate::validate::rows_len(what, len, n, d)
 }
 
 /// ‖row‖₂ without overflow or underflow: max|x| · ‖x / max|x|‖₂, summed in index order.

@@ -141,8 +141,7 @@ impl Params {
     /// Decodes a host's serialized `LayerParameter` and reads the fields of its layer type:
     /// `ranked_list_loss_param` for "RankedListLoss", the original messages for "DistanceWeightedValidPairLossV12".
     pub fn decode_layer(bytes: &[u8]) -> Result<Self> {
-        let l = pb::RllLayerFields::decode(bytes)
-            .map_err(|e| RllError::new(ErrorKind::Decode, format!("LayerParameter: cannot decode ({e})")))?;
+        let l = decode_layer_fields(bytes)?;
         let name = l.name();
         let p = match l.r#type() {
             "DistanceWeightedValidPairLossV12" => Self::from_original(
@@ -154,6 +153,20 @@ impl Params {
         };
         p.and_then(|p| p.validate().map(|_| p))
             .map_err(|e| RllError::new(e.kind, format!("layer '{name}': {}", e.message)))
+    }
+
+    /// The `contrastive_loss_param_v2` of a serialized DistanceWeightedValidPairLossV12 LayerParameter (a Parameter
+    /// error for any other type: only that layer keeps the schedule's handles).
+    pub fn original_fields(bytes: &[u8]) -> Result<pb::ContrastiveLossParameterV2> {
+        let l = decode_layer_fields(bytes)?;
+        if l.r#type() != "DistanceWeightedValidPairLossV12" {
+            return Err(RllError::param(format!(
+                "layer '{}' of type {}: only DistanceWeightedValidPairLossV12 has the original fields",
+                l.name(),
+                l.r#type()
+            )));
+        }
+        Ok(l.contrastive_loss_param_v2.unwrap_or_default())
     }
 
     /// Checks every field's domain; the message names the field and its value.
@@ -192,4 +205,9 @@ impl Params {
         }
         Ok(())
     }
+}
+
+fn decode_layer_fields(bytes: &[u8]) -> Result<pb::RllLayerFields> {
+    pb::RllLayerFields::decode(bytes)
+        .map_err(|e| RllError::new(ErrorKind::Decode, format!("LayerParameter: cannot decode ({e})")))
 }

@@ -14,15 +14,57 @@ pub(crate) fn dims(params: &Params, n: usize, d: usize) -> Result<usize> {
         return Err(RllError::size("n = 0: the batch is empty"));
     }
     features(d)?;
-    n.checked_mul(d)
+    product(n, d)
+        .ok()
         .filter(|&nd| nd <= isize::MAX as usize / 8 && n <= (isize::MAX as usize / 8).isqrt())
-        .ok_or_else(|| RllError::size(format!("n = {n}, d = {d}: too large")))
+        .ok_or_else(|| too_large(n, d))
 }
 
-/// A host gradient buffer holds n·d values.
-pub(crate) fn grad_len(len: usize, nd: usize) -> Result<()> {
+fn too_large(n: usize, d: usize) -> RllError {
+    RllError::size(format!("n = {n}, d = {d}: too large"))
+}
+
+/// n·d, or a Size error naming both.
+pub(crate) fn product(n: usize, d: usize) -> Result<usize> {
+    n.checked_mul(d).ok_or_else(|| too_large(n, d))
+}
+
+/// The n and d of a C call: each > 0, and n·d values of `elem` bytes within what a slice can address; returns
+/// (n, d, n·d).
+pub(crate) fn c_dims(n: i64, d: i64, elem: usize) -> Result<(usize, usize, usize)> {
+    if n <= 0 {
+        return Err(RllError::size(format!("n = {n} must be > 0")));
+    }
+    if d <= 0 {
+        return Err(RllError::size(format!("d = {d} must be > 0")));
+    }
+    let (n, d) = (n as usize, d as usize);
+    let nd = product(n, d)?;
+    if nd > isize::MAX as usize / elem.max(1) {
+        return Err(too_large(n, d));
+    }
+    Ok((n, d, nd))
+}
+
+/// The device kernels index rows and columns with int (and n·d values must be addressable).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))] // the device backend's check
+pub(crate) fn device_dims(n: usize, d: usize) -> Result<()> {
+    product(n, d)?;
+    if n > i32::MAX as usize / 2 || d > i32::MAX as usize {
+        return Err(RllError::size(format!(
+            "n = {n}, d = {d}: too large for the GPU kernels"
+        )));
+    }
+    Ok(())
+}
+
+/// A buffer `name` of n rows of d values holds `len` values.
+pub(crate) fn rows_len(name: &str, len: usize, n: usize, d: usize) -> Result<()> {
+    let nd = product(n, d)?;
     if len != nd {
-        return Err(RllError::size(format!("grad has {len} values but n·d = {nd}")));
+        return Err(RllError::size(format!(
+            "{name} has {len} values but n·d = {n}·{d} = {nd}"
+        )));
     }
     Ok(())
 }
@@ -64,15 +106,8 @@ pub(crate) fn host_batch<T: Real>(
     grad: Option<&[T]>,
     stats: Option<&[T]>,
 ) -> Result<()> {
-    let nd = dims(params, b.n, b.d)?;
-    if b.x.len() != nd {
-        return Err(RllError::size(format!(
-            "x has {} values but n·d = {}·{} = {nd}",
-            b.x.len(),
-            b.n,
-            b.d
-        )));
-    }
+    dims(params, b.n, b.d)?;
+    rows_len("x", b.x.len(), b.n, b.d)?;
     if b.labels.len() != b.n {
         return Err(RllError::size(format!(
             "labels has {} values but n = {}",
@@ -81,7 +116,7 @@ pub(crate) fn host_batch<T: Real>(
         )));
     }
     if let Some(g) = grad {
-        grad_len(g.len(), nd)?;
+        rows_len("grad", g.len(), b.n, b.d)?;
     }
     if let Some(s) = stats {
         if s.len() != b.n * STATS_PER_SAMPLE {

@@ -100,7 +100,7 @@ fn half_inputs_are_checked_like_float_ones() {
     let e = compute_half::<f16>(&Params::default(), &x, &labels, 2, 2, 1.0, Some(&mut g)).unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
-        (ErrorKind::Size, "grad has 3 values but n·d = 4")
+        (ErrorKind::Size, "grad has 3 values but n·d = 2·2 = 4")
     );
     let e = compute_half::<bf16>(&Params::default(), &[bf16::ONE; 4], &labels, 2, 0, 1.0, None).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Size);

@@ -116,33 +116,40 @@ template <typename Dtype>
 void DistanceWeightedValidPairLossV12Layer<Dtype>::LayerSetUp(
     const vector<Blob<Dtype>*>& bottom, const vector<Blob<Dtype>*>& top) {
   RankedListLossLayer<Dtype>::LayerSetUp(bottom, top);
-  const ContrastiveLossParameterV2& c =
-      this->layer_param_.contrastive_loss_param_v2();
-  negative_threshold = c.has_margin() ? c.margin() : c.negative_threshold();
-  pn_margin = c.pn_margin();
-  scale_p = this->layer_param_.softmax_t_p_param().scale();
-  scale_n = this->layer_param_.softmax_t_n_param().scale();
+  // The engine says which field tau is read from (docs/semantics.md).
+  rll::ScheduleValues v;
+  RLL_CALL(*this, "",
+           v = rll::schedule_values(rll_bridge::Bytes(this->param_bytes_)));
+  negative_threshold = v.tau;
+  pn_margin = v.margin;
+  scale_p = v.t_p;
+  scale_n = v.t_n;
 }
 
 template <typename Dtype>
 void DistanceWeightedValidPairLossV12Layer<Dtype>::SyncHandles() {
-  ContrastiveLossParameterV2* c =
-      this->layer_param_.mutable_contrastive_loss_param_v2();
-  SoftmaxTPParameter* t_p = this->layer_param_.mutable_softmax_t_p_param();
-  SoftmaxTNParameter* t_n = this->layer_param_.mutable_softmax_t_n_param();
-  const float tau = c->has_margin() ? c->margin() : c->negative_threshold();
-  if (tau == negative_threshold && c->pn_margin() == pn_margin &&
-      t_p->scale() == scale_p && t_n->scale() == scale_n) {
+  rll::ScheduleValues handles;
+  handles.tau = negative_threshold;
+  handles.margin = pn_margin;
+  handles.t_p = scale_p;
+  handles.t_n = scale_n;
+  rll::ScheduleValues current;
+  RLL_CALL(*this, "",
+           current = rll::schedule_values(
+               rll_bridge::Bytes(this->param_bytes_)));
+  if (current == handles) {
     return;
   }
-  if (c->has_margin()) {
-    c->set_margin(negative_threshold);
-  } else {
-    c->set_negative_threshold(negative_threshold);
+  // Rust writes each value back into the field it is read from; the layer
+  // merges those fields into its own parameters.
+  rust::Vec<uint8_t> fields;
+  RLL_CALL(*this, "",
+           fields = rll::schedule_fields(
+               rll_bridge::Bytes(this->param_bytes_), handles));
+  if (!this->layer_param_.MergeFromString(std::string(
+          reinterpret_cast<const char*>(fields.data()), fields.size()))) {
+    RLL_FAIL(*this, "cannot merge the schedule's fields");
   }
-  c->set_pn_margin(pn_margin);
-  t_p->set_scale(scale_p);
-  t_n->set_scale(scale_n);
   this->SetParamBytes();
 }
 

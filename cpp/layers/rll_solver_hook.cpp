@@ -3,6 +3,7 @@
 #include <string>
 
 #include "caffe/common.hpp"
+#include "caffe/layers/rll_bridge.hpp"
 #include "caffe/layers/rll_solver_hook.hpp"
 
 namespace caffe {
@@ -13,23 +14,21 @@ void RllCheckGrSchedule(const SolverParameter& solver,
       !solver.has_p_temperature() && !solver.has_n_temperature()) {
     return;
   }
-  float tau, m, t_p, t_n;
-  if (last_layer.type() == "DistanceWeightedValidPairLossV12") {
-    const ContrastiveLossParameterV2& c =
-        last_layer.contrastive_loss_param_v2();
-    tau = c.has_margin() ? c.margin() : c.negative_threshold();
-    m = c.pn_margin();
-    t_p = last_layer.softmax_t_p_param().scale();
-    t_n = last_layer.softmax_t_n_param().scale();
-  } else if (last_layer.type() == "RankedListLoss") {
-    const RankedListLossParameter& p = last_layer.ranked_list_loss_param();
-    tau = p.alpha();
-    m = p.margin();
-    t_p = p.t_p();
-    t_n = p.t_n();
-  } else {
+  if (last_layer.type() != "DistanceWeightedValidPairLossV12" &&
+      last_layer.type() != "RankedListLoss") {
     return;
   }
+  // The layer's values as the engine reads them (tau from the field it is
+  // read from); a bad layer is reported by the layer itself.
+  std::string bytes;
+  last_layer.SerializeToString(&bytes);
+  rll::ScheduleValues v;
+  try {
+    v = rll::schedule_values(rll_bridge::Bytes(bytes));
+  } catch (const rust::Error&) {
+    return;
+  }
+  const float tau = v.tau, m = v.margin, t_p = v.t_p, t_n = v.t_n;
   std::ostringstream differ;
   const struct {
     bool set;

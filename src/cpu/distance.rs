@@ -183,13 +183,12 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]
     const TILE: usize = 64;
     let out = SharedMatrix::new(dist);
     for_row_ranges(n, TILE, |r0, r1| {
-        let base = out.ptr();
         for j0 in (0..r1).step_by(TILE) {
             for i in r0..r1 {
                 for j in j0..(j0 + TILE).min(i) {
                     // SAFETY: (i, j) with j < i is written only by the block of row i; (j, i) lies in the upper
                     // triangle, which no thread writes in this phase.
-                    unsafe { *base.add(i * n + j) = *base.add(j * n + i) };
+                    unsafe { out.write(i * n + j, out.read(j * n + i)) };
                 }
             }
         }

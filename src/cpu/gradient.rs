@@ -341,21 +341,20 @@ fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
     const TILE: usize = 64;
     let base = SharedMatrix::new(a);
     for_row_ranges(n, TILE, |r0, r1| {
-        let p = base.ptr();
         let mut buf = [T::zero(); TILE * TILE];
         for j0 in (r0..n).step_by(TILE) {
             let j1 = (j0 + TILE).min(n);
             // buf[i][j] = A[j][i] for i in r0..r1, j in j0..j1.
             for j in j0..j1 {
                 // SAFETY: rows j0..j1, columns r0..r1 are within A and owned by this block (see above).
-                let src = unsafe { std::slice::from_raw_parts(p.add(j * n + r0), r1 - r0) };
+                let src = unsafe { base.slice(j * n + r0, r1 - r0) };
                 for (i, &v) in src.iter().enumerate() {
                     buf[i * TILE + (j - j0)] = v;
                 }
             }
             for i in r0..r1 {
                 // SAFETY: row i, columns j0..j1: within A and owned by this block.
-                let dst = unsafe { std::slice::from_raw_parts_mut(p.add(i * n + j0), j1 - j0) };
+                let dst = unsafe { base.slice_mut(i * n + j0, j1 - j0) };
                 let b = &mut buf[(i - r0) * TILE..(i - r0) * TILE + (j1 - j0)];
                 for (k, (o, t)) in dst.iter_mut().zip(b.iter_mut()).enumerate() {
                     // On the diagonal tile only j > i is summed; the rest of it is left as it is.
@@ -368,7 +367,7 @@ fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
             }
             for j in j0..j1 {
                 // SAFETY: as above.
-                let dst = unsafe { std::slice::from_raw_parts_mut(p.add(j * n + r0), r1 - r0) };
+                let dst = unsafe { base.slice_mut(j * n + r0, r1 - r0) };
                 for (i, o) in dst.iter_mut().enumerate() {
                     let on_diagonal_tile = j0 == r0;
                     // Diagonal tile: write back only the strictly lower part (j > i+r0 means (j, i) below).

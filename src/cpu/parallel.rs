@@ -84,21 +84,77 @@ pub(crate) fn row_blocks<X>(data: &mut [X], n: usize, cols: usize, block: usize)
     data.chunks_mut(block.max(1) * cols.max(1)).collect()
 }
 
-/// A raw view of a matrix for the two in-place transpositions (`distance::pairwise`'s mirror, `gradient`'s
-/// A + Aᵀ), whose blocks read and write elements of each other's rows; every use states why it is disjoint.
-#[derive(Clone, Copy)]
-pub(crate) struct SharedMatrix<T>(*mut T);
+/// A shared view of a buffer for the two in-place transpositions (`distance::pairwise`'s mirror, `gradient`'s
+/// A + Aᵀ), whose blocks read and write elements of each other's rows. It borrows the buffer for its lifetime and
+/// knows its length, so every access is bounds-checked; what stays with the caller is that no element is written by
+/// one block while another touches it, which each use states.
+pub(crate) struct SharedMatrix<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _data: std::marker::PhantomData<&'a mut [T]>,
+}
 
-// SAFETY: the pointer is only dereferenced at elements that one block alone touches in a phase (see the uses).
-unsafe impl<T: Send> Send for SharedMatrix<T> {}
-unsafe impl<T: Send> Sync for SharedMatrix<T> {}
+// SAFETY: the view only hands out elements under the contracts of its unsafe accessors (no concurrent access to
+// an element being written), so sharing it between threads is as safe as sharing `&mut [T]` split in parts.
+unsafe impl<T: Send> Send for SharedMatrix<'_, T> {}
+unsafe impl<T: Send> Sync for SharedMatrix<'_, T> {}
 
-impl<T> SharedMatrix<T> {
-    pub fn new(data: &mut [T]) -> Self {
-        SharedMatrix(data.as_mut_ptr())
+impl<'a, T: Copy> SharedMatrix<'a, T> {
+    pub fn new(data: &'a mut [T]) -> Self {
+        SharedMatrix {
+            ptr: data.as_mut_ptr(),
+            len: data.len(),
+            _data: std::marker::PhantomData,
+        }
     }
-    pub fn ptr(self) -> *mut T {
-        self.0
+
+    fn check(&self, start: usize, len: usize) {
+        assert!(
+            start <= self.len && len <= self.len - start,
+            "SharedMatrix: {start}..{start}+{len} outside {} values",
+            self.len
+        );
+    }
+
+    /// Element `k`.
+    ///
+    /// # Safety
+    /// No other thread writes element `k` during this phase.
+    pub unsafe fn read(&self, k: usize) -> T {
+        self.check(k, 1);
+        // SAFETY: in bounds (checked); no concurrent write by the caller's contract.
+        unsafe { *self.ptr.add(k) }
+    }
+
+    /// Writes element `k`.
+    ///
+    /// # Safety
+    /// No other thread reads or writes element `k` during this phase.
+    pub unsafe fn write(&self, k: usize, v: T) {
+        self.check(k, 1);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { *self.ptr.add(k) = v }
+    }
+
+    /// Elements `start..start + len`.
+    ///
+    /// # Safety
+    /// No other thread writes these elements while the slice lives.
+    pub unsafe fn slice(&self, start: usize, len: usize) -> &[T] {
+        self.check(start, len);
+        // SAFETY: in bounds (checked); no concurrent write by the caller's contract.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(start), len) }
+    }
+
+    /// Elements `start..start + len`, mutably.
+    ///
+    /// # Safety
+    /// No other thread reads or writes these elements while the slice lives.
+    #[allow(clippy::mut_from_ref)] // the exclusivity is the caller's contract, per range
+    pub unsafe fn slice_mut(&self, start: usize, len: usize) -> &mut [T] {
+        self.check(start, len);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), len) }
     }
 }
 

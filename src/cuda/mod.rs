@@ -87,13 +87,7 @@ pub unsafe fn compute_gpu_half<H: GpuHalf>(
 /// The sizes, the pointers and the parameters of a device call; returns n·d.
 fn check_args(params: &Params, a: &GpuLoss) -> Result<usize> {
     let nd = validate::dims(params, a.n, a.d)?;
-    // The kernels index rows and columns with int.
-    if a.n > i32::MAX as usize / 2 || a.d > i32::MAX as usize {
-        return Err(RllError::size(format!(
-            "n = {}, d = {}: too large for the GPU kernels",
-            a.n, a.d
-        )));
-    }
+    validate::device_dims(a.n, a.d)?;
     for (ptr, name) in [(a.x, "x"), (a.labels, "labels")] {
         if ptr == 0 {
             return Err(RllError::new(ErrorKind::NullPointer, format!("{name} is NULL")));
@@ -123,6 +117,7 @@ fn run<T: GpuReal>(call: &Call, params: &Params, a: &GpuLoss, loss_weight: T, nd
 /// values this direction reads and writes, alive until the call returns; `a.stream` is 0 or a live stream there.
 pub unsafe fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     validate::features(a.d)?;
+    validate::device_dims(a.n, a.d)?;
     if a.n == 0 {
         return Ok(()); // an empty batch: nothing to normalise (as on the CPU)
     }
@@ -153,6 +148,7 @@ pub unsafe fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
 /// values this direction reads and writes, alive until the call returns; `a.stream` is 0 or a live stream there.
 pub unsafe fn l2_backward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     validate::features(a.d)?;
+    validate::device_dims(a.n, a.d)?;
     if a.n == 0 {
         return Ok(());
     }
