@@ -52,6 +52,13 @@ pub use official::EPS_DIR;
 pub use params::{Params, Semantics};
 pub use real::Real;
 
+/// The stamp of the cxx bridge this library was built with: its symbol name carries the SHA-256 (first 16 hex
+/// digits) of the generated bridge headers. The Caffe layers' copy of those headers references it
+/// (`caffe/rll/library_stamp.hpp`, written by caffe_patch/apply), so Caffe links only against a library built
+/// from the same bridge; another fails with "undefined reference to rll_library_for_these_headers_<hash>".
+#[export_name = concat!("rll_library_for_these_headers_", env!("RLL_BRIDGE_STAMP"))]
+pub static BRIDGE_STAMP: u8 = 1;
+
 /// Converts a caught panic into an error, so that nothing unwinds across a foreign boundary. Called once per entry
 /// point of each host (the C ABI, the cxx bridge), never in a backend.
 pub(crate) fn catch<R>(f: impl FnOnce() -> Result<R>) -> Result<R> {

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 import socket
 import tempfile
+import warnings
 
 import ranked_list_loss as rll
 import torch

@@ -28,6 +28,11 @@ bool RllThrowOnError();
 /// Reports message: throws RllError, or logs it as fatal.
 void RllFail(const std::string& message);
 
+/// The Rust library symbol named after the bridge headers caffe_patch/apply
+/// copied (caffe/rll/library_stamp.hpp): referencing it, Caffe links only
+/// against a library built from the same bridge.
+const void* RllLibraryStamp();
+
 }  // namespace caffe
 
 /// Reports "<type> layer '<name>': <what>" for a layer (what may chain <<

@@ -127,6 +127,19 @@ class ApplyTest(TreeTest):
         self.assertIn("nothing changed", r.stdout)
         self.assertEqual(before, snapshot(self.tree))
 
+    def test_the_stamp_names_a_symbol_the_library_defines(self):
+        """apply's hash of the bridge headers and build.rs's are the same: the stamp header names a symbol that
+        target/release/libranked_list_loss.a defines, so Caffe links against it (and not against another build)."""
+        make_tree(self.tree)
+        run(self.tree)
+        with open(os.path.join(self.tree, "include/caffe/rll/library_stamp.hpp"), encoding="utf-8") as f:
+            symbol = re.search(r"#define RLL_LIBRARY_STAMP (rll_library_for_these_headers_[0-9a-f]{16})\n",
+                               f.read()).group(1)
+        lib = os.path.join(REPO, "target", "release", "libranked_list_loss.a")
+        defined = subprocess.run(["nm", "--defined-only", lib], capture_output=True, text=True, check=True).stdout
+        self.assertIn(f" {symbol}\n", defined)
+        self.assertEqual(defined.count(" rll_library_for_these_headers_"), 1)
+
     def test_touches_only_what_it_lists(self):
         make_tree(self.tree)
         before = snapshot(self.tree)
@@ -139,7 +152,8 @@ class ApplyTest(TreeTest):
                         "src/caffe/test/test_normalization_layer.cpp", "include/caffe/rll/ranked_list_loss.h",
                         "include/caffe/rll/bridge.rs.h", "include/caffe/rll/batch.rs.h", "include/rust/cxx.h",
                         "include/caffe/layers/rll_solver_hook.hpp", "src/caffe/layers/rll_solver_hook.cpp",
-                        "include/caffe/layers/rll_errors.hpp", "src/caffe/layers/rll_errors.cpp"}
+                        "include/caffe/layers/rll_errors.hpp", "src/caffe/layers/rll_errors.cpp",
+                        "include/caffe/rll/library_stamp.hpp"}
         self.assertEqual(changed, expected_new | {"src/caffe/proto/caffe.proto", "Makefile", "src/caffe/CMakeLists.txt",
                                                   "src/caffe/solver.cpp"})
         # The bridge's header finds the shared structs' header where apply put it.
