@@ -11,8 +11,8 @@ fn main() {
 
     // Two bridges: the layers' functions, and the device calls' argument structs they share with the backends.
     println!("cargo:rerun-if-changed=src/bridge.rs");
-    println!("cargo:rerun-if-changed=src/batch.rs");
-    cxx_build::bridges(["src/bridge.rs", "src/batch.rs"])
+    println!("cargo:rerun-if-changed=src/device_args.rs");
+    cxx_build::bridges(["src/bridge.rs", "src/device_args.rs"])
         .std("c++11")
         .compile("ranked_list_loss_bridge");
 
@@ -22,7 +22,7 @@ fn main() {
     use sha2::Digest;
     let out = std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo");
     let mut hash = sha2::Sha256::new();
-    for header in ["bridge.rs.h", "batch.rs.h"] {
+    for header in ["bridge.rs.h", "device_args.rs.h"] {
         let path = format!("{out}/cxxbridge/include/ranked-list-loss/src/{header}");
         hash.update(std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")));
     }

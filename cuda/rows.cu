@@ -8,7 +8,7 @@ __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
   flags[(i / RLL_FLAG_TILE_ROWS) * ((n + RLL_FLAG_TILE_COLS - 1) / RLL_FLAG_TILE_COLS) + j / RLL_FLAG_TILE_COLS] = 1;
 }
 
-// PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; RowSums). Launch: grid n, block RLL_THREADS; one
+// PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; PaperSums). Launch: grid n, block RLL_THREADS; one
 // block per query i. Parameters in scaled units (src/scaled.rs).
 // A_ij = (1/N) dL_i/dd_ij / d_ij (0 outside P*_i and N*_i); row_loss[i] = L_P(i) + lambda L_N(i);
 // stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null, L_P and L_N times 2^stat_exp (input units).

@@ -3,9 +3,10 @@
 //! Parameters arrive as the layer's serialized `LayerParameter` (`layer_param().SerializeAsString()`), decoded
 //! with `RllLayerFields` from `proto/ranked_list_loss.proto`.
 
-use crate::batch::{Batch, GpuL2, GpuLoss};
+use crate::batch::Batch;
 use crate::cpu::compute;
 use crate::cuda::{self, GpuReal};
+use crate::device_args::{GpuL2, GpuLoss};
 use crate::error::Result;
 use crate::normalize::{l2_backward, l2_forward};
 use crate::params::{pb, Params};
@@ -14,10 +15,10 @@ use crate::real::Real;
 #[cxx::bridge(namespace = "rll")]
 mod ffi {
     extern "C++" {
-        // The device calls' argument structs, shared with the backends (src/batch.rs).
-        include!("ranked-list-loss/src/batch.rs.h");
-        type GpuLoss = crate::batch::GpuLoss;
-        type GpuL2 = crate::batch::GpuL2;
+        // The device calls' argument structs, shared with the backends (src/device_args.rs).
+        include!("ranked-list-loss/src/device_args.rs.h");
+        type GpuLoss = crate::device_args::GpuLoss;
+        type GpuL2 = crate::device_args::GpuL2;
     }
 
     /// The values the 2020 release's GR solver schedule acts on: τ (α for RankedListLoss and V2019), m, T_p, T_n.

@@ -4,10 +4,11 @@
 //! (an [`ErrorKind`] code) with a message for [`rll_last_error`]. Nothing is written on failure.
 #![allow(non_camel_case_types)]
 
-use crate::batch::{Batch, GpuLoss};
+use crate::batch::Batch;
 use crate::cpu::compute;
 use crate::cpu::queries::{compute_queries, query_ln_mass, Queries};
 use crate::cuda::{self, GpuReal};
+use crate::device_args::GpuLoss;
 use crate::error::{ErrorKind, Result, RllError};
 use crate::half_precision::{compute_half, Half};
 use crate::params::{Params, Semantics};
@@ -321,7 +322,7 @@ pub unsafe extern "C" fn rll_loss_f64(
 }
 
 /// The host-side checks of a device entry point and its arguments: the parameters, n and d positive, and the
-/// device call's struct (the same one the cxx bridge passes, src/batch.rs), filled once here.
+/// device call's struct (the same one the cxx bridge passes, src/device_args.rs), filled once here.
 ///
 /// # Safety
 /// `p` is NULL or a valid `rll_params`; `loss` is NULL or host memory (only checked here).

@@ -8,7 +8,7 @@
 //!
 //! Hosts: the C ABI ([`capi`], `cpp/include/ranked_list_loss.h`), the cxx bridge for the Caffe layers
 //! ([`bridge`]), and this Rust API ([`compute`]). The source reads maths → backends → hosts, each layer using only
-//! the ones before it: `batch.rs` (what every layer shares about a call), `paper.rs` and `official.rs` (the
+//! the ones before it: `batch.rs` and `device_args.rs` (what every layer shares about a host or a device call), `paper.rs` and `official.rs` (the
 //! semantics, per pair and per row), `scaled.rs`, `kernel_consts.rs`, `validate.rs`; `cpu/` and `cuda/` (the
 //! kernels in `cuda/*.cu` mirror the maths modules; `no_cuda.rs` stands in without the feature); `capi.rs` and
 //! `bridge.rs`, where panics are caught.
@@ -16,10 +16,10 @@
 // The maths: what a call is, parameters, numbers, the two semantics, the scaled units both backends use, the
 // constants shared with the kernels, the shared checks.
 pub mod batch;
+pub mod device_args;
 pub mod error;
 pub mod half_precision;
 pub mod kernel_consts;
-pub mod normalize;
 mod official;
 mod paper;
 pub mod params;
@@ -41,10 +41,12 @@ pub mod cuda;
 pub mod bridge;
 pub mod capi;
 
-pub use batch::{Batch, GpuL2, GpuLoss, STATS_PER_SAMPLE};
+pub use batch::{Batch, STATS_PER_SAMPLE};
 pub use cpu::compute;
+pub use cpu::normalize;
 pub use cpu::parallel::{num_threads, set_num_threads, threads_for, threads_for_rows, WORK_PER_THREAD};
 pub use cpu::queries::{compute_queries, query_ln_mass, Queries};
+pub use device_args::{GpuL2, GpuLoss};
 pub use error::{ErrorKind, Result, RllError};
 pub use half_precision::{compute_half, Half};
 pub use kernel_consts::EPS_SUM;

@@ -1,7 +1,7 @@
 //! `crate::cuda` in a build without the `cuda` feature (as candle's dummy backends): the functions of
 //! `src/cuda/mod.rs` with the same signatures, each returning the same `ErrorKind::Device` error.
 
-use crate::batch::{GpuL2, GpuLoss};
+use crate::device_args::{GpuL2, GpuLoss};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::params::Params;
 use crate::real::Real;

@@ -64,7 +64,7 @@ impl<T: Real> Official<T> {
 
     /// Row i's active pairs with their shifted weights exp(e_ij − M^σ) into `out`, and its sums in log form:
     /// S^σ_i = e^{M^σ} A^σ. M^σ is the largest of ln ε and the row's exponents of set σ, so A^σ lies in [1, N + 1].
-    pub fn row_sums(&self, i: usize, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowSums {
+    pub fn row_sums(&self, i: usize, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> OfficialSums {
         out.clear();
         let ln_eps = EPS_SUM.ln();
         let (mut mp, mut mn) = (T::of(ln_eps), T::of(ln_eps));
@@ -90,7 +90,7 @@ impl<T: Real> Official<T> {
                 an = an + *v;
             }
         }
-        RowSums {
+        OfficialSums {
             m_pos: mp.f64(),
             a_pos: ap.f64(),
             m_neg: mn.f64(),
@@ -99,7 +99,7 @@ impl<T: Real> Official<T> {
     }
 
     /// ln(S⁺_i + S⁻_i).
-    pub fn ln_mass(s: &RowSums) -> f64 {
+    pub fn ln_mass(s: &OfficialSums) -> f64 {
         let (lp, ln) = (s.m_pos + s.a_pos.ln(), s.m_neg + s.a_neg.ln());
         let hi = lp.max(ln);
         hi + ((lp - hi).exp() + (ln - hi).exp()).ln()
@@ -132,7 +132,7 @@ impl<T: Real> Official<T> {
 
 /// One row's weight sums S^σ_i = e^{m_σ} · a_σ (kept apart so that no sum can overflow or underflow).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RowSums {
+pub struct OfficialSums {
     pub m_pos: f64,
     pub a_pos: f64,
     pub m_neg: f64,
@@ -147,7 +147,7 @@ impl<T: Real> Official<T> {
         i: usize,
         labels: &[T],
         dist: &[T],
-        sums: &RowSums,
+        sums: &OfficialSums,
         q: f64,
         out: &mut SparseRow<T>,
     ) -> RowStats<T> {

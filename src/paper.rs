@@ -10,7 +10,7 @@
 //! exp(T h − max_row T h): the ratios w/W are unchanged and nothing overflows.
 //!
 //! The maths of a pair is written once ([`Paper::exponent`], [`Paper::hinge`], [`Paper::coef`]) and a row's sums
-//! once ([`RowSums`]); the two row drivers ([`Paper::row`] over an index list, [`Paper::row_dense`] over the whole
+//! once ([`PaperSums`]); the two row drivers ([`Paper::row`] over an index list, [`Paper::row_dense`] over the whole
 //! row) only differ in what they iterate, and give the same numbers. `cuda/rows.cu`'s `paper_rows` mirrors them.
 
 use crate::real::{ldexp, Real};
@@ -32,7 +32,7 @@ pub(crate) struct Paper<T> {
 /// A row's running sums: the largest exponent of each set (pass 1), then the shifted weights' sums W = Σ w and
 /// Σ w h of each set (pass 2), in j order.
 #[derive(Clone, Copy)]
-struct RowSums<T> {
+struct PaperSums<T> {
     max_p: T,
     max_n: T,
     n_pos: usize,
@@ -43,9 +43,9 @@ struct RowSums<T> {
     hn: T,
 }
 
-impl<T: Real> RowSums<T> {
+impl<T: Real> PaperSums<T> {
     fn new() -> Self {
-        RowSums {
+        PaperSums {
             max_p: T::zero(),
             max_n: T::zero(),
             n_pos: 0,
@@ -127,7 +127,7 @@ impl<T: Real> Paper<T> {
     /// the bracket 1 with `detach_weights`, clamped to ±`coef_cap`; 0 at d = 0 (‖x_i − x_j‖ has no direction
     /// there: its subgradient 0 is used).
     #[inline(always)]
-    fn coef(&self, same: bool, d: T, w: T, s: &RowSums<T>, l_p: T, l_n: T) -> T {
+    fn coef(&self, same: bool, d: T, w: T, s: &PaperSums<T>, l_p: T, l_n: T) -> T {
         if d <= T::zero() {
             return T::zero();
         }
@@ -150,7 +150,7 @@ impl<T: Real> Paper<T> {
         (self.inv_n * g / d).max(-self.coef_cap).min(self.coef_cap)
     }
 
-    fn stats(&self, s: &RowSums<T>, l_p: T, l_n: T) -> RowStats<T> {
+    fn stats(&self, s: &PaperSums<T>, l_p: T, l_n: T) -> RowStats<T> {
         RowStats {
             loss: l_p + self.lambda * l_n,
             l_p,
@@ -165,7 +165,7 @@ impl<T: Real> Paper<T> {
     pub fn row(&self, i: usize, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowStats<T> {
         out.clear();
         let yi = labels[i];
-        let mut s = RowSums::new();
+        let mut s = PaperSums::new();
         // Pass 1: the sets, with each pair's exponent, and the largest exponent of each set.
         for (j, (&y, &d)) in labels.iter().zip(dist).enumerate() {
             if let Some(e) = self.exponent(y == yi, j == i, d) {
@@ -193,7 +193,7 @@ impl<T: Real> Paper<T> {
         let yi = labels[i];
         w.clear();
         w.resize(row.len(), T::zero());
-        let mut s = RowSums::new();
+        let mut s = PaperSums::new();
         // Pass 1: the largest exponent of each set.
         for (j, (&y, &d)) in labels.iter().zip(row.iter()).enumerate() {
             if let Some(e) = self.exponent(y == yi, j == i, d) {

@@ -5,6 +5,7 @@
 
 pub(crate) mod distance;
 pub(crate) mod gradient;
+pub mod normalize;
 pub(crate) mod parallel;
 pub(crate) mod passes;
 pub mod queries;

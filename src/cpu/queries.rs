@@ -11,7 +11,7 @@ use super::gradient::query_gradient;
 use super::parallel::{for_blocks, row_blocks, threads_for_rows, with_threads, BLOCK};
 use crate::batch::Batch;
 use crate::error::{try_filled, Result};
-use crate::official::{Official, RowSums};
+use crate::official::{Official, OfficialSums};
 use crate::paper::Paper;
 use crate::params::{Params, Semantics};
 use crate::real::{ldexp, saturate, Real};
@@ -47,9 +47,9 @@ fn query_rows<T: Real>(batch: &Batch<'_, T>, start: usize, count: usize) -> Resu
 
 /// OFFICIAL's row sums S±_i of the query rows, one block of rows at a time.
 /// (`dist` is only read; it is borrowed mutably to be cut into blocks.)
-fn official_sums<T: Real>(p: &Official<T>, labels: &[T], dist: &mut [T], start: usize, n: usize) -> Vec<RowSums> {
+fn official_sums<T: Real>(p: &Official<T>, labels: &[T], dist: &mut [T], start: usize, n: usize) -> Vec<OfficialSums> {
     let count = dist.len() / n;
-    let mut sums = vec![RowSums::default(); count];
+    let mut sums = vec![OfficialSums::default(); count];
     let blocks: Vec<_> = row_blocks(dist, count, n, BLOCK)
         .into_iter()
         .zip(row_blocks(&mut sums, count, 1, BLOCK))
@@ -189,7 +189,7 @@ fn official_coefs<T: Real>(
     p: &Official<T>,
     labels: &[T],
     dist: &mut [T],
-    sums: &[RowSums],
+    sums: &[OfficialSums],
     ln_z: f64,
     start: usize,
     n: usize,

@@ -2,7 +2,7 @@
 //! coefficients A, each pipeline calling its maths (`paper.rs`, `official.rs`) row by row.
 
 use super::passes::{each_row, is_dense, Coefs};
-use crate::official::{Official, RowSums};
+use crate::official::{Official, OfficialSums};
 use crate::paper::Paper;
 use crate::params::{Params, Semantics};
 use crate::real::Real;
@@ -10,7 +10,7 @@ use crate::rows::{RowStats, SparseRow};
 use crate::scaled::{official_params, paper_params, Units};
 
 /// What the row stage hands to the gradient: the value E (input units), the coefficients, and the power of two
-/// that takes them to input units (`cuda::semantics::RowStage` is its device twin).
+/// that takes them to input units (`cuda::semantics::DeviceRowStage` is its device twin).
 pub(crate) struct RowStage<T> {
     pub value: T,
     pub coefs: Coefs<T>,
@@ -63,7 +63,7 @@ fn official<T: Real>(
     let dense = is_dense(&mut dist, labels, p.beta_p, p.beta_n, false);
     // Pass 1: the sums S±_i (sparse: the weights kept as row i's list); then Z and q_i; pass 2: the coefficients.
     // A dense row recomputes its weights in pass 2 rather than keeping N² of them.
-    let mut sums = vec![RowSums::default(); n];
+    let mut sums = vec![OfficialSums::default(); n];
     let mut lists: Vec<SparseRow<T>> = vec![Vec::new(); if dense { 0 } else { n }];
     each_row(&mut dist, &mut sums, &mut lists, |r, sc| {
         *r.out = p.row_sums(r.i, labels, r.dist, r.list.unwrap_or(&mut sc.list));

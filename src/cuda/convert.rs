@@ -4,7 +4,7 @@
 use super::call::{dev_err, Call};
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table::{self, Kernel};
-use crate::batch::GpuLoss;
+use crate::device_args::GpuLoss;
 use crate::error::Result;
 use crate::half_precision::Half;
 use cudarc::driver::{CudaSlice, DevicePtr};

@@ -6,7 +6,7 @@ use super::call::{dev_err, find_nonfinite, first_index, Call, CHECK_BLOCKS};
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
 use super::GpuReal;
-use crate::batch::GpuLoss;
+use crate::device_args::GpuLoss;
 use crate::error::Result;
 use crate::kernel_consts::COL_CHUNKS;
 use crate::scaled::Units;

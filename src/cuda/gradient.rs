@@ -7,7 +7,7 @@ use super::distance::Distances;
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
 use super::GpuReal;
-use crate::batch::GpuLoss;
+use crate::device_args::GpuLoss;
 use crate::error::Result;
 use cudarc::driver::CudaSlice;
 

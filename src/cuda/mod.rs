@@ -21,7 +21,7 @@ mod launch;
 mod semantics;
 pub mod table;
 
-use crate::batch::{GpuL2, GpuLoss};
+use crate::device_args::{GpuL2, GpuLoss};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::kernel_consts::{FLAG_TILE_COLS, FLAG_TILE_ROWS};
 use crate::params::Params;
@@ -50,7 +50,7 @@ impl GpuReal for f64 {
 ///
 /// # Safety
 /// The addresses in `a` are device memory of `a.device` (or 0 where the field allows none), each holding the
-/// values its field documents (src/batch.rs: n·d features, n labels, n·d gradient, n·4 statistics), alive and not
+/// values its field documents (src/device_args.rs: n·d features, n labels, n·d gradient, n·4 statistics), alive and not
 /// written by anyone else until the call returns; `a.stream` is 0 or a live stream of that device.
 pub unsafe fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> Result<T> {
     let nd = check_args(params, a)?;

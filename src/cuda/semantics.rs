@@ -6,7 +6,7 @@ use super::distance::Distances;
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
 use super::GpuReal;
-use crate::batch::GpuLoss;
+use crate::device_args::GpuLoss;
 use crate::error::Result;
 use crate::official::Official;
 use crate::paper::Paper;
@@ -15,8 +15,8 @@ use crate::scaled::{official_params, paper_params};
 use cudarc::driver::CudaSlice;
 
 /// What the gradient stage needs from the row stage: E (input units), whether A is to be symmetrised, and the
-/// power of two that takes the coefficients to input units (`cpu::semantics::RowStage` is its host twin).
-pub(super) struct RowStage<T> {
+/// power of two that takes the coefficients to input units (`cpu::semantics::DeviceRowStage` is its host twin).
+pub(super) struct DeviceRowStage<T> {
     pub value: T,
     pub symmetric: bool,
     pub grad_scale: i32,
@@ -29,7 +29,7 @@ pub(super) fn rows<T: GpuReal>(
     a: &GpuLoss,
     dm: &Distances<T>,
     flags: &CudaSlice<u8>,
-) -> Result<RowStage<T>> {
+) -> Result<DeviceRowStage<T>> {
     let (n, e) = (dm.units.n, dm.units.exp);
     let c = Ctx {
         call,
@@ -67,7 +67,7 @@ struct Ctx<'a, T: GpuReal> {
 }
 
 /// PAPER: `paper_rows`, then L = (1/N) Σ_i row_loss[i].
-fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
+fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T>> {
     let Ctx {
         call,
         a,
@@ -110,7 +110,7 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
     )?;
     launch::<T>(call, &table::SUM, shape, args![v = row_loss, n = ni, out = total])?;
     let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
-    Ok(RowStage {
+    Ok(DeviceRowStage {
         value: Paper::<T>::value(t, n, e),
         symmetric: !params.query_only,
         grad_scale: Paper::<T>::GRAD_SCALE,
@@ -118,7 +118,7 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
 }
 
 /// OFFICIAL: each row's sums S±_i and reported term, the query weights q_i, then the coefficients.
-fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> {
+fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T>> {
     let Ctx {
         call,
         a,
@@ -188,7 +188,7 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<RowStage<T>> 
     launch::<f64>(call, &table::SUM, shape, args![v = reported, n = ni, out = total])?;
     let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
     let value = Official::<T>::value(t, n, e);
-    Ok(RowStage {
+    Ok(DeviceRowStage {
         value,
         symmetric: false,
         grad_scale: p.grad_scale(e),

@@ -150,7 +150,7 @@ class ApplyTest(TreeTest):
                         "include/caffe/layers/rll_bridge.hpp", "src/caffe/layers/ranked_list_loss_layer.cpp",
                         "src/caffe/layers/normalization_layer.cpp", "src/caffe/test/test_ranked_list_loss_layer.cpp",
                         "src/caffe/test/test_normalization_layer.cpp", "include/caffe/rll/ranked_list_loss.h",
-                        "include/caffe/rll/bridge.rs.h", "include/caffe/rll/batch.rs.h", "include/rust/cxx.h",
+                        "include/caffe/rll/bridge.rs.h", "include/caffe/rll/device_args.rs.h", "include/rust/cxx.h",
                         "include/caffe/layers/rll_solver_hook.hpp", "src/caffe/layers/rll_solver_hook.cpp",
                         "include/caffe/layers/rll_errors.hpp", "src/caffe/layers/rll_errors.cpp",
                         "include/caffe/rll/library_stamp.hpp"}
@@ -158,9 +158,9 @@ class ApplyTest(TreeTest):
                                                   "src/caffe/solver.cpp"})
         # The bridge's header finds the shared structs' header where apply put it.
         bridge = after["include/caffe/rll/bridge.rs.h"].decode()
-        self.assertIn('#include "caffe/rll/batch.rs.h"', bridge)
+        self.assertIn('#include "caffe/rll/device_args.rs.h"', bridge)
         self.assertNotIn("ranked-list-loss/src/", bridge)
-        self.assertIn("struct GpuLoss final", after["include/caffe/rll/batch.rs.h"].decode())
+        self.assertIn("struct GpuLoss final", after["include/caffe/rll/device_args.rs.h"].decode())
         solver = after["src/caffe/solver.cpp"].decode()
         self.assertIn("InitTrainNet();\n  // >>> ranked-list-loss", solver)
         self.assertIn("RllCheckGrSchedule(param_, net_->layers().back()->layer_param());", solver)
