@@ -30,7 +30,7 @@ endif
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: sccache all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
-	bench-distributed distributed-vs-pml \
+	bench-distributed distributed-vs-pml deps-fuzz fuzz test-fuzz test-sanitize \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
 	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch
 
@@ -52,7 +52,7 @@ deps-rust:
 build:
 	$(CARGO) build --release --lib
 
-test: test-rust test-c test-abi lint ptx-check test-cuda-emu test-torch test-patch test-caffe test-octave \
+test: test-rust test-c test-abi lint ptx-check test-cuda-emu test-torch test-patch test-fuzz test-caffe test-octave \
 	test-pycaffe test-caffe-gpu-build gpu-check-dry
 	@echo "make test: all suites passed"
 
@@ -80,6 +80,7 @@ test-abi: deps-rust
 lint: deps-rust
 	python3 prototxt/generate.py --check
 	$(CARGO) fmt --all -- --check
+	cd fuzz && $(CARGO) fmt -- --check && $(CARGO) clippy -q --all-targets -- -D warnings
 	$(CARGO) clippy --release --workspace --exclude ranked-list-loss-native-cuda --all-targets -- -D warnings
 
 # Criterion: forward+backward at the issue's shapes, 1 and 2 threads (report in target/criterion).
@@ -238,11 +239,35 @@ torch-install: torch-env
 # float16 and bfloat16 with autocast; the half-precision example (PML's NaN beside our finite loss).
 test-torch: torch-install build
 	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tests/gpu/nccl_check.py \
-	  tools/demo_torch.py bench/bench_distributed.py tools/distributed_vs_pml.py \
+	  tools/demo_torch.py bench/bench_distributed.py tools/distributed_vs_pml.py tools/fuzz_all.py fuzz/apply/fuzz_apply.py \
 	  examples/torch_half_precision.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
 	  test_distributed.py
 	$(TORCH_PY) examples/torch_half_precision.py
+
+# Fuzzing (docs/reliability.md): cargo-fuzz on stable Rust (--sanitizer none) for the C ABI and rll-migrate's parsing,
+# atheris for caffe_patch/apply; tools/fuzz_all.py prints each target's executions and crashes. `make fuzz` runs
+# FUZZ_SECONDS per target and keeps what it finds in fuzz/corpus; `make test-fuzz` (in make test) replays the
+# regression inputs and the committed corpus and fuzzes a few seconds each, leaving the tree as it was.
+FUZZ_SECONDS ?= 60
+FUZZ_PY := $(CACHE)/venv-fuzz/bin/python
+deps-fuzz: deps-rust
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install -q cargo-fuzz --locked --version 0.13.2
+	@[ -x $(FUZZ_PY) ] || python3 -m venv $(CACHE)/venv-fuzz
+	@$(FUZZ_PY) -c "import atheris" 2>/dev/null || $(FUZZ_PY) -m pip install -q atheris==3.0.0
+
+fuzz: deps-fuzz
+	RLL_FUZZ_PYTHON=$(FUZZ_PY) python3 tools/fuzz_all.py $(FUZZ_SECONDS) --keep
+
+test-fuzz: deps-fuzz
+	RLL_FUZZ_PYTHON=$(FUZZ_PY) python3 tools/fuzz_all.py 4
+
+# AddressSanitizer + UndefinedBehaviorSanitizer (clang) on the C test and on our Caffe gtests in an instrumented Caffe
+# (build/caffe-asan), valgrind memcheck on the C test (tests/sanitize/run.sh). Not in make test: the instrumented
+# Caffe is a second full Caffe build (about 12 minutes cold on 2 cores, seconds from a warm ccache).
+test-sanitize: test-c
+	$(call apt_need,clang valgrind)
+	tests/sanitize/run.sh
 
 # The main job's protocol in PyTorch: the demo's convnet, recipe and seed trained once with ours and once with
 # pytorch-metric-learning, Recall@K and NMI for both protocols, time per step (tools/demo_torch.py).

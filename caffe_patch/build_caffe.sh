@@ -3,8 +3,10 @@
 # its own Makefile: a fresh tree whenever an input changed (the Makefile does not track proto or header changes; a
 # tree built from the same inputs, by the stamp below, is kept as it is), ccache kept between runs, Debian packages
 # installed when missing. Used by `make test-caffe` and `make demo`.
-#   caffe_patch/build_caffe.sh [--octave | --cuda] [tree]      (default: build/caffe)
+#   caffe_patch/build_caffe.sh [--octave | --cuda | --sanitize] [tree]      (default: build/caffe)
 # --octave also applies the matcaffe fixes for GNU Octave and builds the MEX file with mkoctfile.
+# --sanitize builds libcaffe and our layer tests only, with clang and AddressSanitizer + UndefinedBehaviorSanitizer
+#   (Debian's clang and its runtime; default tree build/caffe-asan), for `make test-sanitize`.
 # --cuda builds with CUDA instead (default tree build/caffe-gpu): the CUDA toolkit in CUDA_DIR if set (a user's own,
 #   /usr/local/cuda say), else CUDA 13.0 from PyPI wheels (nvcc, cicc, headers, cudart, cuBLAS, cuRAND; about
 #   600 MB, cached); the library's cuda feature; GPU_ARCH (default "75 80 86 89 90": SASS for each and PTX for the
@@ -15,9 +17,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 OCTAVE=0
 CUDA=0
+SANITIZE=0
 if [ "${1:-}" = "--octave" ]; then OCTAVE=1; shift; fi
 if [ "${1:-}" = "--cuda" ]; then CUDA=1; shift; fi
-if [ "$CUDA" = 1 ]; then TREE=${1:-$REPO/build/caffe-gpu}; else TREE=${1:-$REPO/build/caffe}; fi
+if [ "${1:-}" = "--sanitize" ]; then SANITIZE=1; shift; fi
+if [ "$CUDA" = 1 ]; then TREE=${1:-$REPO/build/caffe-gpu}
+elif [ "$SANITIZE" = 1 ]; then TREE=${1:-$REPO/build/caffe-asan}
+else TREE=${1:-$REPO/build/caffe}; fi
 CACHE=${RLL_CACHE:-$HOME/.cache/ranked-list-loss}
 SDIST=brocolli-caffe-9.0.2.tar.gz
 JOBS=${JOBS:-$(nproc)}
@@ -25,7 +31,8 @@ mkdir -p "$CACHE"
 
 log() { printf '[build_caffe %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
-"$REPO/caffe_patch/need_packages" --caffe $([ "$OCTAVE" = 1 ] && echo octave liboctave-dev)
+"$REPO/caffe_patch/need_packages" --caffe $([ "$OCTAVE" = 1 ] && echo octave liboctave-dev) \
+  $([ "$SANITIZE" = 1 ] && echo clang)
 
 if [ ! -s "$CACHE/$SDIST" ]; then
   log "downloading $SDIST from PyPI"
@@ -38,7 +45,7 @@ fi
 (cd "$REPO" && cargo build --release --lib -q)
 [ "$CUDA" = 1 ] && (cd "$REPO" && cargo build --release -p ranked-list-loss-native-cuda -q)
 stamp=$({
-  echo "octave=$OCTAVE cuda=$CUDA arch=${GPU_ARCH:-} cuda_dir=${CUDA_DIR:-} $SDIST"
+  echo "octave=$OCTAVE cuda=$CUDA sanitize=$SANITIZE arch=${GPU_ARCH:-} cuda_dir=${CUDA_DIR:-} $SDIST"
   cd "$REPO"
   find cpp proto caffe_patch matlab/matcaffe -type f -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
   sha256sum target/release/libranked_list_loss.a target/cxxbridge/ranked-list-loss/src/*.rs.h
@@ -98,8 +105,16 @@ if [ "$CUDA" = 1 ]; then
   # nvcc takes the host compiler as one path (-ccbin): ccache's masquerading g++, not "ccache g++".
   MAKE_VARS=(CUSTOM_CXX=/usr/lib/ccache/g++ RLL_STATIC_LIB="$REPO/target/release/libranked_list_loss_cuda.a")
 fi
-log "make lib tools (-j$JOBS; about 5 minutes cold on 2 cores, more with --cuda, seconds with a warm ccache)"
-make -C "$TREE" -j"$JOBS" "${MAKE_VARS[@]}" Q= lib tools >"$TREE/build.log" 2>&1 || {
+BUILD=(lib tools)
+if [ "$SANITIZE" = 1 ]; then
+  # Instrumented compile and link (CXX links libcaffe and the tests); recover from nothing, so a report fails.
+  MAKE_VARS=(CUSTOM_CXX="ccache clang++ -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g1")
+  BUILD=(lib)
+  # This sdist's nms.cpp writes `template static float iou(...)`, which g++ accepts and clang refuses.
+  sed -i 's/^template static /template /' "$TREE/src/caffe/util/nms.cpp"
+fi
+log "make ${BUILD[*]} (-j$JOBS; about 5 minutes cold on 2 cores, more with --cuda or --sanitize, seconds with a warm ccache)"
+make -C "$TREE" -j"$JOBS" "${MAKE_VARS[@]}" Q= "${BUILD[@]}" >"$TREE/build.log" 2>&1 || {
   tail -40 "$TREE/build.log"; log "Caffe build failed (log: $TREE/build.log)"; exit 1; }
 log "make our layer tests"
 make -C "$TREE" -j"$JOBS" "${MAKE_VARS[@]}" \

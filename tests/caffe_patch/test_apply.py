@@ -127,6 +127,15 @@ class ApplyTest(TreeTest):
         self.assertIn("nothing changed", r.stdout)
         self.assertEqual(before, snapshot(self.tree))
 
+    def test_second_run_changes_nothing_when_a_field_shares_the_closing_line(self):
+        """Found by fuzzing (fuzz/regressions/apply): a message whose last field is on the line of its '}'."""
+        make_tree(self.tree, proto=PROTO.replace("repeated string weights = 42;\n}", "repeated string weights = 42; }"))
+        self.assertEqual(run(self.tree).returncode, 0)
+        before = snapshot(self.tree)
+        r = run(self.tree)
+        self.assertIn("nothing changed", r.stdout)
+        self.assertEqual(before, snapshot(self.tree))
+
     def test_the_stamp_names_a_symbol_the_library_defines(self):
         """apply's hash of the bridge headers and build.rs's are the same: the stamp header names a symbol that
         target/release/libranked_list_loss.a defines, so Caffe links against it (and not against another build)."""
