@@ -123,3 +123,50 @@ pub fn saturate<T: Real>(v: T) -> T {
         v
     }
 }
+
+/// The e with a = f · 2^e, f in [0.5, 1); 0 for a = 0.
+pub(crate) fn pow2_exponent(a: f64) -> i32 {
+    if a > 0.0 && a.is_finite() {
+        let mut e = a.log2().floor() as i32 + 1;
+        // log2 can round across a power of two: settle e exactly.
+        while mul_pow2(a, -e) >= 1.0 {
+            e += 1;
+        }
+        while mul_pow2(a, -e) < 0.5 {
+            e -= 1;
+        }
+        e
+    } else {
+        0
+    }
+}
+
+/// Σ v in eight interleaved partial sums, added in a fixed order: the same result every time, and vector code.
+pub(crate) fn lane_sum<T: Real>(v: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let chunks = v.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(T::zero(), |a, &b| a + b);
+    for c in chunks {
+        for (a, &b) in acc.iter_mut().zip(c) {
+            *a = *a + b;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// Σ a_k b_k in eight interleaved partial sums, added in a fixed order (as [`lane_sum`]).
+pub(crate) fn lane_dot<T: Real>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::zero(); 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .fold(T::zero(), |s, (&x, &y)| s + x * y);
+    for (x, y) in ca.zip(cb) {
+        for ((s, &p), &q) in acc.iter_mut().zip(x).zip(y) {
+            *s = *s + p * q;
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}

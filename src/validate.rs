@@ -127,7 +127,9 @@ pub(crate) fn host_batch<T: Real>(
             )));
         }
     }
-    if let Some(k) = b.x.iter().position(|v| !v.is_finite()) {
+    // One branch-free pass (vector code) first; the position is looked for only when a value is bad.
+    if !b.x.iter().fold(true, |ok, v| ok & v.is_finite()) {
+        let k = b.x.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(non_finite_x(k, b.d, b.x[k]));
     }
     if let Some(i) = b.labels.iter().position(|v| !v.is_finite()) {

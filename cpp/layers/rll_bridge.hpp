@@ -85,7 +85,8 @@ inline size_t Addr(const T* p) {
 template <typename T>
 inline rll::GpuLoss GpuLossArgs(const T* x, const T* labels, int n, int d,
                                 T* grad, T* stats, int device) {
-  // By field name: reordering the fields of src/device_args.rs cannot swap pointers.
+  // By field name: reordering the fields of src/device_args.rs cannot swap
+  // pointers.
   rll::GpuLoss a;
   a.x = Addr(x);
   a.labels = Addr(labels);

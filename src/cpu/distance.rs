@@ -7,7 +7,7 @@
 
 use super::parallel::{for_blocks, for_row_ranges, row_blocks, SharedMatrix};
 use crate::kernel_consts::CLOSE_PAIR_RATIO;
-use crate::real::{mul_pow2, Real};
+use crate::real::{mul_pow2, pow2_exponent, Real};
 use crate::scaled::Units;
 
 /// Features ready for the pairwise work: `x` (n×d, row-major) = (input − mean) · 2^−`exp`.
@@ -82,23 +82,6 @@ fn centre_scaled<T: Real>(
         d,
         exp: e1 + e2,
         e1,
-    }
-}
-
-/// The e with a = f · 2^e, f in [0.5, 1); 0 for a = 0.
-fn pow2_exponent(a: f64) -> i32 {
-    if a > 0.0 && a.is_finite() {
-        let mut e = a.log2().floor() as i32 + 1;
-        // log2 can round across a power of two: settle e exactly.
-        while mul_pow2(a, -e) >= 1.0 {
-            e += 1;
-        }
-        while mul_pow2(a, -e) < 0.5 {
-            e -= 1;
-        }
-        e
-    } else {
-        0
     }
 }
 

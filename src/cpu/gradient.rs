@@ -4,7 +4,7 @@
 use super::distance::{exact_diff, Close, Scaled};
 use super::parallel::{for_blocks, for_row_ranges, row_blocks, SharedMatrix, BLOCK};
 use super::passes::Coefs;
-use crate::real::{saturate, Real};
+use crate::real::{lane_sum, saturate, Real};
 use crate::rows::SparseRow;
 
 /// Rows per block of the dense gradient product: large enough that packing X is amortised. Fixed (not derived
@@ -378,19 +378,6 @@ fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
             }
         }
     });
-}
-
-/// Σ v in eight interleaved partial sums, added in a fixed order: the same result every time, and vector code.
-fn lane_sum<T: Real>(v: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = v.chunks_exact(8);
-    let tail = chunks.remainder().iter().fold(T::zero(), |a, &b| a + b);
-    for c in chunks {
-        for (a, &b) in acc.iter_mut().zip(c) {
-            *a = *a + b;
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// g ← factor · (g + r x_i), saturated.

@@ -5,20 +5,37 @@
 //! produced NaN there).
 
 use crate::error::Result;
-use crate::real::{saturate, Real};
+use crate::real::{lane_dot, mul_pow2, pow2_exponent, saturate, Real};
 
 fn check(len: usize, n: usize, d: usize, what: &str) -> Result<()> {
     crate::validate::features(d)?;
     crate::validate::rows_len(what, len, n, d)
 }
 
-/// ‖row‖₂ without overflow or underflow: max|x| · ‖x / max|x|‖₂, summed in index order.
+/// ‖row‖₂ without overflow or underflow: 2^e ‖x · 2^−e‖₂ with 2^e the power of two just above max|x| (the scaling
+/// is exact, in f64, in two factors so that each stays in range), the squares summed in f64 in four fixed lanes
+/// (vector code, and the same result every time); saturated at the type's largest value.
 fn norm<T: Real>(row: &[T]) -> T {
-    let amax = row.iter().fold(T::zero(), |a, v| a.max(v.abs()));
-    if amax == T::zero() {
+    let amax = row.iter().fold(0f64, |a, v| a.max(v.f64().abs()));
+    if amax == 0.0 {
         return T::zero();
     }
-    amax * row.iter().fold(T::zero(), |a, &v| a + (v / amax) * (v / amax)).sqrt()
+    let e = pow2_exponent(amax);
+    let (s1, s2) = (mul_pow2(1.0, -(e / 2)), mul_pow2(1.0, -(e - e / 2)));
+    let mut acc = [0f64; 4];
+    let chunks = row.chunks_exact(4);
+    let tail = chunks.remainder().iter().fold(0f64, |a, v| {
+        let s = v.f64() * s1 * s2;
+        a + s * s
+    });
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            let s = v.f64() * s1 * s2;
+            *a += s * s;
+        }
+    }
+    let sum = (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail;
+    saturate(T::of(mul_pow2(sum.sqrt(), e)))
 }
 
 /// Forward: `y` = x / ‖x‖ per row of the n×d `x`; `norms` (n values) receives ‖x_i‖ for the backward pass.
@@ -52,7 +69,7 @@ pub fn l2_backward<T: Real>(y: &[T], dy: &[T], norms: &[T], n: usize, d: usize, 
             out.iter_mut().for_each(|o| *o = T::zero());
             continue;
         }
-        let dot = yr.iter().zip(gr).fold(T::zero(), |a, (&p, &q)| a + p * q);
+        let dot = lane_dot(yr, gr);
         for ((o, &yv), &gv) in out.iter_mut().zip(yr).zip(gr) {
             *o = saturate((gv - dot * yv) / nv);
         }
