@@ -141,23 +141,42 @@ pub(crate) fn pow2_exponent(a: f64) -> i32 {
     }
 }
 
-/// Σ v in eight interleaved partial sums, added in a fixed order: the same result every time, and vector code.
+/// The partial sums of [`lane_sum`] and [`lane_dot`]: enough independent chains to keep the adders busy (an add's
+/// latency is several cycles), at any vector width.
+const LANES: usize = 32;
+
+/// The lanes added in a fixed pairwise order, then the tail.
+#[inline(always)]
+fn fold_lanes<T: Real>(mut acc: [T; LANES], tail: T) -> T {
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            acc[k] = acc[k] + acc[k + width];
+        }
+    }
+    acc[0] + tail
+}
+
+/// Σ v in [`LANES`] interleaved partial sums, added in a fixed order: the same result every time, and vector code.
+#[inline(always)]
 pub(crate) fn lane_sum<T: Real>(v: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let chunks = v.chunks_exact(8);
+    let mut acc = [T::zero(); LANES];
+    let chunks = v.chunks_exact(LANES);
     let tail = chunks.remainder().iter().fold(T::zero(), |a, &b| a + b);
     for c in chunks {
         for (a, &b) in acc.iter_mut().zip(c) {
             *a = *a + b;
         }
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    fold_lanes(acc, tail)
 }
 
-/// Σ a_k b_k in eight interleaved partial sums, added in a fixed order (as [`lane_sum`]).
+/// Σ a_k b_k in [`LANES`] interleaved partial sums, added in a fixed order (as [`lane_sum`]).
+#[inline(always)]
 pub(crate) fn lane_dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut acc = [T::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail = ca
         .remainder()
         .iter()
@@ -168,5 +187,5 @@ pub(crate) fn lane_dot<T: Real>(a: &[T], b: &[T]) -> T {
             *s = *s + p * q;
         }
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    fold_lanes(acc, tail)
 }

@@ -7,8 +7,9 @@
 
 use super::parallel::{for_blocks, for_row_ranges, row_blocks, SharedMatrix};
 use crate::kernel_consts::CLOSE_PAIR_RATIO;
-use crate::real::{mul_pow2, pow2_exponent, Real};
+use crate::real::{lane_dot, mul_pow2, pow2_exponent, Real};
 use crate::scaled::Units;
+use multiversion::multiversion;
 
 /// Features ready for the pairwise work: `x` (n×d, row-major) = (input − mean) · 2^−`exp`.
 pub struct Scaled<T> {
@@ -21,52 +22,76 @@ pub struct Scaled<T> {
     pub e1: i32,
 }
 
-/// Centres the rows of `x` (n×d) and scales them by a power of two (see the module comment).
+/// Centres the rows of `x` (n×d, n ≥ 1) and scales them by a power of two (see the module comment).
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 pub fn center_and_scale<T: Real>(x: &[T], n: usize, d: usize) -> Scaled<T> {
-    // Column-wise running maxima: independent lanes, so the loops vectorise.
-    let max_of = |m: &[f64]| m.iter().fold(0f64, |a, &b| a.max(b));
-    let mut colmax = vec![0f64; d];
+    // One pass: each column's extremes and its sum of the raw values, in f64, in row order (independent lanes and
+    // plain compares, so the loop vectorises; the input is finite, checked before).
+    let (mut hi, mut lo, mut sum) = (vec![f64::NEG_INFINITY; d], vec![f64::INFINITY; d], vec![0f64; d]);
     for row in x.chunks_exact(d) {
-        for (m, v) in colmax.iter_mut().zip(row) {
-            *m = m.max(v.f64().abs());
+        for (((h, l), s), v) in hi.iter_mut().zip(&mut lo).zip(&mut sum).zip(row) {
+            let v = v.f64();
+            *h = if v > *h { v } else { *h };
+            *l = if v < *l { v } else { *l };
+            *s += v;
         }
     }
-    // In f64, first scaled so that max |x| < 1, so that neither the mean nor the centring can overflow.
-    let e1 = pow2_exponent(max_of(&colmax));
-    if (-1000..=1000).contains(&e1) {
+    // The first scaling, ·2^−e1 so that max |x| < 1: neither the mean nor the centring can then overflow.
+    let e1 = pow2_exponent(hi.iter().chain(&lo).fold(0f64, |a, &b| a.max(b.abs())));
+    if raw_sums_are_exact::<T>(e1) {
+        // The sums of the raw values are 2^e1 times those of the scaled ones, bit for bit: take e1 = 0.
+        centre_scaled(x, n, 0, (hi, lo), sum, |v| v)
+    } else if (-1000..=1000).contains(&e1) {
         let f1 = 2f64.powi(-e1);
-        centre_scaled(x, n, d, e1, colmax, |v| v * f1)
+        centre_scaled(x, n, e1, (hi, lo), column_sums(x, d, |v| v * f1), |v| v * f1)
     } else {
-        centre_scaled(x, n, d, e1, colmax, |v| mul_pow2(v, -e1))
+        let s1 = |v| mul_pow2(v, -e1);
+        centre_scaled(x, n, e1, (hi, lo), column_sums(x, d, s1), s1)
     }
 }
 
-/// The rest of `center_and_scale`, given the first scaling `s1` = ·2^−e1 (a closure, so that the common case of
-/// one multiplication compiles to vector code).
-fn centre_scaled<T: Real>(
-    x: &[T],
-    n: usize,
-    d: usize,
-    e1: i32,
-    mut colmax: Vec<f64>,
-    s1: impl Fn(f64) -> f64,
-) -> Scaled<T> {
-    // Mean summed in row order: deterministic.
-    let mut mean = vec![0f64; d];
+/// Whether the sums of the raw values (in f64, in row order) equal 2^e1 times the sums of the values scaled by
+/// 2^−e1: so when scaling loses no bit to f64's subnormal range (scaling up, e1 ≤ 0, or every finite `T` stays
+/// normal, as float32's do for any e1 of its range) and the raw sums cannot overflow (|x| < 2^e1 ≤ 2^900).
+fn raw_sums_are_exact<T: Real>(e1: i32) -> bool {
+    // The smallest positive T: 2^(min_exp − mantissa bits).
+    let tiny = T::min_positive_value().f64() * T::epsilon().f64();
+    e1 <= 0 || (e1 <= 900 && mul_pow2(tiny, -e1) >= f64::MIN_POSITIVE)
+}
+
+/// Σ_rows s1(x), per column, in row order.
+#[inline(always)]
+fn column_sums<T: Real>(x: &[T], d: usize, s1: impl Fn(f64) -> f64) -> Vec<f64> {
+    let mut sum = vec![0f64; d];
     for row in x.chunks_exact(d) {
-        for (m, v) in mean.iter_mut().zip(row) {
+        for (m, v) in sum.iter_mut().zip(row) {
             *m += s1(v.f64());
         }
     }
+    sum
+}
+
+/// The rest of `center_and_scale`, given the first scaling `s1` = ·2^−e1 (a closure, so that the common case of
+/// one multiplication compiles to vector code), each column's raw extremes and its sum of s1(x).
+#[inline(always)]
+fn centre_scaled<T: Real>(
+    x: &[T],
+    n: usize,
+    e1: i32,
+    (hi, lo): (Vec<f64>, Vec<f64>),
+    mut mean: Vec<f64>,
+    s1: impl Fn(f64) -> f64,
+) -> Scaled<T> {
+    let d = mean.len();
     let inv_n = 1.0 / n as f64;
     mean.iter_mut().for_each(|m| *m *= inv_n);
-    colmax.iter_mut().for_each(|m| *m = 0.0);
-    for row in x.chunks_exact(d) {
-        for ((m, v), c) in colmax.iter_mut().zip(row).zip(&mean) {
-            *m = m.max((s1(v.f64()) - c).abs());
-        }
-    }
-    let e2 = pow2_exponent(colmax.iter().fold(0f64, |a, &b| a.max(b)));
+    // max_rows |s1(x) − mean| lies at a column's extreme: v ↦ s1(v) − mean, rounded, is monotone.
+    let spread = |c: f64, h: f64, l: f64| (s1(h) - c).abs().max((s1(l) - c).abs());
+    let max = mean
+        .iter()
+        .zip(hi.iter().zip(&lo))
+        .fold(0f64, |a, (&c, (&h, &l))| a.max(spread(c, h, l)));
+    let e2 = pow2_exponent(max);
     // |x − mean| · 2^−e1 lies in (2^−1075, 2), so 2^−e2 overflows f64 only for e2 < −1000: then two steps.
     let f2 = 2f64.powi((-e2).min(1000));
     let f2b = 2f64.powi((-e2 - 1000).max(0));
@@ -85,15 +110,14 @@ fn centre_scaled<T: Real>(
     }
 }
 
-/// Squared norms of the rows, summed in index order.
+/// Squared norms of the rows, each in [`lane_dot`]'s fixed order.
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 pub fn row_norms<T: Real>(s: &Scaled<T>) -> Vec<T> {
-    s.x.chunks_exact(s.d)
-        .map(|r| r.iter().fold(T::zero(), |a, &v| a + v * v))
-        .collect()
+    s.x.chunks_exact(s.d).map(|r| lane_dot(r, r)).collect()
 }
 
 /// Rows shorter than this, relative to their block, are computed in one GEMM call.
-const ROW_BLOCK: usize = 128;
+const ROW_BLOCK: usize = 32;
 
 /// Fills `dist` (n×n, row-major, symmetric, zero diagonal) with ‖x_i − x_j‖ and returns the close pairs.
 ///
@@ -104,9 +128,7 @@ const ROW_BLOCK: usize = 128;
 pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]) -> Close {
     let (n, d) = (s.n, s.d);
     assert_eq!(dist.len(), n * n);
-    let x = &s.x;
-    let ratio = T::of(CLOSE_PAIR_RATIO);
-    let two = T::of(2.0);
+    let xt = transposed(&s.x, n, d);
     // The close partners j > i of each row, found by the row's block.
     let mut upper: Vec<Vec<u32>> = vec![Vec::new(); n];
     let blocks: Vec<_> = row_blocks(dist, n, n, ROW_BLOCK)
@@ -118,20 +140,21 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]
         let r1 = r0 + m;
         let mut diff = vec![0f64; d];
         let cols = n - r0;
-        // SAFETY: A = x[r0..r1] (m×d), B = x[r0..]ᵀ (d×cols, strided), C = rows[.., r0..] (m×cols, row stride n);
-        // all in bounds (rows is this block's m×n), C is a separate buffer.
+        // SAFETY: A = x[r0..r1] (m×d) and B = x[r0..]ᵀ (d×cols), both read from xt (A column-major, B row-major:
+        // matrixmultiply packs both by contiguous copies); C = rows[.., r0..] (m×cols, row stride n). All in bounds
+        // (rows is this block's m×n), C a separate buffer.
         unsafe {
             T::gemm(
                 m,
                 d,
                 cols,
                 T::one(),
-                x.as_ptr().add(r0 * d),
-                d as isize,
+                xt.as_ptr().add(r0),
                 1,
-                x.as_ptr().add(r0 * d),
+                n as isize,
+                xt.as_ptr().add(r0),
+                n as isize,
                 1,
-                d as isize,
                 T::zero(),
                 rows.as_mut_ptr().add(r0),
                 n as isize,
@@ -141,20 +164,8 @@ pub fn pairwise<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], dist: &mut [T]
         for i in r0..r1 {
             let row = &mut rows[(i - r0) * n..(i - r0 + 1) * n];
             row[i] = T::zero();
-            let ni = norms[i];
-            // Three simple loops (the first and last vectorise): Gram form, square roots, rare exact distances.
-            for (g, &nj) in row[i + 1..].iter_mut().zip(&norms[i + 1..]) {
-                *g = ni + nj - two * *g;
-            }
             let list = &mut close[i - r0];
-            for (j, g) in row.iter_mut().enumerate().skip(i + 1) {
-                if *g < (ni + norms[j]) * ratio {
-                    list.push(j as u32);
-                }
-            }
-            for g in row[i + 1..].iter_mut() {
-                *g = g.max(T::zero()).sqrt();
-            }
+            gram_to_distances(&mut row[i + 1..], &norms[i + 1..], norms[i], i + 1, list);
             for &j in list.iter() {
                 exact_diff(s, input, i, j as usize, &mut diff);
                 row[j as usize] = T::of(diff.iter().map(|v| v * v).sum::<f64>().sqrt());
@@ -186,9 +197,7 @@ pub fn query_distances<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], start: 
     let (n, d) = (s.n, s.d);
     let count = dist.len() / n;
     assert!(dist.len() == count * n && start + count <= n);
-    let x = &s.x;
-    let ratio = T::of(CLOSE_PAIR_RATIO);
-    let two = T::of(2.0);
+    let xt = transposed(&s.x, n, d);
     let mut rows: Vec<Vec<u32>> = vec![Vec::new(); count];
     let blocks: Vec<_> = row_blocks(dist, count, n, ROW_BLOCK)
         .into_iter()
@@ -197,20 +206,20 @@ pub fn query_distances<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], start: 
     for_blocks(blocks, |b, (block, close)| {
         let (r0, m) = (start + b * ROW_BLOCK, close.len());
         let mut diff = vec![0f64; d];
-        // SAFETY: A = x[r0..r0 + m] (m×d), B = xᵀ (d×n, strided), C = this block's m×n rows; all in bounds, C a
-        // separate buffer.
+        // SAFETY: A = x[r0..r0 + m] (m×d) and B = xᵀ (d×n), read from xt as in `pairwise`; C = this block's m×n
+        // rows. All in bounds, C a separate buffer.
         unsafe {
             T::gemm(
                 m,
                 d,
                 n,
                 T::one(),
-                x.as_ptr().add(r0 * d),
-                d as isize,
+                xt.as_ptr().add(r0),
                 1,
-                x.as_ptr(),
+                n as isize,
+                xt.as_ptr(),
+                n as isize,
                 1,
-                d as isize,
                 T::zero(),
                 block.as_mut_ptr(),
                 n as isize,
@@ -219,18 +228,8 @@ pub fn query_distances<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], start: 
         }
         for (k, (row, list)) in block.chunks_exact_mut(n).zip(close.iter_mut()).enumerate() {
             let i = r0 + k;
-            let ni = norms[i];
-            for (g, &nj) in row.iter_mut().zip(norms) {
-                *g = ni + nj - two * *g;
-            }
-            for (j, g) in row.iter().enumerate() {
-                if j != i && *g < (ni + norms[j]) * ratio {
-                    list.push(j as u32);
-                }
-            }
-            for g in row.iter_mut() {
-                *g = g.max(T::zero()).sqrt();
-            }
+            gram_to_distances(row, norms, norms[i], 0, list);
+            list.retain(|&j| j as usize != i);
             row[i] = T::zero();
             for &j in list.iter() {
                 exact_diff(s, input, i, j as usize, &mut diff);
@@ -239,6 +238,50 @@ pub fn query_distances<T: Real>(s: &Scaled<T>, input: &[T], norms: &[T], start: 
         }
     });
     Close { rows }
+}
+
+/// One row of Gram values g_ij (j = `first`.. over `row` and `norms`) turned into distances
+/// ‖x_i − x_j‖ = √max(0, s_ij) with s_ij = n_i + n_j − 2 g_ij, and the close partners (s_ij < (n_i + n_j) ·
+/// [`CLOSE_PAIR_RATIO`]) pushed to `close` in increasing j. In chunks: the test is vector code, and only a chunk
+/// with a close pair (rare) is scanned again.
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn gram_to_distances<T: Real>(row: &mut [T], norms: &[T], ni: T, first: usize, close: &mut Vec<u32>) {
+    const CHUNK: usize = 16;
+    let (ratio, two) = (T::of(CLOSE_PAIR_RATIO), T::of(2.0));
+    for (c, (gs, ns)) in row.chunks_mut(CHUNK).zip(norms.chunks(CHUNK)).enumerate() {
+        let mut hit = false;
+        for (g, &nj) in gs.iter_mut().zip(ns) {
+            let sq = ni + nj - two * *g;
+            hit |= sq < (ni + nj) * ratio;
+            *g = sq;
+        }
+        if hit {
+            for (k, (&sq, &nj)) in gs.iter().zip(ns).enumerate() {
+                if sq < (ni + nj) * ratio {
+                    close.push((first + c * CHUNK + k) as u32);
+                }
+            }
+        }
+        for g in gs.iter_mut() {
+            *g = g.max(T::zero()).sqrt();
+        }
+    }
+}
+
+/// `x` (n×d, row-major) transposed: d×n, row-major. Eight rows of x at a time: eight sequential reads, and each
+/// column's eight values written side by side.
+fn transposed<T: Real>(x: &[T], n: usize, d: usize) -> Vec<T> {
+    const ROWS: usize = 8;
+    let mut xt = vec![T::zero(); n * d];
+    for (b, rows) in x.chunks(ROWS * d).enumerate() {
+        let i = b * ROWS;
+        for (k, col) in xt.chunks_exact_mut(n).enumerate() {
+            for (o, row) in col[i..].iter_mut().zip(rows.chunks_exact(d)) {
+                *o = row[k];
+            }
+        }
+    }
+    xt
 }
 
 /// The close pairs of a batch (see [`pairwise`]), as each row's partners j ≠ i in increasing order.
@@ -290,5 +333,51 @@ impl<T> From<&Scaled<T>> for Units {
             n: s.n,
             d: s.d,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Centring the raw values (float32 at any scale, float64 with max |x| < 1) gives the same bits as scaling
+    /// them by 2^−e1 first, the general path.
+    #[test]
+    fn raw_sums_give_the_bits_of_scaling_first() {
+        fn check<T: Real>(x: &[T], n: usize, d: usize) {
+            let hi: Vec<f64> = (0..d)
+                .map(|k| (0..n).map(|i| x[i * d + k].f64()).fold(f64::MIN, f64::max))
+                .collect();
+            let lo: Vec<f64> = (0..d)
+                .map(|k| (0..n).map(|i| x[i * d + k].f64()).fold(f64::MAX, f64::min))
+                .collect();
+            let e1 = pow2_exponent(hi.iter().chain(&lo).fold(0f64, |a, &b| a.max(b.abs())));
+            assert!(raw_sums_are_exact::<T>(e1), "e1 = {e1}");
+            let s1 = |v| mul_pow2(v, -e1);
+            let scaled_first: Scaled<T> = centre_scaled(x, n, e1, (hi, lo), column_sums(x, d, s1), s1);
+            let fast = center_and_scale(x, n, d);
+            assert_eq!(fast.exp, scaled_first.exp, "e1 = {e1}");
+            for (a, b) in fast.x.iter().zip(&scaled_first.x) {
+                assert_eq!(a.f64().to_bits(), b.f64().to_bits(), "e1 = {e1}");
+            }
+        }
+        let (n, d) = (9, 7);
+        let wave = |k: usize| (k as f64 * 0.37).sin() + 0.3;
+        for scale in [-140, -100, -20, -1, 0, 1, 20, 100, 126] {
+            let x: Vec<f32> = (0..n * d).map(|k| (wave(k) * 2f64.powi(scale)) as f32).collect();
+            check(&x, n, d);
+        }
+        for scale in [-1060, -900, -20, -2] {
+            let x: Vec<f64> = (0..n * d).map(|k| wave(k) * 2f64.powi(scale)).collect();
+            check(&x, n, d);
+        }
+    }
+
+    /// float64 values above 1 beside ones that scaling would push into the subnormal range take the general path.
+    #[test]
+    fn scaling_that_can_lose_bits_takes_the_general_path() {
+        assert!(!raw_sums_are_exact::<f64>(1));
+        assert!(raw_sums_are_exact::<f64>(0));
+        assert!(raw_sums_are_exact::<f32>(128));
     }
 }

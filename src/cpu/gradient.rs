@@ -6,6 +6,7 @@ use super::parallel::{for_blocks, for_row_ranges, row_blocks, SharedMatrix, BLOC
 use super::passes::Coefs;
 use crate::real::{lane_sum, saturate, Real};
 use crate::rows::SparseRow;
+use multiversion::multiversion;
 
 /// Rows per block of the dense gradient product: large enough that packing X is amortised. Fixed (not derived
 /// from the thread count), so results do not depend on it.
@@ -43,14 +44,8 @@ pub(crate) fn gradient<T: Real>(
             for_blocks(row_blocks(grad, n, d, BLOCK), |blk, rows| {
                 for (k, g) in rows.chunks_exact_mut(d).enumerate() {
                     let i = blk * BLOCK + k;
-                    g.iter_mut().for_each(|v| *v = T::zero());
-                    let mut r = T::zero();
-                    for &(j, v) in b[i].iter().chain(bt.get(i).into_iter().flatten()) {
-                        r = r + v;
-                        let xj = &s.x[j as usize * d..(j as usize + 1) * d];
-                        g.iter_mut().zip(xj).for_each(|(o, &x)| *o = *o - v * x);
-                    }
-                    finish_row(g, r, &s.x[i * d..(i + 1) * d], factor);
+                    let terms = b[i].iter().chain(bt.get(i).into_iter().flatten());
+                    sparse_row(g, terms, &s.x, i, factor);
                 }
             });
         }
@@ -380,7 +375,22 @@ fn symmetrize_add<T: Real>(a: &mut [T], n: usize) {
     });
 }
 
+/// One row of the sparse form: g = factor · [(Σ_j v_j) x_i − Σ_j v_j x_j] over the terms (j, v_j), in their order.
+#[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
+fn sparse_row<'a, T: Real>(g: &mut [T], terms: impl Iterator<Item = &'a (u32, T)>, x: &[T], i: usize, factor: T) {
+    let d = g.len();
+    g.iter_mut().for_each(|v| *v = T::zero());
+    let mut r = T::zero();
+    for &(j, v) in terms {
+        r = r + v;
+        let xj = &x[j as usize * d..(j as usize + 1) * d];
+        g.iter_mut().zip(xj).for_each(|(o, &x)| *o = *o - v * x);
+    }
+    finish_row(g, r, &x[i * d..(i + 1) * d], factor);
+}
+
 /// g ← factor · (g + r x_i), saturated.
+#[inline(always)]
 fn finish_row<T: Real>(g: &mut [T], r: T, xi: &[T], factor: T) {
     for (o, &xv) in g.iter_mut().zip(xi) {
         *o = saturate((*o + r * xv) * factor);
