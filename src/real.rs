@@ -145,10 +145,10 @@ pub(crate) fn pow2_exponent(a: f64) -> i32 {
 /// latency is several cycles), at any vector width.
 const LANES: usize = 32;
 
-/// The lanes added in a fixed pairwise order, then the tail.
+/// N partial sums (N a power of two) added in a fixed pairwise order, then the tail.
 #[inline(always)]
-fn fold_lanes<T: Real>(mut acc: [T; LANES], tail: T) -> T {
-    let mut width = LANES;
+pub(crate) fn fold_lanes<T: Real, const N: usize>(mut acc: [T; N], tail: T) -> T {
+    let mut width = N;
     while width > 1 {
         width /= 2;
         for k in 0..width {

@@ -5,7 +5,7 @@
 //! produced NaN there).
 
 use crate::error::Result;
-use crate::real::{lane_dot, mul_pow2, pow2_exponent, saturate, Real};
+use crate::real::{fold_lanes, lane_dot, mul_pow2, pow2_exponent, saturate, Real};
 use multiversion::multiversion;
 
 fn check(len: usize, n: usize, d: usize, what: &str) -> Result<()> {
@@ -46,14 +46,7 @@ fn norm<T: Real>(row: &[T]) -> T {
             *a += s * s;
         }
     }
-    let mut width = acc.len();
-    while width > 1 {
-        width /= 2;
-        for k in 0..width {
-            acc[k] += acc[k + width];
-        }
-    }
-    let sum = acc[0] + tail;
+    let sum = fold_lanes(acc, tail);
     saturate(T::of(mul_pow2(sum.sqrt(), e)))
 }
 
