@@ -1,5 +1,5 @@
-// Fibers for the CUDA threads of one block: each runs until its next __syncthreads() or its end, in thread
-// order, and the round repeats until all have ended. A round in which some threads ended while others wait at a
+// Fibers for the CUDA threads of one block: each runs until its next __syncthreads() or its end, in the
+// schedule's order (a fresh one for every round), and the round repeats until all have ended. A round in which some threads ended while others wait at a
 // barrier is a divergent __syncthreads() (undefined on a device): the launch fails and says where. A kernel whose
 // PTX has no barrier runs its threads as plain calls, one after the other.
 //
@@ -7,12 +7,16 @@
 // call: a __syncthreads() costs a few nanoseconds per thread, where ucontext's swapcontext costs a sigprocmask.
 #include "blocks.h"
 
+#include "races.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
+#include <cstdint>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #if !defined(__x86_64__)
@@ -103,6 +107,26 @@ uint3 index_of(unsigned t, dim3 block) {
   return uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
 }
 
+// SplitMix64's finaliser: a well-spread 64-bit hash of a counter.
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// 0..count-1 in the schedule's order; `key` names what is ordered (the grid, or one interval of one block), so a
+// shuffle is a fresh permutation for each, the same in every run with the same seed.
+void arrange(std::vector<std::uint64_t>& out, std::uint64_t count, const Schedule& schedule, std::uint64_t key) {
+  out.resize(count);
+  for (std::uint64_t k = 0; k < count; ++k) out[k] = schedule.order == Order::reverse ? count - 1 - k : k;
+  if (schedule.order != Order::shuffle) return;
+  std::uint64_t state = mix(schedule.seed ^ mix(key));
+  for (std::uint64_t k = count; k > 1; --k) {  // Fisher-Yates
+    state = mix(state + 0x9e3779b97f4a7c15ull);
+    std::swap(out[k - 1], out[state % k]);
+  }
+}
+
 }  // namespace
 
 void sync_threads() {
@@ -130,7 +154,17 @@ bool in_stack_guard(const void* addr) {
   return false;
 }
 
-std::string run_grid(const Kernel& kernel, void** params, dim3 grid, dim3 block, bool barriers) {
+const char* order_name(Order order) {
+  switch (order) {
+    case Order::forward: return "forward";
+    case Order::reverse: return "reverse";
+    case Order::shuffle: return "shuffle";
+  }
+  return "?";
+}
+
+std::string run_grid(const Kernel& kernel, const char* name, void** params, dim3 grid, dim3 block, bool barriers,
+                     const Schedule& schedule) {
   const unsigned threads = block.x * block.y * block.z;
   while (run.fibers.size() < threads) {
     Fiber f;
@@ -145,44 +179,58 @@ std::string run_grid(const Kernel& kernel, void** params, dim3 grid, dim3 block,
   run.fibers_on = barriers;
   block_dim = block;
   grid_dim = grid;
+  races_begin_launch(name, schedule.races);
   std::string error;
-  for (unsigned bz = 0; bz < grid.z && error.empty(); ++bz)
-    for (unsigned by = 0; by < grid.y && error.empty(); ++by)
-      for (unsigned bx = 0; bx < grid.x && error.empty(); ++bx) {
-        block_idx = uint3{bx, by, bz};
-        if (!barriers) {
-          for (unsigned t = 0; t < threads; ++t) {
-            thread_idx = index_of(t, block);
-            kernel.invoke(kernel.fn, params);
-          }
-          continue;
-        }
-        for (unsigned t = 0; t < threads; ++t) {
-          run.fibers[t].sp = start(run.fibers[t].stack, t);
-          run.fibers[t].ended = false;
-        }
-        unsigned live = threads;
-        for (unsigned round = 0; live > 0; ++round) {
-          for (unsigned t = 0; t < threads; ++t) {
-            if (run.fibers[t].ended) continue;
-            run.current = t;
-            thread_idx = index_of(t, block);
-            rll_emu_switch(&run.scheduler_sp, run.fibers[t].sp);
-          }
-          unsigned ended = 0;
-          for (unsigned t = 0; t < threads; ++t) ended += run.fibers[t].ended;
-          if (ended > 0 && ended < threads) {
-            char buf[200];
-            std::snprintf(buf, sizeof buf,
-                          "divergent __syncthreads() in block (%u, %u, %u): %u of %u threads ended while the "
-                          "others wait at barrier %u",
-                          bx, by, bz, ended, threads, round + 1);
-            error = buf;  // the waiting fibers are abandoned; their stacks are reused by the next launch
-            break;
-          }
-          live = threads - ended;
-        }
+  const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y * grid.z;
+  std::vector<std::uint64_t> block_order;
+  arrange(block_order, blocks, schedule, ~std::uint64_t{0});
+  std::vector<std::uint64_t> thread_order;
+  for (std::uint64_t k = 0; k < blocks && error.empty(); ++k) {
+    const std::uint64_t b = block_order[k];
+    const unsigned bx = static_cast<unsigned>(b % grid.x), by = static_cast<unsigned>(b / grid.x % grid.y),
+                   bz = static_cast<unsigned>(b / (std::uint64_t{grid.x} * grid.y));
+    block_idx = uint3{bx, by, bz};
+    races_begin_block(block_idx);
+    if (!barriers) {
+      arrange(thread_order, threads, schedule, mix(b));
+      for (const std::uint64_t t : thread_order) {
+        thread_idx = index_of(static_cast<unsigned>(t), block);
+        races_set_thread(static_cast<unsigned>(t));
+        kernel.invoke(kernel.fn, params);
       }
+      continue;
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+      run.fibers[t].sp = start(run.fibers[t].stack, t);
+      run.fibers[t].ended = false;
+    }
+    unsigned live = threads;
+    for (unsigned round = 0; live > 0; ++round) {
+      if (round > 0) races_next_interval();
+      arrange(thread_order, threads, schedule, mix(b) + round);
+      for (const std::uint64_t t : thread_order) {
+        if (run.fibers[t].ended) continue;
+        run.current = static_cast<unsigned>(t);
+        thread_idx = index_of(run.current, block);
+        races_set_thread(run.current);
+        rll_emu_switch(&run.scheduler_sp, run.fibers[t].sp);
+      }
+      unsigned ended = 0;
+      for (unsigned t = 0; t < threads; ++t) ended += run.fibers[t].ended;
+      if (ended > 0 && ended < threads) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      "divergent __syncthreads() in block (%u, %u, %u): %u of %u threads ended while the "
+                      "others wait at barrier %u",
+                      bx, by, bz, ended, threads, round + 1);
+        error = buf;  // the waiting fibers are abandoned; their stacks are reused by the next launch
+        break;
+      }
+      live = threads - ended;
+    }
+  }
+  const std::string race = races_end_launch();
+  if (error.empty()) error = race;
   run.kernel = nullptr;
   return error;
 }

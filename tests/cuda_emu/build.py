@@ -6,6 +6,11 @@ kernel missing on either side fails the build.
 
   tests/cuda_emu/build.py --out target/cuda-emu     then LD_LIBRARY_PATH=target/cuda-emu <a test>
   --cuda-dir DIR: the kernel sources from DIR instead of cuda/ (tests/cuda_emu/mutants.py)
+
+Each family is compiled twice: plain, and checked, with GCC's ThreadSanitizer instrumentation served by races.cpp
+(no TSan runtime), so that every load and store is checked for shared-memory races. Launches up to a size run the
+checked build in several orders of blocks and threads and must give the same bytes (driver.cpp); larger ones run
+the plain build in one order.
 """
 import argparse
 import os
@@ -19,9 +24,14 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "cuda"))
 import build_ptx  # noqa: E402  (the kernel families and the shared constants, written once there)
 
-RUNTIME = ["driver.cpp", "blocks.cpp", "device_memory.cpp", "ptx.cpp"]
+RUNTIME = ["driver.cpp", "blocks.cpp", "races.cpp", "device_memory.cpp", "ptx.cpp"]
 CXX = os.environ.get("CXX", "g++")
 FLAGS = ["-std=c++17", "-O2", "-fPIC", "-g", "-Wall", "-Wno-unknown-pragmas", "-Wno-sign-compare", "-Wno-unused"]
+# The checked build of each family: its loads and stores call races.cpp's checks (GCC's ThreadSanitizer
+# instrumentation, without its runtime; function entry and exit are not instrumented).
+KERNEL_FLAGS = ["-fsanitize=thread", "--param", "tsan-instrument-func-entry-exit=0"]
+# Kernels with planted faults for emu_selftest.c, registered beside the families (no committed PTX declares them).
+PLANTED = "planted_faults"
 
 
 def entries(family):
@@ -29,11 +39,16 @@ def entries(family):
         return re.findall(r"^\.visible \.entry (\w+)\(", f.read(), re.M)
 
 
-def registry_source(family):
-    lines = [f'#include "cuda_builtins.h"', f'#include "{family}.cu"', '#include "kernel_entry.h"', "",
-             f"static const rll_emu::Registrar registrar_{family}{{"]
-    lines += [f'    {{"{name}", rll_emu::entry(&{name})}},' for name in entries(family)]
-    lines += ["};", ""]
+def registry_source(family, names, checked):
+    """The family's kernels and their registration. The checked build renames its extern "C" entries and puts its
+    copy in an unnamed namespace, so that none of its functions merges with the plain build's at link time."""
+    source = [f'#include "{family}.cu"']
+    if checked:
+        source = [*(f"#define {name} {name}_checked" for name in names), "namespace {", *source, "}  // namespace"]
+    lines = ['#include "cuda_builtins.h"', '#include "kernel_entry.h"', *source, "",
+             f"static const rll_emu::Registrar registrar_{family}{{{{"]
+    lines += [f'    {{"{name}", rll_emu::entry(&{name})}},' for name in names]
+    lines += [f"}}, rll_emu::Build::{'checked' if checked else 'plain'}}};", ""]
     return "\n".join(lines)
 
 
@@ -47,13 +62,15 @@ def main():
     os.makedirs(out, exist_ok=True)
     defines = build_ptx.shared_constants()
     jobs = []
-    for family in build_ptx.FAMILIES:
-        src = os.path.join(out, f"kernels_{family}.cpp")
-        text = registry_source(family)
-        if not os.path.exists(src) or open(src).read() != text:
-            with open(src, "w") as f:
-                f.write(text)
-        jobs.append((src, defines))
+    planted = re.findall(r"__global__ void (\w+)\(", open(os.path.join(HERE, f"{PLANTED}.cu")).read())
+    for family, names in [(f, entries(f)) for f in build_ptx.FAMILIES] + [(PLANTED, planted)]:
+        for checked in (False, True):
+            src = os.path.join(out, f"kernels_{family}{'_checked' if checked else ''}.cpp")
+            text = registry_source(family, names, checked)
+            if not os.path.exists(src) or open(src).read() != text:
+                with open(src, "w") as f:
+                    f.write(text)
+            jobs.append((src, defines + (KERNEL_FLAGS if checked else [])))
     jobs += [(os.path.join(HERE, s), []) for s in RUNTIME]
 
     def compile_one(job):
@@ -68,7 +85,9 @@ def main():
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         objs = list(pool.map(compile_one, jobs))
     lib = os.path.join(out, "libcuda.so")
-    subprocess.run([CXX, "-shared", "-o", lib, *objs, "-Wl,-soname,libcuda.so.1", "-pthread"], check=True)
+    # -z defs: an instrumentation callback that races.cpp lacks fails here, not when a test loads the library.
+    subprocess.run([CXX, "-shared", "-o", lib, *objs, "-Wl,-soname,libcuda.so.1", "-Wl,-z,defs", "-pthread", "-ldl"],
+                   check=True)
     for alias in ("libcuda.so.1",):
         path = os.path.join(out, alias)
         if os.path.lexists(path):

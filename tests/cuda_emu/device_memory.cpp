@@ -86,6 +86,15 @@ bool device_pointer(std::uintptr_t ptr) {
   return containing(ptr) != live.end();
 }
 
+bool device_allocation(std::uintptr_t ptr, std::uintptr_t* base, std::size_t* bytes) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = containing(ptr);
+  if (it == live.end()) return false;
+  *base = it->first;
+  *bytes = it->second.bytes;
+  return true;
+}
+
 std::size_t device_capacity() { return capacity(); }
 
 std::size_t device_in_use() {

@@ -21,6 +21,9 @@ bool device_range(std::uintptr_t ptr, std::size_t bytes);
 // Whether ptr is inside a live allocation.
 bool device_pointer(std::uintptr_t ptr);
 
+// The live allocation that contains ptr: its first byte and its size (false when none does).
+bool device_allocation(std::uintptr_t ptr, std::uintptr_t* base, std::size_t* bytes);
+
 std::size_t device_capacity();
 std::size_t device_in_use();
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "blocks.h"
 #include "device_memory.h"
@@ -53,7 +55,8 @@ struct Context {};
 struct Function {
   std::string name;
   rll_emu::PtxEntry ptx;
-  const rll_emu::Kernel* kernel;
+  const rll_emu::Kernel* kernel;   // the plain build
+  const rll_emu::Kernel* checked;  // the build whose shared-memory accesses are checked (races.h)
 };
 struct Module {
   std::map<std::string, std::unique_ptr<Function>> functions;
@@ -73,8 +76,12 @@ constexpr unsigned kMaxGrid[3] = {2147483647u, 65535, 65535};
 constexpr std::size_t kMaxSharedPerBlock = 48 * 1024;
 
 std::mutex mutex;
-std::map<std::string, Kernel>& registry() {
-  static std::map<std::string, Kernel> r;
+struct Builds {
+  Kernel plain, checked;
+  bool has_plain = false, has_checked = false;
+};
+std::map<std::string, Builds>& registry() {
+  static std::map<std::string, Builds> r;
   return r;
 }
 Context primary;
@@ -133,20 +140,138 @@ void on_segv(int sig, siginfo_t* info, void* uctx) {
   abort();
 }
 
-// One line per kernel per process in $RLL_CUDA_EMU_REPORT, for the "kernels launched: K of K" count.
-void note_launch(const std::string& name) {
+// One line per kernel per process in $RLL_CUDA_EMU_REPORT, for launched.py's counts: the name when it is first
+// launched, "checked NAME" when it first runs with the checks (every order, the race check).
+void note_launch(const std::string& line_text) {
   {
     std::lock_guard<std::mutex> lock(mutex);
-    if (!launched.insert(name).second) return;
+    if (!launched.insert(line_text).second) return;
   }
   const char* path = std::getenv("RLL_CUDA_EMU_REPORT");
   if (path == nullptr) return;
   const int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (fd < 0) return;
-  const std::string line = name + "\n";
+  const std::string line = line_text + "\n";
   ssize_t ignored = write(fd, line.data(), line.size());
   (void)ignored;
   close(fd);
+}
+
+// The schedules a checked launch runs under (blocks.h): RLL_CUDA_EMU_ORDERS, a comma-separated list of forward,
+// reverse and shuffle (all three by default), RLL_CUDA_EMU_SEED for the shuffle (1), RLL_CUDA_EMU_RACES=0 to
+// leave out the shared-memory race check, which runs with the first order. The checks cost a few times the run,
+// so in a process they are made on the first RLL_CUDA_EMU_CHECK_LAUNCHES launches (2) of each kernel at each
+// launch shape (grid and block) whose arguments reach at most RLL_CUDA_EMU_CHECK_BYTES of device memory (1 MiB;
+// "all" lifts either limit); the other launches run the plain build once, in the first order. launched.py fails
+// if a kernel was never checked.
+std::vector<Schedule> read_schedules() {
+  const char* orders = std::getenv("RLL_CUDA_EMU_ORDERS");
+  const char* seed = std::getenv("RLL_CUDA_EMU_SEED");
+  const char* races = std::getenv("RLL_CUDA_EMU_RACES");
+  std::vector<Schedule> plan;
+  const std::string list = orders != nullptr ? orders : "forward,reverse,shuffle";
+  for (std::size_t at = 0; at <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    const std::string word = list.substr(at, comma - at);
+    Schedule s;
+    if (word == "forward") s.order = Order::forward;
+    else if (word == "reverse") s.order = Order::reverse;
+    else if (word == "shuffle") s.order = Order::shuffle;
+    else {
+      std::fprintf(stderr, "rll cuda-emu: RLL_CUDA_EMU_ORDERS = '%s': '%s' is not forward, reverse or shuffle\n",
+                   list.c_str(), word.c_str());
+      std::abort();
+    }
+    s.seed = seed != nullptr ? std::strtoull(seed, nullptr, 10) : 1;
+    plan.push_back(s);
+    at = comma + 1;
+  }
+  plan[0].races = races == nullptr || std::strcmp(races, "0") != 0;
+  return plan;
+}
+
+const std::vector<Schedule>& schedules() {
+  static const std::vector<Schedule> plan = read_schedules();
+  return plan;
+}
+
+std::size_t limit_from(const char* variable, std::size_t fallback) {
+  const char* v = std::getenv(variable);
+  if (v != nullptr && std::strcmp(v, "all") == 0) return SIZE_MAX;
+  return v != nullptr ? static_cast<std::size_t>(std::strtoull(v, nullptr, 10)) : fallback;
+}
+
+// Whether this launch of `name`, reaching `reach` bytes, is one to check (and if so, counts it).
+bool take_check(const std::string& name, dim3 grid, dim3 block, std::size_t reach) {
+  static const std::size_t max_bytes = limit_from("RLL_CUDA_EMU_CHECK_BYTES", std::size_t{1} << 20);
+  static const std::size_t max_launches = limit_from("RLL_CUDA_EMU_CHECK_LAUNCHES", 2);
+  static std::map<std::string, std::size_t> checked;
+  if (reach > max_bytes) return false;
+  char shape[96];
+  std::snprintf(shape, sizeof shape, " (%u, %u, %u) (%u, %u, %u)", grid.x, grid.y, grid.z, block.x, block.y, block.z);
+  std::lock_guard<std::mutex> lock(mutex);
+  std::size_t& count = checked[name + shape];
+  if (count >= max_launches) return false;
+  ++count;
+  return true;
+}
+
+// Runs the launch once per schedule from the same device memory and requires the same bytes from each: the
+// allocations its pointer arguments point into are all a kernel can reach, so they are saved before the first
+// run, put back before each further one, and compared after it. A device fixes neither the order of blocks nor
+// that of threads between barriers, so any difference is a race.
+std::string run_in_every_order(const Function& f, void** params, dim3 grid, dim3 block) {
+  const std::vector<Schedule>& plan = schedules();
+  struct Region {
+    std::size_t arg;
+    unsigned char* data;
+    std::size_t bytes;
+    std::vector<unsigned char> before, after;
+  };
+  std::vector<Region> regions;
+  std::size_t reach = 0;
+  for (std::size_t i = 0; i < f.checked->params.size(); ++i) {
+    std::uintptr_t p = 0, base = 0;
+    std::size_t bytes = 0;
+    if (f.checked->params[i].pointer) p = *static_cast<const std::uintptr_t*>(params[i]);
+    if (p == 0 || !device_allocation(p, &base, &bytes)) continue;
+    bool seen = false;
+    for (const Region& r : regions) seen |= reinterpret_cast<std::uintptr_t>(r.data) == base;
+    if (seen) continue;
+    regions.push_back(Region{i, reinterpret_cast<unsigned char*>(base), bytes, {}, {}});
+    reach += bytes;
+  }
+  if (!take_check(f.name, grid, block, reach)) {
+    Schedule once = plan[0];
+    once.races = false;
+    return run_grid(*f.kernel, f.name.c_str(), params, grid, block, f.ptx.barriers, once);
+  }
+  note_launch("checked " + f.name);
+  for (Region& r : regions)
+    if (plan.size() > 1) r.before.assign(r.data, r.data + r.bytes);
+  for (std::size_t k = 0; k < plan.size(); ++k) {
+    for (Region& r : regions)
+      if (k > 0) std::memcpy(r.data, r.before.data(), r.bytes);
+    // The race check needs the checked build; the further orders compare bytes only and take the plain one.
+    const Kernel& kernel = k == 0 ? *f.checked : *f.kernel;
+    const std::string error = run_grid(kernel, f.name.c_str(), params, grid, block, f.ptx.barriers, plan[k]);
+    if (!error.empty())
+      return plan.size() > 1 ? error + " (" + order_name(plan[k].order) + " order)" : error;
+    for (Region& r : regions) {
+      if (plan.size() == 1) break;
+      if (k == 0) {
+        r.after.assign(r.data, r.data + r.bytes);
+        continue;
+      }
+      const auto diff = std::mismatch(r.after.begin(), r.after.end(), r.data);
+      if (diff.first == r.after.end()) continue;
+      return "results depend on the order of blocks or threads: the memory of argument " + std::to_string(r.arg) +
+             " (" + std::to_string(r.bytes) + " bytes) differs at byte " +
+             std::to_string(diff.first - r.after.begin()) + " between the " + order_name(plan[0].order) +
+             " and the " + order_name(plan[k].order) + " order (a race between threads or blocks)";
+    }
+  }
+  return "";
 }
 
 CUresult check_context() {
@@ -157,8 +282,12 @@ CUresult check_context() {
 
 }  // namespace
 
-void register_kernels(std::initializer_list<std::pair<const char*, Kernel>> kernels) {
-  for (const auto& [name, k] : kernels) registry()[name] = k;
+void register_kernels(std::initializer_list<std::pair<const char*, Kernel>> kernels, Build build) {
+  for (const auto& [name, k] : kernels) {
+    Builds& b = registry()[name];
+    (build == Build::plain ? b.plain : b.checked) = k;
+    (build == Build::plain ? b.has_plain : b.has_checked) = true;
+  }
 }
 
 }  // namespace rll_emu
@@ -411,9 +540,9 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   auto m = std::make_unique<Module>();
   for (const auto& [name, e] : entries) {
     auto it = registry().find(name);
-    if (it == registry().end())
+    if (it == registry().end() || !it->second.has_plain || !it->second.has_checked)
       return fail(CUDA_ERROR_INVALID_IMAGE, "kernel " + name + " is in the PTX but not compiled for the emulation");
-    const Kernel& k = it->second;
+    const Kernel& k = it->second.plain;
     if (k.params.size() != e.param_sizes.size())
       return fail(CUDA_ERROR_INVALID_IMAGE, "kernel " + name + ": the PTX has " +
                                                 std::to_string(e.param_sizes.size()) + " parameters, cuda/ " +
@@ -423,7 +552,7 @@ CUresult cuModuleLoadData(CUmodule* module, const void* image) {
         return fail(CUDA_ERROR_INVALID_IMAGE, "kernel " + name + ": parameter " + std::to_string(i) + " is " +
                                                   std::to_string(e.param_sizes[i]) + " bytes in the PTX, " +
                                                   std::to_string(k.params[i].size) + " in cuda/ (stale PTX?)");
-    m->functions[name] = std::unique_ptr<Function>(new Function{name, e, &k});
+    m->functions[name] = std::unique_ptr<Function>(new Function{name, e, &k, &it->second.checked});
   }
   std::lock_guard<std::mutex> lock(rll_emu::mutex);
   *module = m.release();
@@ -490,7 +619,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
   note_launch(name);
   running_kernel = name.c_str();
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string error = run_grid(*f->kernel, params, dim3{gx, gy, gz}, dim3{bx, by, bz}, f->ptx.barriers);
+  const std::string error = run_in_every_order(*f, params, dim3{gx, gy, gz}, dim3{bx, by, bz});
   running_kernel = nullptr;
   if (profiling) {
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

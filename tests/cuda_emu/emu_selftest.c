@@ -20,7 +20,7 @@ int cuModuleLoadData(void **module, const void *image);
 int cuModuleGetFunction(void **f, void *module, const char *name);
 int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                    unsigned shared, void *stream, void **params, void **extra);
-enum { OK = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, INVALID_IMAGE = 200 };
+enum { OK = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, INVALID_IMAGE = 200, LAUNCH_FAILED = 719 };
 
 static int passed = 0, failed = 0;
 static void expect(int got, int want, const char *what) {
@@ -49,6 +49,24 @@ static char *read_file(const char *path) {
 }
 
 enum { N = 3, D = 5 };
+
+/* The kernels of planted_faults.cu, declared as NVRTC would (one pointer parameter; bar.sync where they have a
+ * __syncthreads()). */
+static const char planted_ptx[] =
+    ".version 8.0\n.target sm_70\n.address_size 64\n"
+    ".visible .entry emu_fault_none(.param .u64 emu_fault_none_param_0)\n{\n bar.sync 0;\n ret;\n}\n"
+    ".visible .entry emu_fault_missing_barrier(.param .u64 emu_fault_missing_barrier_param_0)\n{\n ret;\n}\n"
+    ".visible .entry emu_fault_write_write(.param .u64 emu_fault_write_write_param_0)\n{\n bar.sync 0;\n ret;\n}\n"
+    ".visible .entry emu_fault_unwritten(.param .u64 emu_fault_unwritten_param_0)\n{\n bar.sync 0;\n ret;\n}\n"
+    ".visible .entry emu_fault_global_order(.param .u64 emu_fault_global_order_param_0)\n{\n ret;\n}\n";
+
+/* Launches one planted kernel on `blocks` blocks of 256 threads. */
+static int launch_planted(void *module, const char *name, unsigned blocks, CUdeviceptr out) {
+  void *k;
+  if (cuModuleGetFunction(&k, module, name) != OK) return -1;
+  void *args[] = {&out, NULL};
+  return cuLaunchKernel(k, blocks, 1, 1, 256, 1, 1, 0, NULL, args, NULL);
+}
 
 int main(int argc, char **argv) {
   if (argc != 2) {
@@ -100,6 +118,23 @@ int main(int argc, char **argv) {
   if (p) memcpy(p, ".param .u32", 11);
   void *m2;
   expect(p != NULL && cuModuleLoadData(&m2, stale) == INVALID_IMAGE, 1, "a stale PTX parameter list");
+
+  /* Scheduling faults (planted_faults.cu): the race check and the runs in several orders find each. */
+  void *planted;
+  expect(cuModuleLoadData(&planted, planted_ptx), OK, "load the planted kernels");
+  CUdeviceptr outd;
+  cuMemAlloc_v2(&outd, 256 * sizeof(float));
+  expect(launch_planted(planted, "emu_fault_none", 2, outd), OK, "a barrier between write and read: no race");
+  float out[256];
+  cuMemcpyDtoH_v2(out, outd, sizeof out);
+  expect(out[0] == 255.0f && out[255] == 0.0f, 1, "the race-free kernel's values");
+  expect(launch_planted(planted, "emu_fault_missing_barrier", 2, outd), LAUNCH_FAILED, "a missing __syncthreads()");
+  expect(launch_planted(planted, "emu_fault_write_write", 1, outd), LAUNCH_FAILED,
+         "256 threads writing one shared slot in one interval");
+  expect(launch_planted(planted, "emu_fault_unwritten", 1, outd), LAUNCH_FAILED,
+         "a read of shared memory that no thread of the block wrote");
+  expect(launch_planted(planted, "emu_fault_global_order", 2, outd), LAUNCH_FAILED,
+         "a global-memory result that depends on the order of threads and blocks");
 
   /* Out of bounds: a row count past the allocation faults in the guard page and the process aborts. */
   fflush(stderr);

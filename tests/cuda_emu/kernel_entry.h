@@ -35,11 +35,17 @@ Kernel entry(void (*f)(A...)) {
                 reinterpret_cast<void*>(f), {Param{sizeof(A), std::is_pointer<A>::value}...}};
 }
 
-// Adds kernels to the process-wide registry (driver.cpp); called by the generated kernels_<family>.cpp.
-void register_kernels(std::initializer_list<std::pair<const char*, Kernel>> kernels);
+// Which build of a family: plain, or with every load and store checked for shared-memory races (races.h).
+enum class Build { plain, checked };
+
+// Adds kernels to the process-wide registry (driver.cpp); called by the generated kernels_<family>.cpp and
+// kernels_<family>_checked.cpp.
+void register_kernels(std::initializer_list<std::pair<const char*, Kernel>> kernels, Build build);
 
 struct Registrar {
-  Registrar(std::initializer_list<std::pair<const char*, Kernel>> kernels) { register_kernels(kernels); }
+  Registrar(std::initializer_list<std::pair<const char*, Kernel>> kernels, Build build) {
+    register_kernels(kernels, build);
+  }
 };
 
 }  // namespace rll_emu

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Which kernels of the committed PTX the kernel emulation launched (one name per line in the report that
-driver.cpp appends to, across every test process): prints `kernels launched: K of K` and fails if any was not."""
+"""Which kernels of the committed PTX the kernel emulation launched, and which of them ran with its scheduling
+checks (every order of blocks and threads, the shared-memory race check) at least once, from the report that
+driver.cpp appends to across every test process (a name per line; "checked NAME"): prints `kernels launched: K of
+K` and `kernels checked in every order: K of K`, and fails if any kernel missed either."""
 import glob
 import os
 import re
@@ -14,12 +16,18 @@ def main():
     entries = set()
     for path in glob.glob(os.path.join(ROOT, "cuda", "ptx", "*.ptx")):
         entries.update(re.findall(r"^\.visible \.entry (\w+)\(", open(path).read(), re.M))
-    launched = set(open(report).read().split()) if os.path.exists(report) else set()
+    lines = open(report).read().splitlines() if os.path.exists(report) else []
+    launched = {line for line in lines if " " not in line}
+    checked = {line.split()[1] for line in lines if line.startswith("checked ")}
     print(f"kernels launched: {len(entries & launched)} of {len(entries)}")
-    missing = sorted(entries - launched)
-    if missing:
-        print("never launched: " + ", ".join(missing))
-        sys.exit(1)
+    print(f"kernels checked in every order: {len(entries & checked)} of {len(entries)}")
+    failed = False
+    for what, seen in (("never launched", launched), ("never checked", checked)):
+        missing = sorted(entries - seen)
+        if missing:
+            print(f"{what}: " + ", ".join(missing))
+            failed = True
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Mutation check of the kernel emulation (make test-cuda-emu-mutants; docs/gpu.md): plants one bug at a time, a
-wrong index, a wrong sum, a read past a buffer, in a copy of cuda/ (or, for the launch code, in src/cuda/ with the
-file restored afterwards), rebuilds what it touches and runs the GPU tests that should catch it. Each must fail;
-the script fails if any mutant survives. Not part of `make test` (a few minutes)."""
+wrong index, a wrong sum, a read past a buffer, a removed __syncthreads(), in a copy of cuda/ (or, for the launch
+code, in src/cuda/ with the file restored afterwards), rebuilds what it touches and runs the GPU tests that should
+catch it. Each must fail; the script fails if any mutant survives. For a removed barrier it also says whether the
+emulation without its scheduling checks (one forward order, no race check) would have caught it. Not part of
+`make test` (a few minutes)."""
 import os
 import shutil
 import subprocess
@@ -30,19 +32,32 @@ MUTANTS = [
     ("wrong normaliser: y = x / max|x|", "cuda/normalize.cu",
      "y[blockIdx.x * d + k] = norm > 0 ? xr[k] / norm : (T)0;", "y[blockIdx.x * d + k] = norm > 0 ? xr[k] / m : (T)0;",
      "gpu_l2"),
+    ("missing barrier: block_sum returns before every thread has read the sum", "cuda/rll_common.cuh",
+     "  T r = buf[0];\n  __syncthreads();\n  return r;\n}\n\ntemplate <typename T> __device__ T block_max",
+     "  T r = buf[0];\n  return r;\n}\n\ntemplate <typename T> __device__ T block_max", "gpu_matches_cpu_f32"),
+    ("missing barrier: close_terms overwrites its flags while other threads still read them", "cuda/gradient.cu",
+     "for (long j0 = 0; j0 < n; j0 += RLL_THREADS) {\n    __syncthreads();\n",
+     "for (long j0 = 0; j0 < n; j0 += RLL_THREADS) {\n", "gpu_matches_cpu_f32"),
     ("wrong argument list: n and d swapped in a launch", "src/cuda/distance.rs",
      "args![xs = xs, n = ni, d = di, norms = norms]", "args![xs = xs, d = di, n = ni, norms = norms]",
      "gpu_matches_cpu_f32"),
 ]
 
 
-def run_tests(emu_dir, test_filter):
-    env = dict(os.environ, LD_LIBRARY_PATH=emu_dir)
+# The emulation as it was before its scheduling checks: blocks and threads in one order, no race check.
+UNCHECKED = {"RLL_CUDA_EMU_ORDERS": "forward", "RLL_CUDA_EMU_RACES": "0"}
+
+
+def run_tests(emu_dir, test_filter, extra_env=None):
+    env = dict(os.environ, LD_LIBRARY_PATH=emu_dir, **(extra_env or {}))
     r = subprocess.run(["cargo", "test", "--release", "--features", "cuda", "-p", "ranked-list-loss", "--test", "gpu",
                         "--", test_filter], cwd=ROOT, env=env, capture_output=True, text=True)
     out = r.stdout + r.stderr
-    why = next((l.strip() for l in out.splitlines() if "panicked" in l or "out-of-bounds" in l or "Internal" in l),
-               "")
+    # The emulation's own words first (a race, a difference between orders, a fault), else the test's panic.
+    lines = out.splitlines()
+    why = next((l.strip() for l in lines if l.startswith("rll cuda-emu: ") and ("race" in l or "unwritten" in l or
+                "depend on the order" in l or "out-of-bounds" in l)), "")
+    why = why or next((l.strip() for l in lines if "panicked" in l or "Internal" in l), "")
     return r.returncode, why
 
 
@@ -66,6 +81,10 @@ def main():
                 subprocess.run([sys.executable, os.path.join(ROOT, "tests/cuda_emu/build.py"), "--out", emu,
                                 "--cuda-dir", cuda], check=True, capture_output=True)
                 rc, why = run_tests(emu, test_filter)
+                if "barrier" in what:
+                    unchecked_rc, _ = run_tests(emu, test_filter, UNCHECKED)
+                    why += ("; without the scheduling checks: " +
+                            ("also caught" if unchecked_rc != 0 else "survives (only the new checks catch it)"))
             else:
                 subprocess.run([sys.executable, os.path.join(ROOT, "tests/cuda_emu/build.py"), "--out", emu],
                                check=True, capture_output=True)
@@ -79,7 +98,7 @@ def main():
             caught = rc != 0
             survivors += not caught
             print(f"{'caught' if caught else 'SURVIVED'}: {what} ({path}, {test_filter}, {time.time() - start:.0f} s)"
-                  + (f"\n    {why[:200]}" if why else ""), flush=True)
+                  + (f"\n    {why[:400]}" if why else ""), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"mutants: {len(MUTANTS) - survivors} caught, {survivors} survived")
