@@ -5,8 +5,13 @@ Contract: on every rank the loss equals the single-process loss of the concatena
 the local embeddings' gradient equals ``world_size`` × that loss's gradient rows for this rank, so that
 ``DistributedDataParallel``'s averaging of parameter gradients gives single-process training.
 
-Per call: one all-gather of the shard sizes, of the features and of the labels (padded to the largest shard
-inside); OFFICIAL also all-gathers each row's ln(S⁺ + S⁻) (N float64), for the global normaliser Z; each rank
+No rank is ever left waiting: before the first collective of a call, every rank shares a status (whether its
+inputs passed the local checks, its shard's N and D, dtype, parameters and whether it needs a gradient); when any
+rank is at fault, every rank raises the same ValueError naming the first such rank, and a rank that needs no
+gradient still takes part in every collective when another rank needs one.
+
+Per call: one all-gather of the ranks' statuses (with the shard sizes), of the features and of the labels (padded
+to the largest shard inside); OFFICIAL also all-gathers each row's ln(S⁺ + S⁻) (N float64), for the global normaliser Z; each rank
 computes its own N_local query rows against the gathered N (O(N_local · N · D) work, O(N_local · N) memory, one
 engine call); one reduce-scatter of the N × D gradient contributions, and one all-gather of the ranks' loss parts,
 summed in rank order on every rank. Every rank must call the loss, with the same parameters.
@@ -19,7 +24,12 @@ import torch.distributed as dist
 from torch import Tensor
 
 from . import _engine
-from ._ops import SEMANTICS, _fail, dense_ids
+from ._ops import SEMANTICS, _fail, check_inputs, dense_ids
+
+# The dtypes a status names, by code (the index).
+_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+_PARAMETER_NAMES = ("margin", "alpha", "t_n", "t_p", "lambda_", "base_n", "base_p", "semantics", "query_only",
+                    "detach_weights")
 
 
 def world(group: dist.ProcessGroup | None) -> tuple[int, int]:
@@ -29,11 +39,57 @@ def world(group: dist.ProcessGroup | None) -> tuple[int, int]:
     return dist.get_rank(group), dist.get_world_size(group)
 
 
-def _comm_device(group: dist.ProcessGroup | None, x: Tensor) -> torch.device:
-    """Where the group's collectives take their tensors: the CUDA device for NCCL, else the CPU."""
-    if dist.get_backend(group) == "nccl":
-        return x.device if x.is_cuda else torch.device("cuda", torch.cuda.current_device())
+def _comm_device(group: dist.ProcessGroup | None, x: object) -> torch.device:
+    """Where the group's collectives take their tensors: the embeddings' CUDA device (or the current one) when
+    the group's backend serves CUDA and, for a backend per device type ("cpu:gloo,cuda:nccl"), the embeddings are
+    on CUDA or the CPU is not served; else the CPU."""
+    backend = str(dist.get_backend(group))
+    if ":" in backend:
+        served = {part.split(":")[0] for part in backend.split(",")}
+    else:
+        served = {"cuda"} if backend == "nccl" else {"cpu"}
+    on_cuda = isinstance(x, Tensor) and x.is_cuda
+    if "cuda" in served and (on_cuda or "cpu" not in served):
+        return x.device if on_cuda else torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+def _share_status(embeddings: object, labels: object, group: dist.ProcessGroup | None, device: torch.device,
+                  parameters: tuple, need_grad: bool) -> tuple[list[int], int, bool]:
+    """One all-gather of every rank's status, before any other collective. Returns the shard sizes, D and whether
+    any rank needs a gradient; raises the same ValueError on every rank when a rank's inputs failed the local
+    checks or the ranks disagree on D, dtype or parameters."""
+    try:
+        check_inputs(embeddings, labels, empty_ok=True)
+        error = ""
+    except (TypeError, ValueError) as e:
+        error = str(e)
+    ok = not error
+    n, d = tuple(embeddings.shape) if ok else (0, 0)
+    code = _DTYPES.index(embeddings.dtype) if ok else -1
+    values = torch.tensor([float(v) for v in parameters], dtype=torch.float64).view(torch.int64).tolist()
+    mine = torch.tensor([[int(ok), n, d, code, int(need_grad), *values]], dtype=torch.int64, device=device)
+    everyone = torch.zeros(dist.get_world_size(group), mine.shape[1], dtype=torch.int64, device=device)
+    dist.all_gather_into_tensor(everyone, mine, group=group)
+    rows = everyone.cpu()
+    if not bool(rows[:, 0].all()):
+        # Only now is a message of unknown length exchanged: every rank knows that some rank failed.
+        messages: list[str] = [""] * rows.shape[0]
+        dist.all_gather_object(messages, error, group=group)
+        bad = int((rows[:, 0] == 0).nonzero()[0])
+        raise ValueError(f"{messages[bad]} (on rank {bad} of {rows.shape[0]}; distributed=True, every rank raises)")
+    dtypes = [str(_DTYPES[c]).removeprefix("torch.") for c in rows[:, 3].tolist()]
+    if len(set(dtypes)) > 1:
+        raise _fail(f"the ranks' embeddings have dtypes {dtypes}: every rank needs the same dtype (distributed=True)")
+    widths = rows[:, 2].tolist()
+    if len(set(widths)) > 1:
+        raise _fail(f"the ranks' embeddings have D = {widths}: every rank needs the same D")
+    given = rows[:, 5:].contiguous().view(torch.float64)
+    for k, name in enumerate(_PARAMETER_NAMES):
+        if not bool((given[:, k] == given[0, k]).all()):
+            raise _fail(f"the ranks call the loss with {name} = {given[:, k].tolist()}: every rank needs the same "
+                        "parameters (distributed=True)")
+    return rows[:, 1].tolist(), widths[0], bool(rows[:, 4].any())
 
 
 def _gather_padded(t: Tensor, sizes: list[int], group: dist.ProcessGroup | None) -> Tensor:
@@ -63,27 +119,22 @@ def loss_and_local_grad(
     detach_weights: bool,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor]:
-    """(the global loss, world_size × its gradient rows for the local embeddings; empty without ``need_grad``)."""
+    """(the global loss, world_size × its gradient rows for the local embeddings; empty without ``need_grad``).
+    The inputs are checked here, so that a fault on one rank is an error on every rank (``_share_status``)."""
     rank, size = world(group)
     device = _comm_device(group, embeddings)
+    parameters = (margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights)
+    sizes, d, any_grad = _share_status(embeddings, labels, group, device, parameters, need_grad)
     x = embeddings.detach()
     # The engine's split path runs on the CPU in float32 or float64 (16-bit features are widened exactly).
     wide = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     local = x.to(device=device, dtype=wide)
-    # One all-gather of every shard's (N_local, D).
-    shapes = torch.zeros(size, 2, dtype=torch.int64, device=device)
-    dist.all_gather_into_tensor(shapes, torch.tensor([list(x.shape)], dtype=torch.int64, device=device), group=group)
-    sizes, widths = shapes[:, 0].tolist(), shapes[:, 1].tolist()
-    d = x.shape[1]
-    if any(w != d for w in widths):
-        raise _fail(f"the ranks' embeddings have D = {widths}: every rank needs the same D")
     features = _gather_padded(local, sizes, group).cpu().contiguous()
     all_labels = _gather_padded(labels.to(device=device, dtype=torch.int64), sizes, group).cpu()
     ids = dense_ids(all_labels, wide)
     n = features.shape[0]
     start, count = sum(sizes[:rank]), sizes[rank]
     dtype = str(wide).removeprefix("torch.")
-    parameters = (margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights)
     ln_mass = None
     try:
         if semantics != SEMANTICS["paper"]:
@@ -91,10 +142,11 @@ def loss_and_local_grad(
             _engine.query_ln_mass(dtype, features.data_ptr(), ids.data_ptr(), n, d, start, count, own.data_ptr(),
                                   *parameters)
             ln_mass = _gather_padded(own.to(device), sizes, group).cpu().contiguous()
-        grad = torch.empty_like(features) if need_grad else features.new_empty(0)
+        # Every rank's queries add to every rank's gradient rows: computed wherever any rank needs a gradient.
+        grad = torch.empty_like(features) if any_grad else features.new_empty(0)
         part = _engine.loss_queries(dtype, features.data_ptr(), ids.data_ptr(), n, d, start, count,
                                     0 if ln_mass is None else ln_mass.data_ptr(),
-                                    grad.data_ptr() if need_grad else 0, *parameters)
+                                    grad.data_ptr() if any_grad else 0, *parameters)
     except ValueError as e:
         # The engine names the features x; here they are the gathered embeddings.
         message = str(e)
@@ -102,7 +154,7 @@ def loss_and_local_grad(
     parts = torch.zeros(size, dtype=torch.float64, device=device)
     dist.all_gather_into_tensor(parts, torch.tensor([part], dtype=torch.float64, device=device), group=group)
     loss = torch.tensor(sum(parts.tolist()), dtype=x.dtype, device=x.device)
-    if not need_grad:
+    if not any_grad:
         return loss, x.new_empty(0)
     # Rank r's rows of every rank's contribution, summed: one reduce-scatter over the padded layout.
     m = max(sizes)
@@ -113,6 +165,8 @@ def loss_and_local_grad(
         offset += s
     mine = torch.empty(m, d, dtype=wide, device=device)
     dist.reduce_scatter_tensor(mine, padded.to(device), group=group)
+    if not need_grad:
+        return loss, x.new_empty(0)
     local_grad = (mine[:count] * size).to(device=x.device, dtype=x.dtype)
     return loss, local_grad
 

@@ -54,15 +54,22 @@ def ranked_list_loss(
                         ("base_n", base_n), ("base_p", base_p)):
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"RankedListLoss: {name} = {value!r} must be a finite number")
-    check_inputs(embeddings, labels, empty_ok=distributed)
-    fused = normalize and not distributed and embeddings.dtype in (torch.float32, torch.float64)
+    if distributed:
+        # Checked inside, after every rank has said how its check went (a local raise would leave the others
+        # waiting in a collective).
+        if normalize and isinstance(embeddings, Tensor) and embeddings.dim() == 2:
+            embeddings = torch.nn.functional.normalize(embeddings, dim=1)
+        need_grad = isinstance(embeddings, Tensor) and embeddings.requires_grad and torch.is_grad_enabled()
+        return DistributedLossFunction.apply(embeddings, labels, process_group, float(margin), float(alpha),
+                                             float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
+                                             SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad)
+    check_inputs(embeddings, labels)
+    fused = normalize and embeddings.dtype in (torch.float32, torch.float64)
     if normalize and not fused:
         embeddings = torch.nn.functional.normalize(embeddings, dim=1)
     need_grad = embeddings.requires_grad and torch.is_grad_enabled()
     parameters = (float(margin), float(alpha), float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
                   SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad, fused)
-    if distributed:
-        return DistributedLossFunction.apply(embeddings, labels, process_group, *parameters[:-1])
     if torch.compiler.is_compiling():
         return loss_and_grad(embeddings, labels, *parameters)[0]
     return LossFunction.apply(embeddings, labels, *parameters)

@@ -71,3 +71,40 @@ def train(rank: int, world: int, port: int, steps: list[dict], out: str) -> None
     if rank == 0:
         torch.save(history, os.path.join(out, "train.pt"))
     dist.destroy_process_group()
+
+
+def faults(rank: int, world: int, port: int, fault: str, out: str) -> None:
+    """One call of the loss with ``fault`` on rank 1 (the others as in ``losses``): saves this rank's outcome, the
+    error message or None, the seconds from the call to that outcome, and its loss and local gradient."""
+    import time
+
+    init(rank, world, port)
+    sizes = [6, 0, 9][:world] if fault == "empty_shard_without_grad" else [6, 8, 9][:world]
+    x, labels = full_batch(sum(sizes), 5, 3, 77, torch.float64)
+    local, lab = shard(x, sizes, rank).clone(), shard(labels, sizes, rank)
+    grad_on = not (rank == 1 and fault == "empty_shard_without_grad")
+    local.requires_grad_(grad_on)
+    if rank == 1 and fault == "labels_of_the_wrong_length":
+        lab = lab[:-1]
+    if rank == 1 and fault == "float32_beside_float64":
+        local = local.detach().float().requires_grad_(True)
+    if rank == 1 and fault == "a_nan":
+        local = local.detach().clone()
+        local[2, 1] = float("nan")
+        local.requires_grad_(True)
+    crit = rll.RankedListLoss(distributed=True, t_p=1.0)
+    if rank == 1 and fault == "a_different_margin":
+        crit = rll.RankedListLoss(distributed=True, t_p=1.0, margin=0.3)
+    start = time.monotonic()
+    error, loss, grad = None, None, None
+    try:
+        with torch.set_grad_enabled(not (rank == 1 and fault == "no_grad")):
+            value = crit(local, lab)
+        if value.requires_grad:
+            value.backward()
+        loss, grad = value.detach(), local.grad
+    except ValueError as e:
+        error = str(e)
+    torch.save({"error": error, "seconds": time.monotonic() - start, "loss": loss, "grad": grad},
+               os.path.join(out, f"fault{rank}.pt"))
+    dist.destroy_process_group()

@@ -5,13 +5,15 @@ for step. Run by `make test-torch`."""
 
 from __future__ import annotations
 
+import re
 import socket
+import time
 
 import pytest
 import ranked_list_loss as rll
 import torch
 import torch.multiprocessing as mp
-from distributed_worker import full_batch, losses, model, train
+from distributed_worker import faults, full_batch, losses, model, shard, train
 from test_torch import OPTIONS
 
 
@@ -82,3 +84,51 @@ def test_distributed_without_an_initialised_group_is_a_value_error():
     x, labels = full_batch(8, 4, 2, 1, torch.float64)
     with pytest.raises(ValueError, match="init_process_group"):
         rll.ranked_list_loss(x, labels, distributed=True)
+
+
+def spawn_within(fn, args: tuple, nprocs: int, seconds: float) -> None:
+    """mp.spawn with a deadline: a rank still running after ``seconds`` (a hang) fails the test, killed."""
+    context = mp.spawn(fn, args=args, nprocs=nprocs, join=False)
+    deadline = time.monotonic() + seconds
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in context.processes:
+                p.kill()
+            pytest.fail(f"a rank was still running after {seconds} s (it hangs)")
+
+
+RAISING = {
+    "labels_of_the_wrong_length": r"labels has 7 values but embeddings has N = 8 rows \(on rank 1 of \d",
+    "float32_beside_float64": r"dtypes \['float64', 'float32'",
+    "a_nan": r"gathered embeddings\[8\]\[1\] = NaN is not finite",
+    "a_different_margin": r"margin = \[0.4, 0.3(, 0.4)?\]: every rank needs the same parameters",
+}
+
+
+@pytest.mark.parametrize("world", [2, 3])
+@pytest.mark.parametrize("fault", [*RAISING, "no_grad", "empty_shard_without_grad"])
+def test_a_fault_on_one_rank_never_leaves_another_waiting(world, fault, tmp_path):
+    """Rank 1 is at fault: every rank raises the same error (naming rank 1) within 10 s of its call, or, for a rank
+    that needs no gradient, every rank finishes and the others get the exact gradient."""
+    spawn_within(faults, (world, free_port(), fault, str(tmp_path)), world, 120)
+    ranks = [torch.load(tmp_path / f"fault{r}.pt") for r in range(world)]
+    for r, outcome in enumerate(ranks):
+        assert outcome["seconds"] < 10, f"rank {r}: {outcome['seconds']:.1f} s"
+    if fault in RAISING:
+        messages = {outcome["error"] for outcome in ranks}
+        assert len(messages) == 1 and None not in messages, messages
+        assert re.search(RAISING[fault], messages.pop())
+        return
+    assert all(outcome["error"] is None for outcome in ranks), [outcome["error"] for outcome in ranks]
+    sizes = [6, 0, 9][:world] if fault == "empty_shard_without_grad" else [6, 8, 9][:world]
+    x, labels = full_batch(sum(sizes), 5, 3, 77, torch.float64)
+    x.requires_grad_(True)
+    want = rll.RankedListLoss(t_p=1.0)(x, labels)
+    want.backward()
+    for r, outcome in enumerate(ranks):
+        assert abs(outcome["loss"].item() - want.item()) <= 1e-12 * abs(want.item()), r
+        if outcome["grad"] is None:
+            assert r == 1
+            continue
+        rows = shard(x.grad, sizes, r) * world
+        assert (outcome["grad"] - rows).abs().max().item() <= 1e-12 * rows.abs().max().item(), r
