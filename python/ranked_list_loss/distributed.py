@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from . import _engine
-from ._ops import SEMANTICS, _fail, check_inputs, dense_ids
+from ._ops import SEMANTICS, _fail, check_inputs, dense_ids, exact_labels
 
 # The dtypes a status names, by code (the index).
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -67,8 +67,10 @@ def _share_status(embeddings: object, labels: object, group: dist.ProcessGroup |
     ok = not error
     n, d = tuple(embeddings.shape) if ok else (0, 0)
     code = _DTYPES.index(embeddings.dtype) if ok else -1
+    floating = int(ok and labels.dtype.is_floating_point)  # gathered as float64, else int64 (exact_labels)
     values = torch.tensor([float(v) for v in parameters], dtype=torch.float64).view(torch.int64).tolist()
-    mine = torch.tensor([[int(ok), n, d, code, int(need_grad), *values]], dtype=torch.int64, device=device)
+    mine = torch.tensor([[int(ok), n, d, code, int(need_grad), floating, *values]], dtype=torch.int64,
+                        device=device)
     everyone = torch.zeros(dist.get_world_size(group), mine.shape[1], dtype=torch.int64, device=device)
     dist.all_gather_into_tensor(everyone, mine, group=group)
     rows = everyone.cpu()
@@ -84,7 +86,11 @@ def _share_status(embeddings: object, labels: object, group: dist.ProcessGroup |
     widths = rows[:, 2].tolist()
     if len(set(widths)) > 1:
         raise _fail(f"the ranks' embeddings have D = {widths}: every rank needs the same D")
-    given = rows[:, 5:].contiguous().view(torch.float64)
+    if len(set(rows[:, 5].tolist())) > 1:
+        kinds = ["floating-point" if f else "integer" for f in rows[:, 5].tolist()]
+        raise _fail(f"the ranks' labels are {kinds}: every rank needs integer (or bool) labels, or every rank "
+                    "floating-point ones (distributed=True)")
+    given = rows[:, 6:].contiguous().view(torch.float64)
     for k, name in enumerate(_PARAMETER_NAMES):
         if not bool((given[:, k] == given[0, k]).all()):
             raise _fail(f"the ranks call the loss with {name} = {given[:, k].tolist()}: every rank needs the same "
@@ -130,7 +136,7 @@ def loss_and_local_grad(
     wide = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     local = x.to(device=device, dtype=wide)
     features = _gather_padded(local, sizes, group).cpu().contiguous()
-    all_labels = _gather_padded(labels.to(device=device, dtype=torch.int64), sizes, group).cpu()
+    all_labels = _gather_padded(exact_labels(labels, device), sizes, group).cpu()
     ids = dense_ids(all_labels, wide)
     n = features.shape[0]
     start, count = sum(sizes[:rank]), sizes[rank]

@@ -86,6 +86,8 @@ def faults(rank: int, world: int, port: int, fault: str, out: str) -> None:
     local.requires_grad_(grad_on)
     if rank == 1 and fault == "labels_of_the_wrong_length":
         lab = lab[:-1]
+    if fault == "float_labels" or (rank == 1 and fault == "float_labels_on_one_rank"):
+        lab = lab.to(torch.float64) / 7  # the same classes, as distinct floats
     if rank == 1 and fault == "float32_beside_float64":
         local = local.detach().float().requires_grad_(True)
     if rank == 1 and fault == "a_nan":

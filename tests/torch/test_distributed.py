@@ -102,14 +102,16 @@ RAISING = {
     "float32_beside_float64": r"dtypes \['float64', 'float32'",
     "a_nan": r"gathered embeddings\[8\]\[1\] = NaN is not finite",
     "a_different_margin": r"margin = \[0.4, 0.3(, 0.4)?\]: every rank needs the same parameters",
+    "float_labels_on_one_rank": r"labels are \['integer', 'floating-point'",
 }
 
 
 @pytest.mark.parametrize("world", [2, 3])
-@pytest.mark.parametrize("fault", [*RAISING, "no_grad", "empty_shard_without_grad"])
+@pytest.mark.parametrize("fault", [*RAISING, "no_grad", "empty_shard_without_grad", "float_labels"])
 def test_a_fault_on_one_rank_never_leaves_another_waiting(world, fault, tmp_path):
     """Rank 1 is at fault: every rank raises the same error (naming rank 1) within 10 s of its call, or, for a rank
-    that needs no gradient, every rank finishes and the others get the exact gradient."""
+    that needs no gradient, every rank finishes and the others get the exact gradient (as they do with
+    floating-point labels on every rank, compared exactly)."""
     spawn_within(faults, (world, free_port(), fault, str(tmp_path)), world, 120)
     ranks = [torch.load(tmp_path / f"fault{r}.pt") for r in range(world)]
     for r, outcome in enumerate(ranks):

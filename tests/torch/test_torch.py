@@ -161,7 +161,9 @@ def test_labels_are_compared_exactly():
          r"embeddings\[2\]\[0\] = inf is not finite"),
         (lambda x, y: (x, y[:-1]), r"labels has 11 values but embeddings has N = 12 rows"),
         (lambda x, y: (x[0], y), r"embeddings must be \(N, D\), got shape \(3,\)"),
-        (lambda x, y: (x, y.to(torch.float32)), r"labels.dtype = torch.float32: an integer dtype expected"),
+        (lambda x, y: (x, y.to(torch.complex64)), r"labels.dtype = torch.complex64: integer, bool or real"),
+        (lambda x, y: (x, y.to(torch.float32).index_fill_(0, torch.tensor(5), math.nan)),
+         r"labels\[5\] = nan is not finite"),
         (lambda x, y: (x.to(torch.int32), y), r"embeddings.dtype = torch.int32"),
         (lambda x, y: (x[:, :0], y), r"N and D must be > 0"),
         (lambda x, y: (x, y.view(3, 4)), r"labels must be \(N,\)"),
@@ -200,12 +202,42 @@ def test_pml_arguments_are_checked():
         rll.pml.RankedListLoss(margin=0.4, Tn=10)(x, labels, ref_emb=x)
 
 
-def test_double_backward_is_refused():
+def test_double_backward_is_refused_only_through_the_gradient():
     x, labels = batch(12, 3, 4, 8)
     x.requires_grad_(True)
-    loss = rll.ranked_list_loss(x, labels)
+    _, want = ours(x.detach(), labels, {})
+    (g,) = torch.autograd.grad(rll.ranked_list_loss(x, labels), x, create_graph=True)
+    assert g.requires_grad and torch.equal(g.detach(), want)
     with pytest.raises(RuntimeError, match="double backward"):
-        torch.autograd.grad(loss, x, create_graph=True)
+        torch.autograd.grad(g.sum(), x)
+
+
+def test_torch_func_grad_gives_the_engines_gradient():
+    x, labels = batch(14, 4, 3, 8)
+    _, want = ours(x, labels, {"t_p": 1.0})
+    got = torch.func.grad(lambda e: rll.ranked_list_loss(e, labels, t_p=1.0))(x)
+    assert torch.equal(got, want)
+
+
+def test_the_custom_ops_gradient_output_is_not_differentiable():
+    x, labels = batch(12, 3, 4, 8)
+    x.requires_grad_(True)
+    loss, grad = torch.ops.ranked_list_loss.loss_and_grad(x, labels, 0.4, 1.2, 10.0, 0.0, 1.0, 2.71828, 2.71828, 0,
+                                                          False, False, True, False)
+    assert loss.requires_grad and not grad.requires_grad
+
+
+def test_labels_of_any_dtype_are_compared_exactly():
+    x, labels = batch(30, 6, 3, 6)
+    want = rll.ranked_list_loss(x, labels).item()
+    # float and bool labels, as PML takes them: equal values are one class, others distinct, exactly.
+    assert rll.ranked_list_loss(x, labels.to(torch.float64) / 8 + 0.1).item() == want
+    assert rll.ranked_list_loss(x, labels.to(torch.float16)).item() == want
+    two = (labels % 2).to(torch.bool)
+    assert rll.ranked_list_loss(x, two).item() == rll.ranked_list_loss(x, two.to(torch.int64)).item()
+    # 1 + 2^-20 and 1 are two classes in float64 (one in float16).
+    near = torch.where(labels % 2 == 0, 1.0, 1.0 + 2.0**-20).to(torch.float64)
+    assert rll.ranked_list_loss(x, near).item() == rll.ranked_list_loss(x, (labels % 2)).item()
 
 
 def test_backward_scales_by_the_incoming_gradient():
