@@ -17,6 +17,31 @@ fn values(n: usize, d: usize) -> rll::Result<usize> {
         .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))
 }
 
+/// The `len` values of `T` at address `ptr`: an empty slice when `len` is 0, whatever the address (an empty
+/// tensor's data pointer may be null, and no slice may be made from a null pointer, even of length 0).
+///
+/// # Safety
+/// For `len` > 0, `ptr` addresses `len` initialised, aligned values of `T`, alive and not written for `'a`.
+unsafe fn values_at<'a, T>(ptr: usize, len: usize) -> &'a [T] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract, for a non-empty range.
+    unsafe { std::slice::from_raw_parts(ptr as *const T, len) }
+}
+
+/// [`values_at`], writable.
+///
+/// # Safety
+/// For `len` > 0, `ptr` addresses `len` aligned values of `T`, alive and used by nothing else for `'a`.
+unsafe fn values_at_mut<'a, T>(ptr: usize, len: usize) -> &'a mut [T] {
+    if len == 0 {
+        return &mut [];
+    }
+    // SAFETY: the caller's contract, for a non-empty range.
+    unsafe { std::slice::from_raw_parts_mut(ptr as *mut T, len) }
+}
+
 fn to_py(e: RllError) -> PyErr {
     match e.kind {
         ErrorKind::Device | ErrorKind::Internal => PyRuntimeError::new_err(e.message),
@@ -60,8 +85,8 @@ unsafe fn host<T: rll::Real>(
 ) -> rll::Result<f64> {
     let nd = values(n, d)?;
     // SAFETY (both): the caller's contract.
-    let read = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts(ptr as *const T, len) };
-    let part = |ptr: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(ptr as *mut T, len) };
+    let read = |ptr: usize, len: usize| unsafe { values_at::<T>(ptr, len) };
+    let part = |ptr: usize, len: usize| unsafe { values_at_mut::<T>(ptr, len) };
     let (xs, ls) = (read(x, nd), read(labels, n));
     let Some(s) = norm else {
         let g = (grad != 0).then(|| part(grad, nd));
@@ -121,13 +146,8 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, s
 unsafe fn host_half<H: Half>(p: &Params, x: usize, labels: usize, n: usize, d: usize, grad: usize) -> rll::Result<f64> {
     let nd = values(n, d)?;
     // SAFETY: the caller's contract; H is a 16-bit pattern.
-    let (xs, ls) = unsafe {
-        (
-            std::slice::from_raw_parts(x as *const H, nd),
-            std::slice::from_raw_parts(labels as *const f32, n),
-        )
-    };
-    let g = (grad != 0).then(|| unsafe { std::slice::from_raw_parts_mut(grad as *mut H, nd) });
+    let (xs, ls) = unsafe { (values_at::<H>(x, nd), values_at::<f32>(labels, n)) };
+    let g = (grad != 0).then(|| unsafe { values_at_mut::<H>(grad, nd) });
     compute_half::<H>(p, xs, ls, n, d, 1.0, g).map(f64::from)
 }
 
@@ -272,12 +292,7 @@ fn params_of(
 unsafe fn host_batch<'a, T: rll::Real>(x: usize, labels: usize, n: usize, d: usize) -> rll::Result<Batch<'a, T>> {
     let nd = values(n, d)?;
     // SAFETY: the caller's contract.
-    let (x, labels) = unsafe {
-        (
-            std::slice::from_raw_parts(x as *const T, nd),
-            std::slice::from_raw_parts(labels as *const T, n),
-        )
-    };
+    let (x, labels) = unsafe { (values_at::<T>(x, nd), values_at::<T>(labels, n)) };
     Ok(Batch { x, labels, n, d })
 }
 
@@ -300,8 +315,8 @@ unsafe fn host_queries<T: rll::Real>(
 ) -> rll::Result<f64> {
     // SAFETY (all three): the caller's contract.
     let batch = unsafe { host_batch::<T>(x, labels, n, d)? };
-    let ln_mass = (ln_mass != 0).then(|| unsafe { std::slice::from_raw_parts(ln_mass as *const f64, n) });
-    let g = (grad != 0).then(|| unsafe { std::slice::from_raw_parts_mut(grad as *mut T, n * d) });
+    let ln_mass = (ln_mass != 0).then(|| unsafe { values_at::<f64>(ln_mass, n) });
+    let g = (grad != 0).then(|| unsafe { values_at_mut::<T>(grad, n * d) });
     let q = rll::Queries { start, count, ln_mass };
     rll::compute_queries(p, batch, q, T::one(), g).map(|v| v.f64())
 }
@@ -408,7 +423,7 @@ fn query_ln_mass(
             // SAFETY: the package passes live contiguous CPU tensors of these sizes and dtype, and `count` float64
             // values at `out`.
             unsafe {
-                let out = std::slice::from_raw_parts_mut(out as *mut f64, count);
+                let out = values_at_mut::<f64>(out, count);
                 match dtype.as_str() {
                     "float32" => rll::query_ln_mass(&p, host_batch::<f32>(x, labels, n, d)?, start, count, out),
                     "float64" => rll::query_ln_mass(&p, host_batch::<f64>(x, labels, n, d)?, start, count, out),
