@@ -163,7 +163,7 @@ const char* order_name(Order order) {
   return "?";
 }
 
-std::string run_grid(const Kernel& kernel, const char* name, void** params, dim3 grid, dim3 block, bool barriers,
+std::string run_grid(const Kernel& kernel, void** params, dim3 grid, dim3 block, bool barriers,
                      const Schedule& schedule) {
   const unsigned threads = block.x * block.y * block.z;
   while (run.fibers.size() < threads) {
@@ -179,14 +179,17 @@ std::string run_grid(const Kernel& kernel, const char* name, void** params, dim3
   run.fibers_on = barriers;
   block_dim = block;
   grid_dim = grid;
-  races_begin_launch(name, schedule.races);
+  races_begin_launch(schedule.races);
   std::string error;
   const std::uint64_t blocks = std::uint64_t{grid.x} * grid.y * grid.z;
-  std::vector<std::uint64_t> block_order;
-  arrange(block_order, blocks, schedule, ~std::uint64_t{0});
+  // Only a shuffle needs the grid's permutation in memory (a grid may have 2^31 blocks).
+  std::vector<std::uint64_t> shuffled;
+  if (schedule.order == Order::shuffle) arrange(shuffled, blocks, schedule, ~std::uint64_t{0});
   std::vector<std::uint64_t> thread_order;
   for (std::uint64_t k = 0; k < blocks && error.empty(); ++k) {
-    const std::uint64_t b = block_order[k];
+    const std::uint64_t b = schedule.order == Order::forward ? k
+                            : schedule.order == Order::reverse ? blocks - 1 - k
+                                                               : shuffled[k];
     const unsigned bx = static_cast<unsigned>(b % grid.x), by = static_cast<unsigned>(b / grid.x % grid.y),
                    bz = static_cast<unsigned>(b / (std::uint64_t{grid.x} * grid.y));
     block_idx = uint3{bx, by, bz};

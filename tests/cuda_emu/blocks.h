@@ -25,7 +25,7 @@ struct Schedule {
 // "" when every block ran to its end; otherwise what went wrong (a __syncthreads() that some threads of a block
 // never reached, a shared-memory race). `barriers`: whether the kernel's PTX has any (without, the threads run as
 // plain calls).
-std::string run_grid(const Kernel& kernel, const char* name, void** params, dim3 grid, dim3 block, bool barriers,
+std::string run_grid(const Kernel& kernel, void** params, dim3 grid, dim3 block, bool barriers,
                      const Schedule& schedule);
 
 // The kernel, block and thread running on this host thread, for fault reports ("" when none).

@@ -244,7 +244,7 @@ std::string run_in_every_order(const Function& f, void** params, dim3 grid, dim3
   if (!take_check(f.name, grid, block, reach)) {
     Schedule once = plan[0];
     once.races = false;
-    return run_grid(*f.kernel, f.name.c_str(), params, grid, block, f.ptx.barriers, once);
+    return run_grid(*f.kernel, params, grid, block, f.ptx.barriers, once);
   }
   note_launch("checked " + f.name);
   for (Region& r : regions)
@@ -254,7 +254,7 @@ std::string run_in_every_order(const Function& f, void** params, dim3 grid, dim3
       if (k > 0) std::memcpy(r.data, r.before.data(), r.bytes);
     // The race check needs the checked build; the further orders compare bytes only and take the plain one.
     const Kernel& kernel = k == 0 ? *f.checked : *f.kernel;
-    const std::string error = run_grid(kernel, f.name.c_str(), params, grid, block, f.ptx.barriers, plan[k]);
+    const std::string error = run_grid(kernel, params, grid, block, f.ptx.barriers, plan[k]);
     if (!error.empty())
       return plan.size() > 1 ? error + " (" + order_name(plan[k].order) + " order)" : error;
     for (Region& r : regions) {

@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+#include <utility>
 #include <vector>
 
 namespace rll_emu {
@@ -42,8 +42,9 @@ std::string short_name(const char* mangled) {
   std::string s = status == 0 && d != nullptr ? d : mangled;
   std::free(d);
   // The checked build's copy: its unnamed namespace and renamed entries (build.py) are not the kernel's names.
-  for (const std::string noise : {"(anonymous namespace)::", "_checked::"})
-    for (std::size_t at; (at = s.find(noise)) != std::string::npos;) s.erase(at, noise.size() - (noise[0] == '_' ? 2 : 0));
+  const std::pair<std::string, std::string> noise[] = {{"(anonymous namespace)::", ""}, {"_checked::", "::"}};
+  for (const auto& [from, to] : noise)
+    for (std::size_t at; (at = s.find(from)) != std::string::npos;) s.replace(at, from.size(), to);
   const std::size_t sep = s.rfind("::");
   if (sep == std::string::npos || sep == 0 || s[sep - 1] != ')') return s;
   int depth = 0;
@@ -123,7 +124,6 @@ struct Cell {
 };
 
 struct State {
-  const char* kernel = "";
   std::uintptr_t lo = 0, span = 0;  // this thread's addresses of the shared arrays
   std::vector<Cell> shadow;
   std::uint32_t interval = 0, block_serial = 0, barrier = 0;
@@ -189,7 +189,7 @@ void shared_access(const void* addr, std::size_t bytes, bool write) {
 
 }  // namespace
 
-void races_begin_launch(const char* kernel, bool on) {
+void races_begin_launch(bool on) {
   State& s = state;
   s.first.clear();
   if (!on) return;
@@ -202,7 +202,6 @@ void races_begin_launch(const char* kernel, bool on) {
   s.lo = tls + l.lo;
   s.span = l.hi - l.lo;
   if (s.shadow.size() != s.span) s.shadow.assign(s.span, Cell{});
-  s.kernel = kernel;
   armed = Armed{s.lo, s.span};
 }
 

@@ -14,8 +14,8 @@
 
 namespace rll_emu {
 
-// Arms the detector on this host thread for one launch of `kernel` (a no-op when `on` is false).
-void races_begin_launch(const char* kernel, bool on);
+// Arms the detector on this host thread for one launch (a no-op when `on` is false).
+void races_begin_launch(bool on);
 // A new block: its shared memory counts as never written.
 void races_begin_block(uint3 block);
 // A new barrier interval of the current block (every live thread passed a __syncthreads()).
