@@ -1,7 +1,7 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)      make check   the quick tier
 # Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-cuda-emu, test-torch, test-patch, test-caffe, test-octave, test-pycaffe,
-# test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
+# test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., test-pml-suite PML=..., bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
 # tests/gpu/check_all.sh on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe
 # alone, caffe-gpu a CUDA build of it.
 
@@ -32,7 +32,8 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 .PHONY: sccache all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	bench-distributed distributed-vs-pml deps-fuzz fuzz test-fuzz test-sanitize \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
-	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch
+	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch \
+	test-pml-suite
 
 all: build
 
@@ -240,7 +241,7 @@ torch-install: torch-env
 test-torch: torch-install build
 	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tests/gpu/nccl_check.py \
 	  tools/demo_torch.py bench/bench_distributed.py tools/distributed_vs_pml.py tools/fuzz_all.py fuzz/apply/fuzz_apply.py \
-	  examples/torch_half_precision.py
+	  examples/torch_half_precision.py tools/pml_suite.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
 	  test_distributed.py
 	$(TORCH_PY) examples/torch_half_precision.py
@@ -273,6 +274,13 @@ test-sanitize: test-c
 # pytorch-metric-learning, Recall@K and NMI for both protocols, time per step (tools/demo_torch.py).
 demo-torch: deps-demo torch-install
 	$(TORCH_PY) tools/demo_torch.py --seed $(SEED) --iters $(ITERS) --out demo_torch_out/results.json
+
+# pytorch-metric-learning's own tests/losses/test_ranked_list_loss.py against ours (tools/pml_suite.py: its one
+# import of RankedListLoss swapped for rll.pml's; nothing of the checkout is copied or changed). PEER=1 runs it on
+# PML's own class. CI has no checkout (not in make test).
+test-pml-suite: torch-install
+	@[ -n "$(PML)" ] || { echo "usage: make test-pml-suite PML=<a pytorch-metric-learning checkout> [PEER=1]"; exit 2; }
+	$(TORCH_PY) tools/pml_suite.py $(if $(PEER),--peer) $(PML)
 
 # Ours and pytorch-metric-learning through PyTorch, forward+backward, 1 and 2 threads, medians and ratios
 # (docs/pytorch.md).

@@ -32,9 +32,12 @@ class RankedListLoss(nn.Module):
         if kwargs:
             raise TypeError(f"RankedListLoss (pml): {', '.join(sorted(kwargs))} not supported (PML's distance, "
                             "reducer and regularizers; the loss uses PML's defaults)")
-        if not 0 <= imbalance < 1:
-            raise ValueError(f"RankedListLoss (pml): imbalance = {imbalance} must be in [0, 1) (1, negatives only, "
-                             "has no finite λ)")
+        if not 0 <= imbalance <= 1:
+            # PML asserts this range; its test expects the AssertionError.
+            raise AssertionError(f"RankedListLoss (pml): imbalance = {imbalance} must be in [0, 1]")
+        if imbalance == 1:
+            raise ValueError("RankedListLoss (pml): imbalance = 1 (negatives only) is not supported yet: it has no "
+                             "finite λ in this engine's L_P + λ L_N")
         self.margin, self.Tn, self.Tp, self.imbalance = margin, Tn, Tp, imbalance
         self.alpha = 1 + margin / 2 if alpha is None else alpha
         self.distributed, self.process_group = distributed, process_group

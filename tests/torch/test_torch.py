@@ -195,6 +195,9 @@ def test_bad_parameters_are_value_errors(kwargs, match):
 def test_pml_arguments_are_checked():
     with pytest.raises(ValueError, match="imbalance = 1"):
         rll.pml.RankedListLoss(margin=0.4, Tn=10, imbalance=1)
+    for outside in (-1, 2):  # PML's assertion, and so its exception type
+        with pytest.raises(AssertionError, match=f"imbalance = {outside} must be in"):
+            rll.pml.RankedListLoss(margin=0.4, Tn=10, imbalance=outside)
     with pytest.raises(TypeError, match="distance"):
         rll.pml.RankedListLoss(margin=0.4, Tn=10, distance=None)
     x, labels = batch(12, 3, 4, 7)
