@@ -20,7 +20,8 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_
   const long i = blockIdx.x;
   T* row = dist_a + i * n;
   const T yi = labels[i];
-  T max_p = 0, max_n = 0, cnt_p = 0, cnt_n = 0;
+  // The maxima start below every exponent (not at 0), so that a negative temperature gets its largest weight 1.
+  T max_p = -Num<T>::max_value(), max_n = -Num<T>::max_value(), cnt_p = 0, cnt_n = 0;
   for (long j = threadIdx.x; j < n; j += RLL_THREADS) {
     const T d = row[j];
     if (labels[j] == yi) {

@@ -7,7 +7,8 @@
 //!   L = (1/N) Σ_i [L_P(i) + λ L_N(i)].
 //! With h_j the hinge of pair (i, j) and L_* the row's mean, ∂L_P/∂d_ij = (w_j/W)(1 + T_p (h_j − L_P)) and
 //! ∂L_N/∂d_ij = −(w_j/W)(1 + T_n (h_j − L_N)); with `detach_weights` the bracket is 1. Weights are computed as
-//! exp(T h − max_row T h): the ratios w/W are unchanged and nothing overflows.
+//! exp(T h − max_set T h): the ratios w/W are unchanged, nothing overflows, and the largest weight is 1, so W ≥ 1
+//! for any finite temperature, negative ones too (the maximum starts below every exponent, not at 0).
 //!
 //! The maths of a pair is written once ([`Paper::exponent`], [`Paper::hinge`], [`Paper::coef`]) and a row's sums
 //! once ([`PaperSums`]); the two row drivers ([`Paper::row`] over an index list, [`Paper::row_dense`] over the whole
@@ -45,9 +46,11 @@ struct PaperSums<T> {
 
 impl<T: Real> PaperSums<T> {
     fn new() -> Self {
+        // Below every exponent (|T h| is capped far inside the range, scaled.rs): for T ≥ 0 the maximum is what a
+        // start at 0 gave, and a negative T, whose exponents are all negative, still gets its largest weight 1.
         PaperSums {
-            max_p: T::zero(),
-            max_n: T::zero(),
+            max_p: -T::max_value(),
+            max_n: -T::max_value(),
             n_pos: 0,
             n_neg: 0,
             wp: T::zero(),

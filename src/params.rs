@@ -185,12 +185,8 @@ impl Params {
                 return Err(RllError::param(format!("{name} = {v} is not finite")));
             }
         }
-        for (name, v) in [
-            ("margin", self.margin),
-            ("t_n", self.t_n),
-            ("t_p", self.t_p),
-            ("lambda", self.lambda),
-        ] {
+        // Temperatures may take any finite value, negative too (pytorch-metric-learning accepts and tests them).
+        for (name, v) in [("margin", self.margin), ("lambda", self.lambda)] {
             if v < 0.0 {
                 return Err(RllError::param(format!("{name} = {v} is negative")));
             }

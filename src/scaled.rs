@@ -19,10 +19,11 @@ pub struct Units {
     pub d: usize,
 }
 
-/// A temperature in scaled units, clamped so that T·h stays far from overflow (h < 4√d in scaled units).
+/// A temperature in scaled units, clamped to ±cap so that T·h stays far from overflow (h < 4√d in scaled units);
+/// any finite temperature, negative too.
 fn scaled_temperature<T: Real>(t: f64, s: Units) -> T {
     let cap = T::max_value() / T::of(64.0 * ((s.d as f64).sqrt() + 1.0));
-    ldexp(T::of(t), s.exp).min(cap)
+    ldexp(T::of(t), s.exp).max(-cap).min(cap)
 }
 
 /// PAPER in scaled units: β_P = (α − m)·2^−exp, β_N = α·2^−exp, T_p and T_n ·2^exp, 1/N and the coefficient cap.

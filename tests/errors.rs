@@ -117,17 +117,10 @@ fn parameter_errors_name_the_field_and_value() {
         ),
         (
             Params {
-                t_n: -1.0,
+                t_n: f32::INFINITY,
                 ..Params::default()
             },
-            "t_n = -1 is negative",
-        ),
-        (
-            Params {
-                t_p: -2.0,
-                ..Params::default()
-            },
-            "t_p = -2 is negative",
+            "t_n = inf is not finite",
         ),
         (
             Params {
@@ -274,9 +267,9 @@ fn layer_parameters_decode_from_a_serialized_layer() {
     assert_eq!((p.semantics, p.alpha), (Semantics::OfficialV2019, 1.0));
 
     // Errors name the layer and the field.
-    orig.softmax_t_n_param.as_mut().unwrap().scale = Some(-3.0);
+    orig.softmax_t_n_param.as_mut().unwrap().scale = Some(f32::NAN);
     let e = Params::decode_layer(&orig.encode_to_vec()).unwrap_err();
-    assert_eq!(e.message, "layer 'WSiamese/loss_image': t_n = -3 is negative");
+    assert_eq!(e.message, "layer 'WSiamese/loss_image': t_n = NaN is not finite");
     orig.softmax_t_n_param.as_mut().unwrap().scale = Some(3.0);
     orig.contrastive_loss_param_v2.as_mut().unwrap().legacy_version = Some(true);
     assert!(Params::decode_layer(&orig.encode_to_vec())

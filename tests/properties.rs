@@ -119,6 +119,15 @@ fn finite_inputs_give_finite_outputs() {
             base_p: 0.01,
             ..Params::default()
         });
+        // Any finite temperature, negative ones too, at any magnitude.
+        for t in [-3e38f32, -1e6, -50.0, 3e38] {
+            ps.push(Params {
+                semantics: s,
+                t_n: t,
+                t_p: -t,
+                ..Params::default()
+            });
+        }
     }
     for p in &ps {
         for (what, x, y, d) in extreme_inputs::<f32>() {
@@ -247,6 +256,58 @@ fn paper_exponent_shift_matches_the_unshifted_definition_in_f64() {
         assert!(
             (l - reference).abs() < 1e-12 * reference.abs().max(1e-12),
             "{l} vs {reference}"
+        );
+    }
+}
+
+#[test]
+fn paper_negative_temperatures_match_the_definition_and_its_limit() {
+    // T = -50: e^-250 at most, fine in f64 without a shift. T = -1e6: every weight but the smallest hinge's
+    // underflows in the definition, and the weighted means are the smallest hinge of each set.
+    let mut r = rng(62);
+    for _ in 0..5 {
+        let mut data = pk_batch(&mut r, 3, 3, 4, 1.0);
+        data.x.iter_mut().for_each(|v| *v *= 2.0);
+        let base = Params {
+            alpha: 4.0,
+            margin: 2.0,
+            ..Params::default()
+        };
+        let p = Params {
+            t_n: -50.0,
+            t_p: -50.0,
+            ..base
+        };
+        let (l, _, _) = eval(&p, &data.x, &data.labels, data.n, data.d);
+        let reference = paper_loss(&p, &data, &data.x);
+        assert!(
+            (l - reference).abs() < 1e-12 * reference.abs().max(1e-12),
+            "{l} vs {reference}"
+        );
+        let p = Params {
+            t_n: -1e6,
+            t_p: -1e6,
+            ..base
+        };
+        let (l, _, _) = eval(&p, &data.x, &data.labels, data.n, data.d);
+        let (bp, bn) = (2.0, 4.0);
+        let mut limit = 0.0;
+        for i in 0..data.n {
+            let (mut hp, mut hn) = (f64::INFINITY, f64::INFINITY);
+            for j in (0..data.n).filter(|&j| j != i) {
+                let dij = common::dist(&data.x, data.d, i, j);
+                if data.labels[j] == data.labels[i] && dij > bp {
+                    hp = hp.min(dij - bp);
+                } else if data.labels[j] != data.labels[i] && dij < bn {
+                    hn = hn.min(bn - dij);
+                }
+            }
+            limit += if hp.is_finite() { hp } else { 0.0 } + if hn.is_finite() { hn } else { 0.0 };
+        }
+        limit /= data.n as f64;
+        assert!(
+            (l - limit).abs() < 1e-9 * limit.max(1e-12),
+            "{l} vs the T -> -inf limit {limit}"
         );
     }
 }

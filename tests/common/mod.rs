@@ -209,7 +209,8 @@ pub fn rel_err(a: &[f64], b: &[f64], floor: f64) -> f64 {
 }
 
 /// The variants every cross-check runs: each semantics (with T_p = 2, so the positive weights vary), then PAPER's
-/// query-only and detached-weights options alone and together.
+/// query-only and detached-weights options alone and together, then PAPER with negative temperatures and α below
+/// the margin (pytorch-metric-learning's test values: every boundary crossed the other way).
 pub fn variants() -> Vec<Params> {
     let mut v: Vec<Params> = [Semantics::Paper, Semantics::OfficialV2020, Semantics::OfficialV2019]
         .into_iter()
@@ -226,6 +227,13 @@ pub fn variants() -> Vec<Params> {
             ..Params::default()
         });
     }
+    v.push(Params {
+        margin: 0.4,
+        alpha: 0.3,
+        t_n: -3.0,
+        t_p: -2.0,
+        ..Params::default()
+    });
     v
 }
 
