@@ -13,12 +13,14 @@
 template <typename T> struct Num;
 template <> struct Num<float> {
   __device__ static float exp(float x) { return expf(x); }
+  __device__ static float log(float x) { return logf(x); }
   __device__ static float sqrt(float x) { return sqrtf(x); }
   __device__ static float max_value() { return 3.402823466e38f; }
   __device__ static float fma(float a, float b, float c) { return fmaf(a, b, c); }
 };
 template <> struct Num<double> {
   __device__ static double exp(double x) { return ::exp(x); }
+  __device__ static double log(double x) { return ::log(x); }
   __device__ static double sqrt(double x) { return ::sqrt(x); }
   __device__ static double max_value() { return 1.7976931348623157e308; }
   __device__ static double fma(double a, double b, double c) { return ::fma(a, b, c); }

@@ -14,7 +14,7 @@ __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
 // stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null, L_P and L_N times 2^stat_exp (input units).
 template <typename T>
 __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, T t_n, T lambda, T inv_n,
-                           T cap, int detach, int symmetric, unsigned char* flags, T* row_loss, T* stats,
+                           T cap, T eps_n, int detach, int symmetric, unsigned char* flags, T* row_loss, T* stats,
                            int stat_exp) {
   __shared__ T buf[RLL_THREADS];
   const long i = blockIdx.x;
@@ -49,6 +49,10 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_
   }
   wp = block_sum(wp, buf); hp = block_sum(hp, buf);
   wn = block_sum(wn, buf); hn = block_sum(hn, buf);
+  if (eps_n > 0) {  // N eps in each non-empty set's W, in its weights' shifted units (PaperSums::add_eps)
+    if (cnt_p > 0) wp += Num<T>::exp(Num<T>::log(eps_n) - max_p);
+    if (cnt_n > 0) wn += Num<T>::exp(Num<T>::log(eps_n) - max_n);
+  }
   const T l_p = cnt_p > 0 ? hp / wp : (T)0;
   const T l_n = cnt_n > 0 ? hn / wn : (T)0;
   for (long j = threadIdx.x; j < n; j += RLL_THREADS) {
@@ -204,10 +208,11 @@ template <typename T> __device__ void sum_to_double(const T* v, long n, double* 
 
 #define RLL_INSTANTIATE(T, S)                                                                                   \
   extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, \
-                                                T t_n, T lambda, T inv_n, T cap, int detach, int symmetric,     \
-                                                unsigned char* flags, T* row_loss, T* stats, int stat_exp) {    \
-    paper_rows<T>(dist_a, labels, n, beta_p, beta_n, t_p, t_n, lambda, inv_n, cap, detach, symmetric, flags,   \
-                  row_loss, stats, stat_exp);                                                                 \
+                                                T t_n, T lambda, T inv_n, T cap, T eps_n, int detach,           \
+                                                int symmetric, unsigned char* flags, T* row_loss, T* stats,     \
+                                                int stat_exp) {                                                 \
+    paper_rows<T>(dist_a, labels, n, beta_p, beta_n, t_p, t_n, lambda, inv_n, cap, eps_n, detach, symmetric,   \
+                  flags, row_loss, stats, stat_exp);                                                          \
   }                                                                                                             \
   extern "C" __global__ void rll_official_sums_##S(const T* dist, const T* labels, long n, T beta_p, T beta_n, \
                                                    T k_p, T k_n, T theta, T m, double* sums, double* reported) { \

@@ -70,6 +70,8 @@ impl TryFrom<&rll_params> for Params {
             semantics: Semantics::from_i32(p.semantics)?,
             query_only: p.query_only != 0,
             detach_weights: p.detach_weights != 0,
+            // PML's bias is the PyTorch package's; the C ABI computes the exact means.
+            weight_eps: 0.0,
         })
     }
 }

@@ -4,7 +4,8 @@
 //!   P*_i = {j ≠ i : y_j = y_i, d_ij > β_P},   N*_i = {j : y_j ≠ y_i, d_ij < β_N},
 //!   L_P(i) = Σ_{P*_i} w⁺ (d − β_P) / Σ_{P*_i} w⁺,   w⁺ = exp(T_p (d − β_P)),
 //!   L_N(i) = Σ_{N*_i} w⁻ (β_N − d) / Σ_{N*_i} w⁻,   w⁻ = exp(T_n (β_N − d)),
-//!   L = (1/N) Σ_i [L_P(i) + λ L_N(i)].
+//!   L = (1/N) Σ_i [L_P(i) + λ L_N(i)],
+//! each Σ w of a denominator plus N ε when `weight_eps` ε is set (pytorch-metric-learning's bias; 0 by default).
 //! With h_j the hinge of pair (i, j) and L_* the row's mean, ∂L_P/∂d_ij = (w_j/W)(1 + T_p (h_j − L_P)) and
 //! ∂L_N/∂d_ij = −(w_j/W)(1 + T_n (h_j − L_N)); with `detach_weights` the bracket is 1. Weights are computed as
 //! exp(T h − max_set T h): the ratios w/W are unchanged, nothing overflows, and the largest weight is 1, so W ≥ 1
@@ -28,6 +29,8 @@ pub(crate) struct Paper<T> {
     pub detach: bool,
     /// |B_ij| is clamped here so that no sum of N terms can overflow.
     pub coef_cap: T,
+    /// N ε, added to each set's weight sum (unit-free, as the weights).
+    pub eps_n: T,
 }
 
 /// A row's running sums: the largest exponent of each set (pass 1), then the shifted weights' sums W = Σ w and
@@ -83,6 +86,19 @@ impl<T: Real> PaperSums<T> {
             self.wn = self.wn + w;
             self.hn = self.hn + w * h;
             w
+        }
+    }
+    /// After pass 2: N ε into each non-empty set's W, in the shifted units of its weights (N ε e^−max, computed as
+    /// e^(ln N ε − max); it may round to +∞, and then the set's mean and coefficients are 0, their limit).
+    fn add_eps(&mut self, eps_n: T) {
+        if eps_n > T::zero() {
+            let ln = eps_n.ln();
+            if self.n_pos > 0 {
+                self.wp = self.wp + (ln - self.max_p).exp();
+            }
+            if self.n_neg > 0 {
+                self.wn = self.wn + (ln - self.max_n).exp();
+            }
         }
     }
     /// L_P(i) = Σ w h / W over P*_i, L_N(i) likewise (0 for an empty set).
@@ -181,6 +197,7 @@ impl<T: Real> Paper<T> {
             let (same, d) = (labels[*j as usize] == yi, dist[*j as usize]);
             *v = s.add(same, *v, self.hinge(same, d));
         }
+        s.add_eps(self.eps_n);
         let (l_p, l_n) = s.means();
         // Pass 3: the coefficients.
         for (j, v) in out.iter_mut() {
@@ -209,6 +226,7 @@ impl<T: Real> Paper<T> {
                 *wv = s.add(y == yi, e, self.hinge(y == yi, d));
             }
         }
+        s.add_eps(self.eps_n);
         let (l_p, l_n) = s.means();
         // Pass 3: the coefficients, over the distances.
         for (j, ((&y, d), &wv)) in labels.iter().zip(row.iter_mut()).zip(w.iter()).enumerate() {
@@ -237,6 +255,7 @@ mod tests {
             inv_n: 1.0 / 64.0,
             detach,
             coef_cap: 1e30,
+            eps_n: 0.0,
         }
     }
 

@@ -56,6 +56,10 @@ pub struct Params {
     pub query_only: bool,
     /// PAPER: weights held constant in the gradient.
     pub detach_weights: bool,
+    /// PAPER: ε added to each of a row's N weights before they are summed, W = Σ_set w + N ε (0, the default: the
+    /// paper's exact weighted means; pytorch-metric-learning 2.9 uses 1e-5). Not a field of the Caffe proto: the
+    /// PyTorch package's PML form sets it.
+    pub weight_eps: f32,
 }
 
 impl Default for Params {
@@ -84,6 +88,7 @@ impl Params {
             },
             query_only: p.query_only(),
             detach_weights: p.detach_weights(),
+            weight_eps: 0.0,
         }
     }
 
@@ -135,6 +140,7 @@ impl Params {
             // Inherent to the OFFICIAL semantics; the flags only select PAPER variants.
             query_only: false,
             detach_weights: false,
+            weight_eps: 0.0,
         })
     }
 
@@ -179,6 +185,7 @@ impl Params {
             ("base_n", self.base_n),
             ("base_p", self.base_p),
             ("lambda", self.lambda),
+            ("weight_eps", self.weight_eps),
         ];
         for (name, v) in finite {
             if !v.is_finite() {
@@ -186,10 +193,20 @@ impl Params {
             }
         }
         // Temperatures may take any finite value, negative too (pytorch-metric-learning accepts and tests them).
-        for (name, v) in [("margin", self.margin), ("lambda", self.lambda)] {
+        for (name, v) in [
+            ("margin", self.margin),
+            ("lambda", self.lambda),
+            ("weight_eps", self.weight_eps),
+        ] {
             if v < 0.0 {
                 return Err(RllError::param(format!("{name} = {v} is negative")));
             }
+        }
+        if self.weight_eps != 0.0 && self.semantics != Semantics::Paper {
+            return Err(RllError::param(format!(
+                "weight_eps = {} applies to the PAPER semantics only",
+                self.weight_eps
+            )));
         }
         if self.alpha <= 0.0 {
             return Err(RllError::param(format!("alpha = {} must be > 0", self.alpha)));

@@ -38,6 +38,7 @@ pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
         inv_n: T::of(1.0 / s.n as f64),
         detach: p.detach_weights,
         coef_cap: coef_cap(s.n),
+        eps_n: T::of(p.weight_eps as f64 * s.n as f64),
     }
 }
 

@@ -124,6 +124,21 @@ fn parameter_errors_name_the_field_and_value() {
         ),
         (
             Params {
+                weight_eps: -1e-5,
+                ..Params::default()
+            },
+            "weight_eps = -0.00001 is negative",
+        ),
+        (
+            Params {
+                weight_eps: 1e-5,
+                semantics: Semantics::OfficialV2020,
+                ..Params::default()
+            },
+            "weight_eps = 0.00001 applies to the PAPER semantics only",
+        ),
+        (
+            Params {
                 lambda: -1.0,
                 ..Params::default()
             },

@@ -77,6 +77,7 @@ def compute(
     semantics: int,
     query_only: bool,
     detach_weights: bool,
+    weight_eps: float,
     need_grad: bool,
     normalize: bool,
 ) -> tuple[Tensor, Tensor]:
@@ -95,7 +96,7 @@ def compute(
     scratch = (torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[0])) if normalize else None
     try:
         value = _call_engine(x, ids, grad, need_grad, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics,
-                             query_only, detach_weights, scratch)
+                             query_only, detach_weights, weight_eps, scratch)
     except ValueError as e:
         # The engine names the features x; here they are the embeddings.
         message = str(e)
@@ -105,7 +106,7 @@ def compute(
 
 def _call_engine(x: Tensor, ids: Tensor, grad: Tensor, need_grad: bool, margin: float, alpha: float, t_n: float,
                  t_p: float, lambda_: float, base_n: float, base_p: float, semantics: int, query_only: bool,
-                 detach_weights: bool, scratch: tuple[Tensor, Tensor, Tensor] | None) -> float:
+                 detach_weights: bool, weight_eps: float, scratch: tuple[Tensor, Tensor, Tensor] | None) -> float:
     n, d = x.shape
     norm = (0, 0, 0) if scratch is None else tuple(t.data_ptr() for t in scratch)
     return _engine.loss(
@@ -127,6 +128,7 @@ def _call_engine(x: Tensor, ids: Tensor, grad: Tensor, need_grad: bool, margin: 
         semantics,
         query_only,
         detach_weights,
+        weight_eps,
         *norm,
     )
 
@@ -136,7 +138,7 @@ loss_and_grad = torch.library.custom_op("ranked_list_loss::loss_and_grad", compu
 
 @loss_and_grad.register_fake
 def _(embeddings, labels, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights,
-      need_grad, normalize):
+      weight_eps, need_grad, normalize):
     grad = torch.empty_like(embeddings) if need_grad else embeddings.new_empty(0)
     return embeddings.new_empty(()), grad
 
@@ -175,7 +177,7 @@ def _scaled_gradient(ctx, grad_loss: Tensor) -> Tensor:
 
 
 def _backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
-    return (_scaled_gradient(ctx, grad_loss),) + (None,) * 13
+    return (_scaled_gradient(ctx, grad_loss),) + (None,) * 14
 
 
 loss_and_grad.register_autograd(_backward, setup_context=_setup_context)

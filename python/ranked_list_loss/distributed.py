@@ -29,7 +29,7 @@ from ._ops import SEMANTICS, _fail, check_inputs, dense_ids, exact_labels
 # The dtypes a status names, by code (the index).
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 _PARAMETER_NAMES = ("margin", "alpha", "t_n", "t_p", "lambda_", "base_n", "base_p", "semantics", "query_only",
-                    "detach_weights")
+                    "detach_weights", "weight_eps")
 
 
 def world(group: dist.ProcessGroup | None) -> tuple[int, int]:
@@ -123,13 +123,14 @@ def loss_and_local_grad(
     semantics: int,
     query_only: bool,
     detach_weights: bool,
+    weight_eps: float,
     need_grad: bool,
 ) -> tuple[Tensor, Tensor]:
     """(the global loss, world_size × its gradient rows for the local embeddings; empty without ``need_grad``).
     The inputs are checked here, so that a fault on one rank is an error on every rank (``_share_status``)."""
     rank, size = world(group)
     device = _comm_device(group, embeddings)
-    parameters = (margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights)
+    parameters = (margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights, weight_eps)
     sizes, d, any_grad = _share_status(embeddings, labels, group, device, parameters, need_grad)
     x = embeddings.detach()
     # The engine's split path runs on the CPU in float32 or float64 (16-bit features are widened exactly).
@@ -191,4 +192,4 @@ class DistributedLossFunction(torch.autograd.Function):
         if torch.is_grad_enabled():
             raise RuntimeError("RankedListLoss: double backward (create_graph=True through the loss) is not supported")
         (grad,) = ctx.saved_tensors
-        return (grad_loss * grad,) + (None,) * 13
+        return (grad_loss * grad,) + (None,) * 14

@@ -26,6 +26,7 @@ def ranked_list_loss(
     base_p: float = 2.71828,
     normalize: bool = False,
     distributed: bool = False,
+    weight_eps: float = 0.0,
     process_group: torch.distributed.ProcessGroup | None = None,
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
@@ -42,6 +43,9 @@ def ranked_list_loss(
     rows x_i/‖x_i‖ (a zero row stays zero and gets no gradient), normalised inside the same engine call for float32
     and float64 (the Caffe Normalization layer's maths), with ``F.normalize`` for the 16-bit dtypes.
 
+    ``weight_eps`` ε (PAPER; 0 by default) adds ε to each of a row's N weights before they are summed, W = Σ w +
+    N ε: pytorch-metric-learning 2.9's bias (1e-5, which ``rll.pml`` sets), not the paper's exact means.
+
     ``distributed=True`` ranks each rank's queries against the whole batch of every rank of ``process_group`` (the
     default group when None) of an initialised ``torch.distributed``: the loss is the single-process loss of the
     concatenated batch on every rank, and the local gradient world_size times its rows for this rank, so that
@@ -51,7 +55,7 @@ def ranked_list_loss(
     if semantics not in SEMANTICS:
         raise ValueError(f"RankedListLoss: semantics = {semantics!r}: one of {', '.join(SEMANTICS)} expected")
     for name, value in (("margin", margin), ("alpha", alpha), ("t_n", t_n), ("t_p", t_p), ("lambda_", lambda_),
-                        ("base_n", base_n), ("base_p", base_p)):
+                        ("base_n", base_n), ("base_p", base_p), ("weight_eps", weight_eps)):
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"RankedListLoss: {name} = {value!r} must be a finite number")
     if distributed:
@@ -62,14 +66,15 @@ def ranked_list_loss(
         need_grad = isinstance(embeddings, Tensor) and embeddings.requires_grad and torch.is_grad_enabled()
         return DistributedLossFunction.apply(embeddings, labels, process_group, float(margin), float(alpha),
                                              float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
-                                             SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad)
+                                             SEMANTICS[semantics], bool(query_only), bool(detach_weights),
+                                             float(weight_eps), need_grad)
     check_inputs(embeddings, labels)
     fused = normalize and embeddings.dtype in (torch.float32, torch.float64)
     if normalize and not fused:
         embeddings = torch.nn.functional.normalize(embeddings, dim=1)
     need_grad = embeddings.requires_grad and torch.is_grad_enabled()
     parameters = (float(margin), float(alpha), float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
-                  SEMANTICS[semantics], bool(query_only), bool(detach_weights), need_grad, fused)
+                  SEMANTICS[semantics], bool(query_only), bool(detach_weights), float(weight_eps), need_grad, fused)
     if torch.compiler.is_compiling():
         return loss_and_grad(embeddings, labels, *parameters)[0]
     return LossFunction.apply(embeddings, labels, *parameters)[0]

@@ -6,8 +6,9 @@ that a PML user changes one import::
 
 PML 2.9 L2-normalises the embeddings (its default LpDistance), then averages over the N queries
 (1 − imbalance)·L_P(i) + imbalance·L_N(i) with positives beyond α − m and negatives within α (α = 1 + m/2 unless
-given). That is ours on the normalised rows with λ = imbalance / (1 − imbalance), times (1 − imbalance). PML adds
-1e-5 to each list's weight sum; ours is exact, so the two agree to about 1e-5 relative (docs/pytorch.md).
+given). That is ours on the normalised rows with λ = imbalance / (1 − imbalance), times (1 − imbalance), with PML's
+1e-5 added to each of a row's N weights before they are summed (the engine's ``weight_eps``), so the values are
+PML's (docs/pytorch.md).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from torch import Tensor, nn
 from torch.distributed import ProcessGroup
 
 from .functional import ranked_list_loss
+
+# What PML 2.9 adds to each weight of a row before summing them (`torch.sum(w + 1e-5, dim=1)`).
+PML_WEIGHT_EPS = 1e-5
 
 
 class RankedListLoss(nn.Module):
@@ -49,5 +53,6 @@ class RankedListLoss(nn.Module):
         keep = 1 - self.imbalance
         loss = ranked_list_loss(embeddings, labels, margin=self.margin, alpha=self.alpha, t_n=self.Tn, t_p=self.Tp,
                                 lambda_=self.imbalance / keep, semantics="paper", normalize=True,
-                                distributed=self.distributed, process_group=self.process_group)
+                                weight_eps=PML_WEIGHT_EPS, distributed=self.distributed,
+                                process_group=self.process_group)
         return keep * loss

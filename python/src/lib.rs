@@ -159,7 +159,7 @@ unsafe fn host_half<H: Half>(p: &Params, x: usize, labels: usize, n: usize, d: u
 /// cudaStream_t as an integer; 0 = the legacy default stream).
 #[pyfunction]
 #[pyo3(signature = (dtype, x, labels, n, d, grad, device, stream, margin, alpha, t_n, t_p, lambda_, base_n, base_p,
-                    semantics, query_only, detach_weights, norm_y=0, norm_dy=0, norms=0))]
+                    semantics, query_only, detach_weights, weight_eps, norm_y=0, norm_dy=0, norms=0))]
 #[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
 fn loss(
     py: Python<'_>,
@@ -181,6 +181,7 @@ fn loss(
     semantics: i32,
     query_only: bool,
     detach_weights: bool,
+    weight_eps: f32,
     norm_y: usize,
     norm_dy: usize,
     norms: usize,
@@ -202,6 +203,7 @@ fn loss(
         semantics,
         query_only,
         detach_weights,
+        weight_eps,
     )?;
     let p = &params;
     let dtype = dtype.to_string();
@@ -270,6 +272,7 @@ fn params_of(
     semantics: i32,
     query_only: bool,
     detach_weights: bool,
+    weight_eps: f32,
 ) -> PyResult<Params> {
     Ok(Params {
         margin,
@@ -282,6 +285,7 @@ fn params_of(
         semantics: Semantics::from_i32(semantics).map_err(to_py)?,
         query_only,
         detach_weights,
+        weight_eps,
     })
 }
 
@@ -327,7 +331,7 @@ unsafe fn host_queries<T: rll::Real>(
 /// masses (OFFICIAL).
 #[pyfunction]
 #[pyo3(signature = (dtype, x, labels, n, d, start, count, ln_mass, grad, margin, alpha, t_n, t_p, lambda_, base_n,
-                    base_p, semantics, query_only, detach_weights))]
+                    base_p, semantics, query_only, detach_weights, weight_eps))]
 #[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
 fn loss_queries(
     py: Python<'_>,
@@ -350,6 +354,7 @@ fn loss_queries(
     semantics: i32,
     query_only: bool,
     detach_weights: bool,
+    weight_eps: f32,
 ) -> PyResult<f64> {
     let p = params_of(
         margin,
@@ -362,6 +367,7 @@ fn loss_queries(
         semantics,
         query_only,
         detach_weights,
+        weight_eps,
     )?;
     let dtype = dtype.to_string();
     py.detach(move || {
@@ -382,7 +388,7 @@ fn loss_queries(
 /// at `out` (what the processes of a split batch gather before [`loss_queries`]).
 #[pyfunction]
 #[pyo3(signature = (dtype, x, labels, n, d, start, count, out, margin, alpha, t_n, t_p, lambda_, base_n, base_p,
-                    semantics, query_only, detach_weights))]
+                    semantics, query_only, detach_weights, weight_eps))]
 #[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
 fn query_ln_mass(
     py: Python<'_>,
@@ -404,6 +410,7 @@ fn query_ln_mass(
     semantics: i32,
     query_only: bool,
     detach_weights: bool,
+    weight_eps: f32,
 ) -> PyResult<()> {
     let p = params_of(
         margin,
@@ -416,6 +423,7 @@ fn query_ln_mass(
         semantics,
         query_only,
         detach_weights,
+        weight_eps,
     )?;
     let dtype = dtype.to_string();
     py.detach(move || {

@@ -100,6 +100,7 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T
             lambda = p.lambda,
             inv_n = p.inv_n,
             cap = p.coef_cap,
+            eps_n = p.eps_n,
             detach = detach,
             symmetric = sym,
             flags = flags,

@@ -194,6 +194,7 @@ pub const PAPER_ROWS: Kernel = k(
         ("lambda", Real),
         ("inv_n", Real),
         ("cap", Real),
+        ("eps_n", Real),
         ("detach", I32),
         ("symmetric", I32),
         ("flags", Ptr),

@@ -81,8 +81,10 @@ pub fn paper_row(p: &Params, data: &Data, i: usize, v: &Views) -> f64 {
             hn += w * (bn - dh);
         }
     }
-    let lp = if wp > 0.0 { hp / wp } else { 0.0 };
-    let ln = if wn > 0.0 { hn / wn } else { 0.0 };
+    // ε on each of the row's N weights, the set's or not (pytorch-metric-learning's bias; 0 by default).
+    let eps = data.n as f64 * p.weight_eps as f64;
+    let lp = if wp > 0.0 { hp / (wp + eps) } else { 0.0 };
+    let ln = if wn > 0.0 { hn / (wn + eps) } else { 0.0 };
     lp + p.lambda as f64 * ln
 }
 
@@ -209,8 +211,9 @@ pub fn rel_err(a: &[f64], b: &[f64], floor: f64) -> f64 {
 }
 
 /// The variants every cross-check runs: each semantics (with T_p = 2, so the positive weights vary), then PAPER's
-/// query-only and detached-weights options alone and together, then PAPER with negative temperatures and α below
-/// the margin (pytorch-metric-learning's test values: every boundary crossed the other way).
+/// query-only and detached-weights options alone and together, then PAPER with negative temperatures, α below the
+/// margin and ε on every weight sum (pytorch-metric-learning's test values and its bias, here 1e-3 so that it
+/// shows).
 pub fn variants() -> Vec<Params> {
     let mut v: Vec<Params> = [Semantics::Paper, Semantics::OfficialV2020, Semantics::OfficialV2019]
         .into_iter()
@@ -232,6 +235,7 @@ pub fn variants() -> Vec<Params> {
         alpha: 0.3,
         t_n: -3.0,
         t_p: -2.0,
+        weight_eps: 1e-3,
         ..Params::default()
     });
     v
@@ -265,9 +269,11 @@ pub fn paper_gradient_reference(p: &Params, data: &Data) -> Vec<f64> {
                 neg.push((j, dij, (tn * (bn - dij)).exp()));
             }
         }
-        let wp: f64 = pos.iter().map(|t| t.2).sum();
+        // The weight sums, with ε on each of the row's N weights (0 by default).
+        let eps = n as f64 * p.weight_eps as f64;
+        let wp: f64 = pos.iter().map(|t| t.2).sum::<f64>() + eps;
         let lp = pos.iter().map(|t| t.2 * (t.1 - bp)).sum::<f64>() / wp.max(f64::MIN_POSITIVE);
-        let wn: f64 = neg.iter().map(|t| t.2).sum();
+        let wn: f64 = neg.iter().map(|t| t.2).sum::<f64>() + eps;
         let ln = neg.iter().map(|t| t.2 * (bn - t.1)).sum::<f64>() / wn.max(f64::MIN_POSITIVE);
         for &(j, dij, w) in &pos {
             let bracket = if p.detach_weights {

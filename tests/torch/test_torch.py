@@ -94,7 +94,8 @@ def test_module_and_function_agree():
 
 
 def pml_formula(x: torch.Tensor, labels: torch.Tensor, margin, tn, imbalance, alpha, tp) -> float:
-    """PML 2.9's RankedListLoss written pair by pair in float64, without its N·1e-5 added to each weight sum."""
+    """PML 2.9's RankedListLoss written pair by pair in float64, with its 1e-5 added to each of a row's N weights
+    before they are summed."""
     alpha = 1 + margin / 2 if alpha is None else alpha
     e = F.normalize(x.double(), dim=1).tolist()
     y = labels.tolist()
@@ -111,28 +112,32 @@ def pml_formula(x: torch.Tensor, labels: torch.Tensor, margin, tn, imbalance, al
             elif y[j] != y[i] and 0 < dij < alpha:
                 w = math.exp(tn * (alpha - dij))
                 wn, hn = wn + w, hn + w * (alpha - dij)
-        total += (1 - imbalance) * (hp / wp if wp else 0.0) + imbalance * (hn / wn if wn else 0.0)
+        total += (1 - imbalance) * hp / (wp + n * 1e-5) + imbalance * hn / (wn + n * 1e-5)
     return total / n
 
 
-@pytest.mark.parametrize("imbalance,tn,tp,alpha", [(0.5, 10, 0, None), (0.3, 4, 2, 1.25), (0.0, 5, 1, None)])
+@pytest.mark.parametrize("imbalance,tn,tp,alpha,margin", [(0.5, 10, 0, None, 0.4), (0.3, 4, 2, 1.25, 0.4),
+                                                          (0.0, 5, 1, None, 0.4), (0.9, -10, -10, 3.0, 1.2),
+                                                          (0.5, 0.3, 0, 0.3, 0.4)])
 @pytest.mark.filterwarnings("ignore:Values of Tp or Tn are too high")
-def test_pml_parity(imbalance, tn, tp, alpha):
+def test_pml_parity(imbalance, tn, tp, alpha, margin):
     from pytorch_metric_learning.losses import RankedListLoss as PmlLoss
 
     x, labels = batch(60, 12, 10, 4, radius=3.0)  # PML normalises the rows; ours (pml) too
+    x = x.double()
     theirs_x = x.clone().requires_grad_(True)
-    theirs = PmlLoss(margin=0.4, Tn=tn, imbalance=imbalance, alpha=alpha, Tp=tp)(theirs_x, labels)
+    theirs = PmlLoss(margin=margin, Tn=tn, imbalance=imbalance, alpha=alpha, Tp=tp)(theirs_x, labels)
     theirs.backward()
     ours_x = x.clone().requires_grad_(True)
-    mine = rll.pml.RankedListLoss(margin=0.4, Tn=tn, imbalance=imbalance, alpha=alpha, Tp=tp)(ours_x, labels)
+    mine = rll.pml.RankedListLoss(margin=margin, Tn=tn, imbalance=imbalance, alpha=alpha, Tp=tp)(ours_x, labels)
     mine.backward()
     # PML's formula (a plain pair-by-pair reference), to the rounding of the parameters to float32 (the proto's
-    # type, which the engine takes) ...
-    assert mine.item() == pytest.approx(pml_formula(x, labels, 0.4, tn, imbalance, alpha, tp), rel=1e-6)
-    # ... and PML itself up to its bias: N·1e-5 = 6e-4 added to weight sums of 1 or more.
-    assert mine.item() == pytest.approx(theirs.item(), rel=1e-3)
-    assert F.cosine_similarity(ours_x.grad.flatten(), theirs_x.grad.flatten(), dim=0).item() > 0.9999
+    # type, which the engine takes), negative temperatures and α below the margin included ...
+    assert mine.item() == pytest.approx(pml_formula(x, labels, margin, tn, imbalance, alpha, tp), rel=1e-6)
+    # ... and PML itself, its N·1e-5 in each weight sum included, value and gradient.
+    assert mine.item() == pytest.approx(theirs.item(), rel=1e-6)
+    scale = theirs_x.grad.abs().max().item()
+    assert (ours_x.grad - theirs_x.grad).abs().max().item() <= 1e-5 * scale
 
 
 @pytest.mark.parametrize("options", [{}, {"t_p": 2.0, "lambda_": 0.5}, {"alpha": 1.0, "margin": 0.6, "t_n": 3.0}])
@@ -226,7 +231,7 @@ def test_the_custom_ops_gradient_output_is_not_differentiable():
     x, labels = batch(12, 3, 4, 8)
     x.requires_grad_(True)
     loss, grad = torch.ops.ranked_list_loss.loss_and_grad(x, labels, 0.4, 1.2, 10.0, 0.0, 1.0, 2.71828, 2.71828, 0,
-                                                          False, False, True, False)
+                                                          False, False, 0.0, True, False)
     assert loss.requires_grad and not grad.requires_grad
 
 
