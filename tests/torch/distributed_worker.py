@@ -73,17 +73,19 @@ def train(rank: int, world: int, port: int, steps: list[dict], out: str) -> None
     dist.destroy_process_group()
 
 
-def faults(rank: int, world: int, port: int, fault: str, out: str) -> None:
-    """One call of the loss with ``fault`` on rank 1 (the others as in ``losses``): saves this rank's outcome, the
-    error message or None, the seconds from the call to that outcome, and its loss and local gradient."""
+def fault_sizes(fault: str, world: int) -> list[int]:
+    return [6, 0, 9][:world] if fault == "empty_shard_without_grad" else [6, 8, 9][:world]
+
+
+def one_fault(rank: int, world: int, fault: str) -> dict:
+    """One call of the loss with ``fault`` on rank 1 (the others as in ``losses``): this rank's outcome, the error
+    message or None, the seconds from the call to that outcome, and its loss and local gradient."""
     import time
 
-    init(rank, world, port)
-    sizes = [6, 0, 9][:world] if fault == "empty_shard_without_grad" else [6, 8, 9][:world]
+    sizes = fault_sizes(fault, world)
     x, labels = full_batch(sum(sizes), 5, 3, 77, torch.float64)
     local, lab = shard(x, sizes, rank).clone(), shard(labels, sizes, rank)
-    grad_on = not (rank == 1 and fault == "empty_shard_without_grad")
-    local.requires_grad_(grad_on)
+    local.requires_grad_(not (rank == 1 and fault == "empty_shard_without_grad"))
     if rank == 1 and fault == "labels_of_the_wrong_length":
         lab = lab[:-1]
     if fault == "float_labels" or (rank == 1 and fault == "float_labels_on_one_rank"):
@@ -107,6 +109,13 @@ def faults(rank: int, world: int, port: int, fault: str, out: str) -> None:
         loss, grad = value.detach(), local.grad
     except ValueError as e:
         error = str(e)
-    torch.save({"error": error, "seconds": time.monotonic() - start, "loss": loss, "grad": grad},
-               os.path.join(out, f"fault{rank}.pt"))
+    return {"error": error, "seconds": time.monotonic() - start, "loss": loss, "grad": grad}
+
+
+def faults(rank: int, world: int, port: int, names: list[str], out: str) -> None:
+    """Each fault in turn in one process group (a call that raised on every rank leaves the group usable, which
+    the next call shows): saves this rank's outcomes."""
+    init(rank, world, port)
+    outcomes = {fault: one_fault(rank, world, fault) for fault in names}
+    torch.save(outcomes, os.path.join(out, f"fault{rank}.pt"))
     dist.destroy_process_group()
