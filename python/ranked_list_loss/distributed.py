@@ -11,10 +11,11 @@ rank is at fault, every rank raises the same ValueError naming the first such ra
 gradient still takes part in every collective when another rank needs one.
 
 Per call: one all-gather of the ranks' statuses (with the shard sizes), of the features and of the labels (padded
-to the largest shard inside); OFFICIAL also all-gathers each row's ln(S⁺ + S⁻) (N float64), for the global normaliser Z; each rank
-computes its own N_local query rows against the gathered N (O(N_local · N · D) work, O(N_local · N) memory, one
-engine call); one reduce-scatter of the N × D gradient contributions, and one all-gather of the ranks' loss parts,
-summed in rank order on every rank. Every rank must call the loss, with the same parameters.
+to the largest shard inside); OFFICIAL also all-gathers each row's ln(S⁺ + S⁻) (N float64), for the global
+normaliser Z; each rank computes its own N_local query rows against the gathered N (O(N_local · N · D) work,
+O(N_local · N) memory, one engine call); one reduce-scatter of the N × D gradient contributions, and one all-gather
+of the ranks' loss parts, summed in rank order on every rank. Every rank must call the loss, with the same
+parameters.
 """
 
 from __future__ import annotations
