@@ -1,7 +1,7 @@
 # ranked-list-loss: every set-up step and every test, from a fresh machine (Debian 12, root or sudo).
 #   make test    every test          make demo    the main job (README)      make check   the quick tier
 # Finer targets: test-rust, test-c, test-abi, lint, ptx-check, test-cuda-emu, test-torch, test-patch, test-caffe, test-octave, test-pycaffe,
-# test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., test-pml-suite PML=..., bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
+# test-caffe-gpu-build, gpu-check-dry, test-fork FORK=..., test-pml-suite PML=..., test-torch-debug, bench, bench-pml, demo-seeds, demo-tune, gpu-bundle (for
 # tests/gpu/check_all.sh on a GPU machine), gpu-layers-syntax; caffe / matcaffe / pycaffe build the patched Caffe
 # alone, caffe-gpu a CUDA build of it.
 
@@ -33,7 +33,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 	bench-distributed distributed-vs-pml deps-fuzz fuzz test-fuzz test-sanitize \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
 	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch \
-	test-pml-suite
+	test-pml-suite test-torch-debug
 
 all: build
 
@@ -274,6 +274,16 @@ test-sanitize: test-c
 # pytorch-metric-learning, Recall@K and NMI for both protocols, time per step (tools/demo_torch.py).
 demo-torch: deps-demo torch-install
 	$(TORCH_PY) tools/demo_torch.py --seed $(SEED) --iters $(ITERS) --out demo_torch_out/results.json
+
+# The torch suite against a debug build of the extension (Rust's debug assertions: a slice from a null pointer, an
+# overflow or an index out of range panics instead of passing unseen), about 75 s; then the release build again
+# (test-torch reinstalls it too). Not in make test.
+test-torch-debug: torch-env build
+	PATH=$(TORCH_VENV)/bin:$$PATH MATURIN_PEP517_ARGS="--profile dev" $(TORCH_PY) -m pip install -q --no-build-isolation \
+	  --force-reinstall --no-deps ./python
+	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
+	  test_distributed.py
+	$(MAKE) torch-install
 
 # pytorch-metric-learning's own tests/losses/test_ranked_list_loss.py against ours (tools/pml_suite.py: its one
 # import of RankedListLoss swapped for rll.pml's; nothing of the checkout is copied or changed). PEER=1 runs it on
