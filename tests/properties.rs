@@ -239,55 +239,44 @@ fn official_exponent_shift_leaves_the_result_unchanged() {
 
 #[test]
 fn paper_exponent_shift_matches_the_unshifted_definition_in_f64() {
-    // T = 50 with distances up to ~5: e^250, fine in f64 without a shift, so the plain definition is the reference.
+    // T = ±50 with distances up to ~5: e^±250, fine in f64 without a shift, so the plain definition is the
+    // reference (a negative temperature's exponents are all negative: its shift starts below them, not at 0).
     let mut r = rng(61);
-    for _ in 0..5 {
-        let mut data = pk_batch(&mut r, 3, 3, 4, 1.0);
-        data.x.iter_mut().for_each(|v| *v *= 2.0);
-        let p = Params {
-            t_n: 50.0,
-            t_p: 50.0,
-            alpha: 4.0,
-            margin: 2.0,
-            ..Params::default()
-        };
-        let (l, _, _) = eval(&p, &data.x, &data.labels, data.n, data.d);
-        let reference = paper_loss(&p, &data, &data.x);
-        assert!(
-            (l - reference).abs() < 1e-12 * reference.abs().max(1e-12),
-            "{l} vs {reference}"
-        );
+    for t in [50.0, -50.0] {
+        for _ in 0..5 {
+            let mut data = pk_batch(&mut r, 3, 3, 4, 1.0);
+            data.x.iter_mut().for_each(|v| *v *= 2.0);
+            let p = Params {
+                t_n: t,
+                t_p: t,
+                alpha: 4.0,
+                margin: 2.0,
+                ..Params::default()
+            };
+            let (l, _, _) = eval(&p, &data.x, &data.labels, data.n, data.d);
+            let reference = paper_loss(&p, &data, &data.x);
+            assert!(
+                (l - reference).abs() < 1e-12 * reference.abs().max(1e-12),
+                "T {t}: {l} vs {reference}"
+            );
+        }
     }
 }
 
 #[test]
-fn paper_negative_temperatures_match_the_definition_and_its_limit() {
-    // T = -50: e^-250 at most, fine in f64 without a shift. T = -1e6: every weight but the smallest hinge's
-    // underflows in the definition, and the weighted means are the smallest hinge of each set.
+fn paper_negative_temperatures_reach_their_limit() {
+    // T = -1e6: every weight but the smallest hinge's underflows in the definition, and the weighted means are the
+    // smallest hinge of each set.
     let mut r = rng(62);
     for _ in 0..5 {
         let mut data = pk_batch(&mut r, 3, 3, 4, 1.0);
         data.x.iter_mut().for_each(|v| *v *= 2.0);
-        let base = Params {
-            alpha: 4.0,
-            margin: 2.0,
-            ..Params::default()
-        };
-        let p = Params {
-            t_n: -50.0,
-            t_p: -50.0,
-            ..base
-        };
-        let (l, _, _) = eval(&p, &data.x, &data.labels, data.n, data.d);
-        let reference = paper_loss(&p, &data, &data.x);
-        assert!(
-            (l - reference).abs() < 1e-12 * reference.abs().max(1e-12),
-            "{l} vs {reference}"
-        );
         let p = Params {
             t_n: -1e6,
             t_p: -1e6,
-            ..base
+            alpha: 4.0,
+            margin: 2.0,
+            ..Params::default()
         };
         let (l, _, _) = eval(&p, &data.x, &data.labels, data.n, data.d);
         let (bp, bn) = (2.0, 4.0);

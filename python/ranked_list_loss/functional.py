@@ -37,7 +37,8 @@ def ranked_list_loss(
     ``"official_v2019"``: the official Caffe layer's gradient and the value it reports.
 
     embeddings: (N, D) float32, float64, float16 or bfloat16, CPU or CUDA; labels: (N,) of any integer, bool or
-    real floating-point dtype, on any device (moved to the embeddings', as PML does), compared exactly. Returns a 0-dim tensor of the embeddings' dtype, and the gradient comes in that dtype too:
+    real floating-point dtype, on any device (moved to the embeddings', as PML does), compared exactly. Returns a
+    0-dim tensor of the embeddings' dtype, and the gradient comes in that dtype too:
     16-bit inputs are computed in float32 (no overflow at any temperature) and the gradient rounded to nearest even.
     The defaults are the proto's (docs/semantics.md). ``normalize=True`` computes the loss of the L2-normalised
     rows x_i/‖x_i‖ (a zero row stays zero and gets no gradient), normalised inside the same engine call for float32
