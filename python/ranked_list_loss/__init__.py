@@ -12,7 +12,8 @@ arguments and gives its value. docs/pytorch.md has the details.
 
 from . import pml
 from ._engine import set_num_threads
+from ._params import LossParams
 from .functional import ranked_list_loss
 from .modules import RankedListLoss
 
-__all__ = ["RankedListLoss", "pml", "ranked_list_loss", "set_num_threads"]
+__all__ = ["LossParams", "RankedListLoss", "pml", "ranked_list_loss", "set_num_threads"]

@@ -3,8 +3,9 @@ or the CUDA kernels on the tensor's device and current stream). Two ways into it
 gradient times the incoming scalar; differentiating that gradient again is refused):
 - ``loss_and_grad``, the custom op ``torch.ops.ranked_list_loss.loss_and_grad`` registered with
   ``torch.library.custom_op`` and a fake implementation, which ``torch.compile`` traces;
-- ``LossFunction``, a ``torch.autograd.Function`` for eager mode, which skips the custom op's Python dispatch
-  (about 0.25 ms a call, a quarter of the engine's time at 180×512)."""
+- ``LossFunction``, a ``torch.autograd.Function`` for eager mode and ``torch.func``, which skips the custom op's
+  Python dispatch (about 0.25 ms a call, a quarter of the engine's time at 180×512), and its twin
+  ``EagerLossFunction`` for eager calls outside ``torch.func`` transforms."""
 
 from __future__ import annotations
 
@@ -12,39 +13,20 @@ import torch
 from torch import Tensor
 
 from . import _engine
-
-SEMANTICS = {"paper": 0, "official_v2020": 1, "official_v2019": 2}
+from ._params import LossParams
 
 
 def _fail(message: str) -> ValueError:
     return ValueError(f"RankedListLoss: {message}")
 
 
-def check_inputs(embeddings: Tensor, labels: Tensor, empty_ok: bool = False) -> None:
-    """Shapes, dtypes and devices, named in the error (values are checked by the engine). ``empty_ok``: N = 0 is
-    allowed (a rank's shard of a distributed batch)."""
+def check_tensors(embeddings: object, labels: object) -> None:
+    """What the extension cannot see through DLPack: both are tensors, and the embeddings are on the CPU or CUDA
+    (the extension checks the rest: shapes, dtypes, values)."""
     if not isinstance(embeddings, Tensor) or not isinstance(labels, Tensor):
         raise TypeError("RankedListLoss: embeddings and labels must be tensors")
-    if embeddings.dim() != 2:
-        raise _fail(f"embeddings must be (N, D), got shape {tuple(embeddings.shape)}")
-    if embeddings.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-        raise _fail(f"embeddings.dtype = {embeddings.dtype}: float32, float64, float16 or bfloat16 expected")
-    if labels.dim() != 1:
-        raise _fail(f"labels must be (N,), got shape {tuple(labels.shape)}")
-    if labels.dtype.is_complex:
-        raise _fail(f"labels.dtype = {labels.dtype}: integer, bool or real floating-point labels expected")
-    n, d = embeddings.shape
-    if labels.shape[0] != n:
-        raise _fail(f"labels has {labels.shape[0]} values but embeddings has N = {n} rows")
-    if (n == 0 and not empty_ok) or d == 0:
-        raise _fail(f"embeddings has shape ({n}, {d}): N and D must be > 0")
     if embeddings.device.type not in ("cpu", "cuda"):
         raise _fail(f"embeddings are on {embeddings.device}: CPU and CUDA tensors are supported")
-    if labels.dtype.is_floating_point:
-        bad = (~torch.isfinite(labels)).nonzero()
-        if bad.numel():
-            k = int(bad[0])
-            raise _fail(f"labels[{k}] = {labels[k].item()} is not finite (class ids are compared exactly)")
 
 
 def exact_labels(labels: Tensor, device: torch.device) -> Tensor:
@@ -53,92 +35,48 @@ def exact_labels(labels: Tensor, device: torch.device) -> Tensor:
     return labels.to(device=device, dtype=torch.float64 if labels.dtype.is_floating_point else torch.int64)
 
 
-def dense_ids(labels: Tensor, dtype: torch.dtype) -> Tensor:
-    """Class ids 0..K-1 in the embeddings' dtype: equal labels get equal ids, exactly for any dtype (ids of 2^24
-    and 2^24 + 1 stay two classes, which float32 labels would merge)."""
-    _, inverse = torch.unique(labels, return_inverse=True)
-    return inverse.to(dtype).contiguous()
+def _cuda_ids(labels: Tensor, dtype: torch.dtype) -> Tensor:
+    """CUDA labels as the engine's CUDA path takes them: dense class ids 0..K-1, equal for equal labels (compared
+    exactly), in float32 (float64 for float64 features). On the CPU the extension maps them itself; on CUDA this
+    costs a host synchronization (torch.unique), until the engine compares labels on the device."""
+    if labels.dtype.is_floating_point:
+        bad = (~torch.isfinite(labels)).nonzero()
+        if bad.numel():
+            k = int(bad[0])
+            raise _fail(f"labels[{k}] = {labels[k].item()} is not finite (class ids are compared exactly)")
+    if labels.dim() != 1 or labels.dtype.is_complex:
+        return labels  # the extension names what is wrong
+    _, inverse = torch.unique(exact_labels(labels, labels.device), return_inverse=True)
+    return inverse.to(torch.float64 if dtype == torch.float64 else torch.float32)
 
 
-def _stream(t: Tensor) -> int:
-    return torch.cuda.current_stream(t.device).cuda_stream if t.is_cuda else 0
-
-
-def compute(
-    embeddings: Tensor,
-    labels: Tensor,
-    margin: float,
-    alpha: float,
-    t_n: float,
-    t_p: float,
-    lambda_: float,
-    base_n: float,
-    base_p: float,
-    semantics: int,
-    query_only: bool,
-    detach_weights: bool,
-    weight_eps: float,
-    need_grad: bool,
-    normalize: bool,
-) -> tuple[Tensor, Tensor]:
-    """(loss, ∂loss/∂embeddings) of one batch; the gradient is an empty tensor when ``need_grad`` is False. With
-    ``normalize`` the loss is that of the L2-normalised rows, normalised in the same engine call (float32/float64)."""
+def compute(embeddings: Tensor, labels: Tensor, params: LossParams, need_grad: bool) -> tuple[Tensor, Tensor]:
+    """(loss, ∂loss/∂embeddings) of one batch through the extension's one call; the gradient is an empty tensor
+    when ``need_grad`` is False. ``params.normalize``: the loss of the L2-normalised rows, normalised in the same
+    call (float32/float64; the 16-bit dtypes are normalised by the caller)."""
     x = embeddings.detach().contiguous()
-    # The 16-bit dtypes take float32 ids (float16 holds integers exactly only up to 2048, bfloat16 up to 256).
-    ids = dense_ids(exact_labels(labels, x.device), x.dtype if x.dtype in (torch.float32, torch.float64)
-                    else torch.float32)
-    grad = torch.empty_like(x) if need_grad else x.new_empty(0)
-    if x.is_cuda and not _engine.has_cuda():
-        raise RuntimeError(
-            "RankedListLoss: this ranked_list_loss was built without CUDA; to use CUDA tensors reinstall it with "
-            'MATURIN_PEP517_ARGS="--features cuda" pip install ./python (docs/pytorch.md)'
-        )
-    scratch = (torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[0])) if normalize else None
-    try:
-        value = _call_engine(x, ids, grad, need_grad, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics,
-                             query_only, detach_weights, weight_eps, scratch)
-    except ValueError as e:
-        # The engine names the features x; here they are the embeddings.
-        message = str(e)
-        raise _fail("embeddings" + message[1:] if message.startswith("x[") else message) from None
-    return torch.tensor(value, dtype=x.dtype, device=x.device), grad
+    if labels.device != x.device:
+        labels = labels.to(x.device)
+    labels = labels.detach().contiguous()
+    grad = torch.empty_like(x) if need_grad else None
+    if x.is_cuda:
+        scratch = (torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[0])) if params.normalize else None
+        stream = torch.cuda.current_stream(x.device).cuda_stream
+        value = _engine.loss(x, _cuda_ids(labels, x.dtype), params, grad, stream, scratch)
+    else:
+        value = _engine.loss(x, labels, params, grad)
+    return torch.tensor(value, dtype=x.dtype, device=x.device), x.new_empty(0) if grad is None else grad
 
 
-def _call_engine(x: Tensor, ids: Tensor, grad: Tensor, need_grad: bool, margin: float, alpha: float, t_n: float,
-                 t_p: float, lambda_: float, base_n: float, base_p: float, semantics: int, query_only: bool,
-                 detach_weights: bool, weight_eps: float, scratch: tuple[Tensor, Tensor, Tensor] | None) -> float:
-    n, d = x.shape
-    norm = (0, 0, 0) if scratch is None else tuple(t.data_ptr() for t in scratch)
-    return _engine.loss(
-        str(x.dtype).removeprefix("torch."),
-        x.data_ptr(),
-        ids.data_ptr(),
-        n,
-        d,
-        grad.data_ptr() if need_grad else 0,
-        x.device.index if x.is_cuda else -1,
-        _stream(x),
-        margin,
-        alpha,
-        t_n,
-        t_p,
-        lambda_,
-        base_n,
-        base_p,
-        semantics,
-        query_only,
-        detach_weights,
-        weight_eps,
-        *norm,
-    )
+def _compute_values(embeddings: Tensor, labels: Tensor, params: list[float], need_grad: bool) -> tuple[Tensor, Tensor]:
+    return compute(embeddings, labels, LossParams.from_values(params), need_grad)
 
 
-loss_and_grad = torch.library.custom_op("ranked_list_loss::loss_and_grad", compute, mutates_args=())
+loss_and_grad = torch.library.custom_op("ranked_list_loss::loss_and_grad", _compute_values, mutates_args=())
 
 
 @loss_and_grad.register_fake
-def _(embeddings, labels, margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights,
-      weight_eps, need_grad, normalize):
+def _(embeddings, labels, params, need_grad):
     grad = torch.empty_like(embeddings) if need_grad else embeddings.new_empty(0)
     return embeddings.new_empty(()), grad
 
@@ -146,6 +84,7 @@ def _(embeddings, labels, margin, alpha, t_n, t_p, lambda_, base_n, base_p, sema
 def _setup_context(ctx, inputs, output) -> None:
     ctx.save_for_backward(output[1], inputs[0])
     ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)  # no zeros for the gradient output's (unused) incoming gradient
 
 
 class _ScaledGradient(torch.autograd.Function):
@@ -169,28 +108,53 @@ class _ScaledGradient(torch.autograd.Function):
         )
 
 
-def _scaled_gradient(ctx, grad_loss: Tensor) -> Tensor:
+def _scaled_gradient(ctx, grad_loss: Tensor | None, eager: bool = False) -> Tensor | None:
+    """The embeddings' gradient for an incoming ``grad_loss`` (None: no gradient flows into the loss)."""
+    if grad_loss is None:
+        return None
     grad, embeddings = ctx.saved_tensors
     if grad.numel() == 0:
         raise RuntimeError("RankedListLoss: backward through a call made without need_grad")
-    return _ScaledGradient.apply(grad_loss, grad, embeddings)
+    if torch.is_grad_enabled():  # create_graph=True: the product in the graph
+        return _ScaledGradient.apply(grad_loss, grad, embeddings)
+    if eager and not grad_loss.is_cuda and grad_loss.item() == 1.0:
+        # loss.backward(): the engine's gradient itself (× 1 exactly), no third tensor. Autograd releases the saved
+        # gradient before accumulating, so it is taken over as .grad; with retain_graph=True it is copied.
+        return grad
+    return grad_loss * grad
 
 
-def _backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
-    return (_scaled_gradient(ctx, grad_loss),) + (None,) * 14
+def _backward(ctx, grad_loss: Tensor | None, _grad_of_grad: Tensor | None, eager: bool = False):
+    return _scaled_gradient(ctx, grad_loss, eager), None, None, None
 
 
 loss_and_grad.register_autograd(_backward, setup_context=_setup_context)
 
 
+class EagerLossFunction(torch.autograd.Function):
+    """``LossFunction`` without ``setup_context``, for eager calls outside ``torch.func`` transforms: its ``apply``
+    skips the signature binding that ``setup_context`` Functions pay on every call (about 30 µs, 6 % of the
+    engine's time at 180×512 on one thread)."""
+
+    @staticmethod
+    def forward(ctx, embeddings: Tensor, labels: Tensor, params: LossParams, need_grad: bool) -> tuple[Tensor, Tensor]:
+        output = compute(embeddings, labels, params, need_grad)
+        _setup_context(ctx, (embeddings,), output)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_loss: Tensor | None, _grad_of_grad: Tensor | None):
+        return _backward(ctx, grad_loss, _grad_of_grad, eager=True)
+
+
 class LossFunction(torch.autograd.Function):
     """``compute`` under autograd in eager mode and under ``torch.func`` transforms:
-    ``LossFunction.apply(embeddings, labels, *parameters)`` returns (loss, gradient), the gradient
+    ``LossFunction.apply(embeddings, labels, params, need_grad)`` returns (loss, gradient), the gradient
     non-differentiable (callers take the loss)."""
 
     @staticmethod
-    def forward(embeddings: Tensor, labels: Tensor, *parameters) -> tuple[Tensor, Tensor]:
-        return compute(embeddings, labels, *parameters)
+    def forward(embeddings: Tensor, labels: Tensor, params: LossParams, need_grad: bool) -> tuple[Tensor, Tensor]:
+        return compute(embeddings, labels, params, need_grad)
 
     setup_context = staticmethod(_setup_context)
 

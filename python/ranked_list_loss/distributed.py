@@ -25,12 +25,11 @@ import torch.distributed as dist
 from torch import Tensor
 
 from . import _engine
-from ._ops import SEMANTICS, _fail, check_inputs, dense_ids, exact_labels
+from ._ops import _fail, check_tensors, exact_labels
+from ._params import LossParams
 
 # The dtypes a status names, by code (the index).
 _DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-_PARAMETER_NAMES = ("margin", "alpha", "t_n", "t_p", "lambda_", "base_n", "base_p", "semantics", "query_only",
-                    "detach_weights", "weight_eps")
 
 
 def world(group: dist.ProcessGroup | None) -> tuple[int, int]:
@@ -56,12 +55,13 @@ def _comm_device(group: dist.ProcessGroup | None, x: object) -> torch.device:
 
 
 def _share_status(embeddings: object, labels: object, group: dist.ProcessGroup | None, device: torch.device,
-                  parameters: tuple, need_grad: bool) -> tuple[list[int], int, bool]:
+                  params: LossParams, need_grad: bool) -> tuple[list[int], int, bool]:
     """One all-gather of every rank's status, before any other collective. Returns the shard sizes, D and whether
     any rank needs a gradient; raises the same ValueError on every rank when a rank's inputs failed the local
     checks or the ranks disagree on D, dtype or parameters."""
     try:
-        check_inputs(embeddings, labels, empty_ok=True)
+        check_tensors(embeddings, labels)
+        _engine.check_inputs(embeddings.detach(), labels.detach())
         error = ""
     except (TypeError, ValueError) as e:
         error = str(e)
@@ -69,7 +69,7 @@ def _share_status(embeddings: object, labels: object, group: dist.ProcessGroup |
     n, d = tuple(embeddings.shape) if ok else (0, 0)
     code = _DTYPES.index(embeddings.dtype) if ok else -1
     floating = int(ok and labels.dtype.is_floating_point)  # gathered as float64, else int64 (exact_labels)
-    values = torch.tensor([float(v) for v in parameters], dtype=torch.float64).view(torch.int64).tolist()
+    values = torch.tensor(params.values(), dtype=torch.float64).view(torch.int64).tolist()
     mine = torch.tensor([[int(ok), n, d, code, int(need_grad), floating, *values]], dtype=torch.int64,
                         device=device)
     everyone = torch.zeros(dist.get_world_size(group), mine.shape[1], dtype=torch.int64, device=device)
@@ -92,7 +92,7 @@ def _share_status(embeddings: object, labels: object, group: dist.ProcessGroup |
         raise _fail(f"the ranks' labels are {kinds}: every rank needs integer (or bool) labels, or every rank "
                     "floating-point ones (distributed=True)")
     given = rows[:, 6:].contiguous().view(torch.float64)
-    for k, name in enumerate(_PARAMETER_NAMES):
+    for k, name in enumerate(LossParams.names()):
         if not bool((given[:, k] == given[0, k]).all()):
             raise _fail(f"the ranks call the loss with {name} = {given[:, k].tolist()}: every rank needs the same "
                         "parameters (distributed=True)")
@@ -110,55 +110,29 @@ def _gather_padded(t: Tensor, sizes: list[int], group: dist.ProcessGroup | None)
     return torch.cat([out[r * m : r * m + s] for r, s in enumerate(sizes)])
 
 
-def loss_and_local_grad(
-    embeddings: Tensor,
-    labels: Tensor,
-    group: dist.ProcessGroup | None,
-    margin: float,
-    alpha: float,
-    t_n: float,
-    t_p: float,
-    lambda_: float,
-    base_n: float,
-    base_p: float,
-    semantics: int,
-    query_only: bool,
-    detach_weights: bool,
-    weight_eps: float,
-    need_grad: bool,
-) -> tuple[Tensor, Tensor]:
+def loss_and_local_grad(embeddings: Tensor, labels: Tensor, group: dist.ProcessGroup | None, params: LossParams,
+                        need_grad: bool) -> tuple[Tensor, Tensor]:
     """(the global loss, world_size × its gradient rows for the local embeddings; empty without ``need_grad``).
-    The inputs are checked here, so that a fault on one rank is an error on every rank (``_share_status``)."""
+    The inputs are checked here, so that a fault on one rank is an error on every rank (``_share_status``);
+    ``params.normalize`` is False (the caller normalised the rows)."""
     rank, size = world(group)
     device = _comm_device(group, embeddings)
-    parameters = (margin, alpha, t_n, t_p, lambda_, base_n, base_p, semantics, query_only, detach_weights, weight_eps)
-    sizes, d, any_grad = _share_status(embeddings, labels, group, device, parameters, need_grad)
+    sizes, d, any_grad = _share_status(embeddings, labels, group, device, params, need_grad)
     x = embeddings.detach()
     # The engine's split path runs on the CPU in float32 or float64 (16-bit features are widened exactly).
     wide = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     local = x.to(device=device, dtype=wide)
     features = _gather_padded(local, sizes, group).cpu().contiguous()
     all_labels = _gather_padded(exact_labels(labels, device), sizes, group).cpu()
-    ids = dense_ids(all_labels, wide)
-    n = features.shape[0]
     start, count = sum(sizes[:rank]), sizes[rank]
-    dtype = str(wide).removeprefix("torch.")
     ln_mass = None
-    try:
-        if semantics != SEMANTICS["paper"]:
-            own = torch.zeros(count, dtype=torch.float64)
-            _engine.query_ln_mass(dtype, features.data_ptr(), ids.data_ptr(), n, d, start, count, own.data_ptr(),
-                                  *parameters)
-            ln_mass = _gather_padded(own.to(device), sizes, group).cpu().contiguous()
-        # Every rank's queries add to every rank's gradient rows: computed wherever any rank needs a gradient.
-        grad = torch.empty_like(features) if any_grad else features.new_empty(0)
-        part = _engine.loss_queries(dtype, features.data_ptr(), ids.data_ptr(), n, d, start, count,
-                                    0 if ln_mass is None else ln_mass.data_ptr(),
-                                    grad.data_ptr() if any_grad else 0, *parameters)
-    except ValueError as e:
-        # The engine names the features x; here they are the gathered embeddings.
-        message = str(e)
-        raise _fail("gathered embeddings" + message[1:] if message.startswith("x[") else message) from None
+    if params.semantics != "paper":
+        own = torch.zeros(count, dtype=torch.float64)
+        _engine.query_ln_mass(features, all_labels, params, start, count, own)
+        ln_mass = _gather_padded(own.to(device), sizes, group).cpu().contiguous()
+    # Every rank's queries add to every rank's gradient rows: computed wherever any rank needs a gradient.
+    grad = torch.empty_like(features) if any_grad else None
+    part = _engine.loss_queries(features, all_labels, params, start, count, ln_mass, grad)
     parts = torch.zeros(size, dtype=torch.float64, device=device)
     dist.all_gather_into_tensor(parts, torch.tensor([part], dtype=torch.float64, device=device), group=group)
     loss = torch.tensor(sum(parts.tolist()), dtype=x.dtype, device=x.device)
@@ -169,7 +143,7 @@ def loss_and_local_grad(
     padded = torch.zeros(size * m, d, dtype=wide)
     offset = 0
     for r, s in enumerate(sizes):
-        padded[r * m : r * m + s] = grad[offset : offset + s]
+        padded[r * m : r * m + s] = grad[offset : offset + s]  # type: ignore[index]
         offset += s
     mine = torch.empty(m, d, dtype=wide, device=device)
     dist.reduce_scatter_tensor(mine, padded.to(device), group=group)
@@ -180,11 +154,12 @@ def loss_and_local_grad(
 
 
 class DistributedLossFunction(torch.autograd.Function):
-    """``loss_and_local_grad`` under autograd: ``DistributedLossFunction.apply(embeddings, labels, group, *p)``."""
+    """``loss_and_local_grad`` under autograd: ``DistributedLossFunction.apply(embeddings, labels, group, params,
+    need_grad)``."""
 
     @staticmethod
-    def forward(ctx, embeddings: Tensor, labels: Tensor, group, *parameters) -> Tensor:
-        loss, grad = loss_and_local_grad(embeddings, labels, group, *parameters)
+    def forward(ctx, embeddings: Tensor, labels: Tensor, group, params: LossParams, need_grad: bool) -> Tensor:
+        loss, grad = loss_and_local_grad(embeddings, labels, group, params, need_grad)
         ctx.save_for_backward(grad)
         return loss
 
@@ -193,4 +168,4 @@ class DistributedLossFunction(torch.autograd.Function):
         if torch.is_grad_enabled():
             raise RuntimeError("RankedListLoss: double backward (create_graph=True through the loss) is not supported")
         (grad,) = ctx.saved_tensors
-        return (grad_loss * grad,) + (None,) * 14
+        return grad_loss * grad, None, None, None, None

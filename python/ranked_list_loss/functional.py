@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from ._ops import SEMANTICS, LossFunction, check_inputs, loss_and_grad
+from ._ops import EagerLossFunction, LossFunction, check_tensors, loss_and_grad
+from ._params import DEFAULTS, LossParams
 from .distributed import DistributedLossFunction
+
+_SIXTEEN_BIT = (torch.float16, torch.bfloat16)
 
 
 def ranked_list_loss(
     embeddings: Tensor,
     labels: Tensor,
-    margin: float = 0.4,
-    alpha: float = 1.2,
-    t_n: float = 10.0,
-    t_p: float = 0.0,
-    lambda_: float = 1.0,
-    semantics: str = "paper",
-    query_only: bool = False,
-    detach_weights: bool = False,
-    base_n: float = 2.71828,
-    base_p: float = 2.71828,
-    normalize: bool = False,
+    margin: float = DEFAULTS.margin,
+    alpha: float = DEFAULTS.alpha,
+    t_n: float = DEFAULTS.t_n,
+    t_p: float = DEFAULTS.t_p,
+    lambda_: float = DEFAULTS.lambda_,
+    semantics: str = DEFAULTS.semantics,
+    query_only: bool = DEFAULTS.query_only,
+    detach_weights: bool = DEFAULTS.detach_weights,
+    base_n: float = DEFAULTS.base_n,
+    base_p: float = DEFAULTS.base_p,
+    normalize: bool = DEFAULTS.normalize,
     distributed: bool = False,
-    weight_eps: float = 0.0,
+    weight_eps: float = DEFAULTS.weight_eps,
     process_group: torch.distributed.ProcessGroup | None = None,
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
@@ -53,29 +55,30 @@ def ranked_list_loss(
     ``DistributedDataParallel``'s averaging gives single-process training (docs/distributed.md). Shards may differ
     in size (or be empty); labels are global class ids.
     """
-    if semantics not in SEMANTICS:
-        raise ValueError(f"RankedListLoss: semantics = {semantics!r}: one of {', '.join(SEMANTICS)} expected")
-    for name, value in (("margin", margin), ("alpha", alpha), ("t_n", t_n), ("t_p", t_p), ("lambda_", lambda_),
-                        ("base_n", base_n), ("base_p", base_p), ("weight_eps", weight_eps)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"RankedListLoss: {name} = {value!r} must be a finite number")
+    params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
+                        query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
+                        weight_eps=weight_eps, normalize=normalize)
+    return loss_with(embeddings, labels, params, distributed=distributed, process_group=process_group)
+
+
+def loss_with(embeddings: Tensor, labels: Tensor, params: LossParams, distributed: bool = False,
+              process_group: torch.distributed.ProcessGroup | None = None) -> Tensor:
+    """``ranked_list_loss`` with a parameter record built (and checked) beforehand, as the modules keep it."""
+    if params.normalize and isinstance(embeddings, Tensor) and embeddings.dtype in _SIXTEEN_BIT + ((
+            torch.float32, torch.float64) if distributed else ()):
+        # Normalised in the engine call for float32/float64 on one process; otherwise by torch first.
+        if embeddings.dim() == 2:
+            embeddings = F.normalize(embeddings, dim=1)
+        params = params.replace(normalize=False)
     if distributed:
         # Checked inside, after every rank has said how its check went (a local raise would leave the others
         # waiting in a collective).
-        if normalize and isinstance(embeddings, Tensor) and embeddings.dim() == 2:
-            embeddings = torch.nn.functional.normalize(embeddings, dim=1)
         need_grad = isinstance(embeddings, Tensor) and embeddings.requires_grad and torch.is_grad_enabled()
-        return DistributedLossFunction.apply(embeddings, labels, process_group, float(margin), float(alpha),
-                                             float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
-                                             SEMANTICS[semantics], bool(query_only), bool(detach_weights),
-                                             float(weight_eps), need_grad)
-    check_inputs(embeddings, labels)
-    fused = normalize and embeddings.dtype in (torch.float32, torch.float64)
-    if normalize and not fused:
-        embeddings = torch.nn.functional.normalize(embeddings, dim=1)
+        return DistributedLossFunction.apply(embeddings, labels, process_group, params, need_grad)
+    check_tensors(embeddings, labels)
     need_grad = embeddings.requires_grad and torch.is_grad_enabled()
-    parameters = (float(margin), float(alpha), float(t_n), float(t_p), float(lambda_), float(base_n), float(base_p),
-                  SEMANTICS[semantics], bool(query_only), bool(detach_weights), float(weight_eps), need_grad, fused)
     if torch.compiler.is_compiling():
-        return loss_and_grad(embeddings, labels, *parameters)[0]
-    return LossFunction.apply(embeddings, labels, *parameters)[0]
+        return loss_and_grad(embeddings, labels, params.values(), need_grad)[0]
+    if torch._C._are_functorch_transforms_active():
+        return LossFunction.apply(embeddings, labels, params, need_grad)[0]
+    return EagerLossFunction.apply(embeddings, labels, params, need_grad)[0]

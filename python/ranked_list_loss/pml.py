@@ -18,7 +18,8 @@ from typing import Any
 from torch import Tensor, nn
 from torch.distributed import ProcessGroup
 
-from .functional import ranked_list_loss
+from ._params import LossParams
+from .functional import loss_with
 
 # What PML 2.9 adds to each weight of a row before summing them (`torch.sum(w + 1e-5, dim=1)`).
 PML_WEIGHT_EPS = 1e-5
@@ -45,14 +46,14 @@ class RankedListLoss(nn.Module):
         self.margin, self.Tn, self.Tp, self.imbalance = margin, Tn, Tp, imbalance
         self.alpha = 1 + margin / 2 if alpha is None else alpha
         self.distributed, self.process_group = distributed, process_group
+        self.params = LossParams(margin=margin, alpha=self.alpha, t_n=Tn, t_p=Tp,
+                                 lambda_=imbalance / (1 - imbalance), semantics="paper", normalize=True,
+                                 weight_eps=PML_WEIGHT_EPS)
 
     def forward(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any = None, ref_emb: Any = None,
                 ref_labels: Any = None) -> Tensor:
         if indices_tuple is not None or ref_emb is not None or ref_labels is not None:
             raise ValueError("RankedListLoss (pml): indices_tuple, ref_emb and ref_labels are not supported (as in PML)")
-        keep = 1 - self.imbalance
-        loss = ranked_list_loss(embeddings, labels, margin=self.margin, alpha=self.alpha, t_n=self.Tn, t_p=self.Tp,
-                                lambda_=self.imbalance / keep, semantics="paper", normalize=True,
-                                weight_eps=PML_WEIGHT_EPS, distributed=self.distributed,
-                                process_group=self.process_group)
-        return keep * loss
+        loss = loss_with(embeddings, labels, self.params, distributed=self.distributed,
+                         process_group=self.process_group)
+        return (1 - self.imbalance) * loss

@@ -1,28 +1,31 @@
-//! `ranked_list_loss._engine`: the one engine call behind the PyTorch package (python/ranked_list_loss). The
-//! package hands over a tensor's memory by address, with its own checks of dtype, device, shape and contiguity
-//! done first; this module builds the engine's inputs from those addresses and runs [`rll::compute`] (or, for CUDA
-//! tensors, [`rll::cuda::compute_gpu`] on the tensor's device and stream) with the GIL released.
+//! `ranked_list_loss._engine`: the one engine call behind the PyTorch package (python/ranked_list_loss). It takes
+//! the tensors themselves (through DLPack, [`tensors`]) and the package's parameter record, checks the batch, maps
+//! the labels to dense class ids ([`labels`]), and runs [`rll::compute`] on host memory (or, for CUDA tensors,
+//! [`rll::cuda::compute_gpu`] on the tensor's device and the caller's stream) with the GIL released, writing the
+//! gradient into the tensor the package allocated.
 //!
-//! Errors come back as Python exceptions: `ValueError` for bad input (sizes, non-finite values, parameters),
-//! `RuntimeError` for the device and for internal errors; a panic is caught and becomes a `RuntimeError`.
+//! Errors come back as Python exceptions: `ValueError` for bad input (sizes, dtypes, non-finite values,
+//! parameters), `RuntimeError` for the device and for internal errors; a panic is caught and becomes a
+//! `RuntimeError`. Nothing a Python caller passes makes the engine read or write memory it does not own.
+
+mod labels;
+mod tensors;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use rll::half_precision::{compute_half, Half};
 use rll::{Batch, ErrorKind, GpuLoss, Params, RllError, Semantics};
+use tensors::{check_batch, check_output, internal, Device, Dtype, Tensor};
 
-/// n·d, the values of a tensor's n rows of d.
-fn values(n: usize, d: usize) -> rll::Result<usize> {
-    n.checked_mul(d)
-        .ok_or_else(|| RllError::new(ErrorKind::Size, format!("n = {n}, d = {d}: too large")))
-}
+/// The semantics' names, in the engine's order (`Semantics as i32`): the package validates against these.
+const SEMANTICS: [&str; 3] = ["paper", "official_v2020", "official_v2019"];
 
 /// The `len` values of `T` at address `ptr`: an empty slice when `len` is 0, whatever the address (an empty
 /// tensor's data pointer may be null, and no slice may be made from a null pointer, even of length 0).
 ///
 /// # Safety
 /// For `len` > 0, `ptr` addresses `len` initialised, aligned values of `T`, alive and not written for `'a`.
-unsafe fn values_at<'a, T>(ptr: usize, len: usize) -> &'a [T] {
+pub(crate) unsafe fn values_at<'a, T>(ptr: usize, len: usize) -> &'a [T] {
     if len == 0 {
         return &[];
     }
@@ -42,24 +45,210 @@ unsafe fn values_at_mut<'a, T>(ptr: usize, len: usize) -> &'a mut [T] {
     unsafe { std::slice::from_raw_parts_mut(ptr as *mut T, len) }
 }
 
-fn to_py(e: RllError) -> PyErr {
-    match e.kind {
-        ErrorKind::Device | ErrorKind::Internal => PyRuntimeError::new_err(e.message),
-        _ => PyValueError::new_err(e.message),
+/// The element types of the features, with their dtype tag.
+trait Feature: Copy + Send + Sync + 'static {
+    const DTYPE: Dtype;
+}
+impl Feature for f32 {
+    const DTYPE: Dtype = Dtype::F32;
+}
+impl Feature for f64 {
+    const DTYPE: Dtype = Dtype::F64;
+}
+impl Feature for half::f16 {
+    const DTYPE: Dtype = Dtype::F16;
+}
+impl Feature for half::bf16 {
+    const DTYPE: Dtype = Dtype::Bf16;
+}
+
+impl Tensor {
+    /// The values of a CPU tensor of `T`'s dtype, for as long as the tensor is borrowed.
+    fn values<T: Feature>(&self) -> PyResult<&[T]> {
+        self.host_of(T::DTYPE)?;
+        // SAFETY: imported, so alive while `self` is; a contiguous CPU tensor of `len()` values of T.
+        Ok(unsafe { values_at(self.addr, self.len()) })
+    }
+
+    /// [`Tensor::values`], writable: `&mut self`, and an output is checked not to overlap its inputs.
+    fn values_mut<T: Feature>(&mut self) -> PyResult<&mut [T]> {
+        self.host_of(T::DTYPE)?;
+        // SAFETY: as in `values`; exclusive through `&mut self`, and `check_output` rules out overlap.
+        Ok(unsafe { values_at_mut(self.addr, self.len()) })
+    }
+
+    fn host_of(&self, dtype: Dtype) -> PyResult<()> {
+        if self.dtype != dtype || self.device != Device::Cpu || !self.contiguous {
+            return Err(internal(format!(
+                "a contiguous CPU {} tensor expected",
+                dtype.torch_name()
+            )));
+        }
+        Ok(())
     }
 }
 
-fn caught<R>(f: impl FnOnce() -> rll::Result<R>) -> PyResult<R> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r.map_err(to_py),
+/// Python's spelling of a non-finite float ("nan", "inf", "-inf"), as `float.__repr__` writes it.
+pub(crate) fn py_float(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// The package's parameter record (`ranked_list_loss.LossParams`), read by attribute name.
+#[derive(FromPyObject)]
+struct LossParams {
+    margin: f32,
+    alpha: f32,
+    t_n: f32,
+    t_p: f32,
+    lambda_: f32,
+    base_n: f32,
+    base_p: f32,
+    semantics: String,
+    query_only: bool,
+    detach_weights: bool,
+    weight_eps: f32,
+    normalize: bool,
+}
+
+impl LossParams {
+    fn engine(&self) -> PyResult<Params> {
+        let semantics = match SEMANTICS.iter().position(|s| *s == self.semantics) {
+            Some(k) => Semantics::from_i32(k as i32).map_err(|e| to_py(e, ""))?,
+            None => return Err(internal(format!("semantics = {:?}", self.semantics))),
+        };
+        Ok(Params {
+            margin: self.margin,
+            alpha: self.alpha,
+            t_n: self.t_n,
+            t_p: self.t_p,
+            base_n: self.base_n,
+            base_p: self.base_p,
+            lambda: self.lambda_,
+            semantics,
+            query_only: self.query_only,
+            detach_weights: self.detach_weights,
+            weight_eps: self.weight_eps,
+        })
+    }
+}
+
+/// An engine error as a Python exception; the engine names the features `x`, renamed `features` here.
+fn to_py(e: RllError, features: &str) -> PyErr {
+    match e.kind {
+        ErrorKind::Device | ErrorKind::Internal => PyRuntimeError::new_err(e.message),
+        _ => {
+            let message = match e.message.strip_prefix("x[") {
+                Some(rest) if !features.is_empty() => format!("{features}[{rest}"),
+                _ => e.message,
+            };
+            PyValueError::new_err(format!("RankedListLoss: {message}"))
+        }
+    }
+}
+
+/// `f` with the GIL released and a panic caught (no unwinding into Python).
+fn detached<R: Send>(py: Python<'_>, features: &str, f: impl FnOnce() -> rll::Result<R> + Send) -> PyResult<R> {
+    let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    match outcome {
+        Ok(r) => r.map_err(|e| to_py(e, features)),
         Err(_) => Err(PyRuntimeError::new_err(
             "ranked_list_loss: internal error (a panic in the engine; please report)",
         )),
     }
 }
 
-/// Scratch buffers for L2-normalising the rows inside the call (`normalize=True`): y and ∂E/∂y (n·d) and the
-/// row norms (n), at addresses of the call's device (host memory for the CPU path).
+/// E on host memory and, with `grad`, ∂E/∂x; with `normalize`, E is the loss of the rows x_i/‖x_i‖ and the
+/// gradient is taken back through the normalisation (scratch from the heap).
+fn host<T: rll::Real>(
+    p: &Params,
+    x: &[T],
+    ids: &[T],
+    d: usize,
+    grad: Option<&mut [T]>,
+    normalize: bool,
+) -> rll::Result<f64> {
+    let n = ids.len();
+    if !normalize {
+        let batch = Batch { x, labels: ids, n, d };
+        return rll::compute(p, batch, T::one(), grad, None).map(|v| v.f64());
+    }
+    let (mut y, mut norms) = (vec![T::zero(); x.len()], vec![T::zero(); n]);
+    rll::normalize::l2_forward(x, n, d, &mut y, &mut norms)?;
+    let batch = Batch {
+        x: &y,
+        labels: ids,
+        n,
+        d,
+    };
+    let Some(grad) = grad else {
+        return rll::compute(p, batch, T::one(), None, None).map(|v| v.f64());
+    };
+    let mut dy = vec![T::zero(); x.len()];
+    let value = rll::compute(p, batch, T::one(), Some(&mut dy), None)?;
+    rll::normalize::l2_backward(&y, &dy, &norms, n, d, grad)?;
+    Ok(value.f64())
+}
+
+/// The CPU call: labels mapped here, 16-bit features computed in float32 by [`compute_half`].
+fn cpu_loss(
+    py: Python<'_>,
+    p: &Params,
+    normalize: bool,
+    x: &Tensor,
+    labels: &Tensor,
+    grad: Option<&mut Tensor>,
+) -> PyResult<f64> {
+    let d = x.shape[1];
+    fn full<T: Feature + rll::Real>(
+        py: Python<'_>,
+        p: &Params,
+        normalize: bool,
+        x: &Tensor,
+        labels: &Tensor,
+        grad: Option<&mut Tensor>,
+    ) -> PyResult<f64> {
+        // SAFETY: `labels` is a checked, live, contiguous CPU tensor.
+        let ids = unsafe { labels::dense_ids::<T>(labels)? };
+        let (xs, g) = (x.values::<T>()?, grad.map(|g| g.values_mut::<T>()).transpose()?);
+        detached(py, "embeddings", || host(p, xs, &ids, x.shape[1], g, normalize))
+    }
+    fn sixteen<H: Feature + Half>(
+        py: Python<'_>,
+        p: &Params,
+        x: &Tensor,
+        labels: &Tensor,
+        grad: Option<&mut Tensor>,
+    ) -> PyResult<f64> {
+        // SAFETY: as in `full`.
+        let ids = unsafe { labels::dense_ids::<f32>(labels)? };
+        let (xs, g) = (x.values::<H>()?, grad.map(|g| g.values_mut::<H>()).transpose()?);
+        let (n, d) = (x.shape[0], x.shape[1]);
+        detached(py, "embeddings", || {
+            compute_half::<H>(p, xs, &ids, n, d, 1.0, g).map(f64::from)
+        })
+    }
+    if normalize && matches!(x.dtype, Dtype::F16 | Dtype::Bf16) {
+        return Err(internal(format!(
+            "normalize in the call for {} (d = {d})",
+            x.dtype.torch_name()
+        )));
+    }
+    match x.dtype {
+        Dtype::F32 => full::<f32>(py, p, normalize, x, labels, grad),
+        Dtype::F64 => full::<f64>(py, p, normalize, x, labels, grad),
+        Dtype::F16 => sixteen::<half::f16>(py, p, x, labels, grad),
+        Dtype::Bf16 => sixteen::<half::bf16>(py, p, x, labels, grad),
+        other => Err(internal(format!("features of {}", other.torch_name()))),
+    }
+}
+
+/// Scratch buffers for L2-normalising the rows inside a CUDA call: y and ∂E/∂y (n·d) and the row norms (n).
 #[derive(Clone, Copy)]
 struct NormScratch {
     y: usize,
@@ -67,46 +256,64 @@ struct NormScratch {
     norms: usize,
 }
 
-/// The engine on host memory: `x` (n·d values of `T`), `labels` (n values of `T`, dense class ids), `grad` (n·d
-/// values or 0). Returns E; writes ∂E/∂x into `grad`. With `norm`, E is the loss of the rows x_i/‖x_i‖ and the
-/// gradient is taken back through the normalisation.
-///
-/// # Safety
-/// `x` and `labels` address n·d and n initialised values of `T`, `grad` n·d writable values not overlapping them
-/// (or is 0), and `norm`'s buffers n·d, n·d and n writable values of `T`, all alive and unaliased for the call.
-unsafe fn host<T: rll::Real>(
+/// The CUDA call on the tensors' device: labels are the package's dense ids (float32 for the 16-bit dtypes, else
+/// the features' dtype), `scratch` its buffers for `normalize` (float32/float64).
+#[allow(clippy::too_many_arguments)]
+fn cuda_loss(
+    py: Python<'_>,
     p: &Params,
-    x: usize,
-    labels: usize,
-    n: usize,
-    d: usize,
-    grad: usize,
-    norm: Option<NormScratch>,
-) -> rll::Result<f64> {
-    let nd = values(n, d)?;
-    // SAFETY (both): the caller's contract.
-    let read = |ptr: usize, len: usize| unsafe { values_at::<T>(ptr, len) };
-    let part = |ptr: usize, len: usize| unsafe { values_at_mut::<T>(ptr, len) };
-    let (xs, ls) = (read(x, nd), read(labels, n));
-    let Some(s) = norm else {
-        let g = (grad != 0).then(|| part(grad, nd));
-        let batch = Batch {
-            x: xs,
-            labels: ls,
-            n,
-            d,
-        };
-        return rll::compute(p, batch, T::one(), g, None).map(|v| v.f64());
-    };
-    let (y, dy, norms) = (part(s.y, nd), part(s.dy, nd), part(s.norms, n));
-    rll::normalize::l2_forward(xs, n, d, y, norms)?;
-    let batch = Batch { x: y, labels: ls, n, d };
-    let g = (grad != 0).then_some(&mut *dy);
-    let value = rll::compute(p, batch, T::one(), g, None)?;
-    if grad != 0 {
-        rll::normalize::l2_backward(y, dy, norms, n, d, part(grad, nd))?;
+    x: &Tensor,
+    labels: &Tensor,
+    grad: Option<&Tensor>,
+    device: i32,
+    stream: usize,
+    scratch: Option<NormScratch>,
+) -> PyResult<f64> {
+    let wanted = if x.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
+    if labels.dtype != wanted {
+        return Err(internal(format!(
+            "CUDA labels of {}: dense ids of {} expected",
+            labels.dtype.torch_name(),
+            wanted.torch_name()
+        )));
     }
-    Ok(value.f64())
+    let args = GpuLoss {
+        x: x.addr,
+        labels: labels.addr,
+        n: x.shape[0],
+        d: x.shape[1],
+        grad: grad.map_or(0, |g| g.addr),
+        stats: 0,
+        stream,
+        device,
+    };
+    let dtype = x.dtype;
+    detached(py, "embeddings", move || {
+        let f32_labels = rll::cuda::Labels::F32;
+        // SAFETY: `args` holds the addresses of live contiguous CUDA tensors of `device` (imported, and alive for
+        // this call), of the checked sizes and dtypes, and the caller's current stream there; `scratch` as stated.
+        unsafe {
+            match (dtype, scratch) {
+                (Dtype::F32, Some(s)) => device_normalized::<f32>(p, &args, s),
+                (Dtype::F64, Some(s)) => device_normalized::<f64>(p, &args, s),
+                (Dtype::F32, None) => rll::cuda::compute_gpu::<f32>(p, &args, 1.0).map(f64::from),
+                (Dtype::F64, None) => rll::cuda::compute_gpu::<f64>(p, &args, 1.0),
+                (Dtype::F16, None) => {
+                    rll::cuda::compute_gpu_half::<half::f16>(p, &args, f32_labels, 1.0).map(f64::from)
+                }
+                (Dtype::Bf16, None) => {
+                    rll::cuda::compute_gpu_half::<half::bf16>(p, &args, f32_labels, 1.0).map(f64::from)
+                }
+                (other, _) => Err(RllError::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "{} with normalize in the call (float32 and float64 only)",
+                        other.torch_name()
+                    ),
+                )),
+            }
+        }
+    })
 }
 
 /// The device twin of [`host`]'s normalisation: l2_forward_gpu, the loss on y, l2_backward_gpu.
@@ -139,311 +346,239 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, s
     Ok(value.f64())
 }
 
-/// [`host`] for half-precision features: `labels` are n float32 class ids.
+/// The loss of one batch, E, and (into `grad`, when given) ∂E/∂embeddings, for `ranked_list_loss._ops`.
 ///
-/// # Safety
-/// As [`host`], with 16-bit values at `x` and `grad`.
-unsafe fn host_half<H: Half>(p: &Params, x: usize, labels: usize, n: usize, d: usize, grad: usize) -> rll::Result<f64> {
-    let nd = values(n, d)?;
-    // SAFETY: the caller's contract; H is a 16-bit pattern.
-    let (xs, ls) = unsafe { (values_at::<H>(x, nd), values_at::<f32>(labels, n)) };
-    let g = (grad != 0).then(|| unsafe { values_at_mut::<H>(grad, nd) });
-    compute_half::<H>(p, xs, ls, n, d, 1.0, g).map(f64::from)
-}
-
-/// The loss of one batch for `ranked_list_loss._ops` (private: the package checks every tensor before calling).
-///
-/// `dtype` is "float32", "float64", "float16" or "bfloat16"; `x` and `grad` are the addresses of contiguous
-/// tensors of that dtype (n×d, and n×d or 0 for no gradient), `labels` of n dense class ids in that dtype (float32
-/// for the 16-bit dtypes), on the CPU (`device` = -1) or on CUDA device `device`, ordered on `stream` (a
-/// cudaStream_t as an integer; 0 = the legacy default stream).
+/// `embeddings` (N, D) float32, float64, float16 or bfloat16, contiguous, on the CPU or a CUDA device; `labels`
+/// (N,) on the same device: on the CPU of any integer, bool or real dtype (mapped exactly here), on CUDA the
+/// package's dense ids; `grad` a contiguous tensor like `embeddings`; `params` a `LossParams`; `stream` the
+/// cudaStream_t (as an integer) a CUDA call is ordered on; `scratch` the CUDA call's (y, ∂E/∂y, norms) for
+/// `params.normalize`.
 #[pyfunction]
-#[pyo3(signature = (dtype, x, labels, n, d, grad, device, stream, margin, alpha, t_n, t_p, lambda_, base_n, base_p,
-                    semantics, query_only, detach_weights, weight_eps, norm_y=0, norm_dy=0, norms=0))]
-#[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
+#[pyo3(signature = (embeddings, labels, params, grad=None, stream=0, scratch=None))]
 fn loss(
     py: Python<'_>,
-    dtype: &str,
-    x: usize,
-    labels: usize,
-    n: usize,
-    d: usize,
-    grad: usize,
-    device: i32,
+    embeddings: &Bound<'_, PyAny>,
+    labels: &Bound<'_, PyAny>,
+    params: LossParams,
+    grad: Option<&Bound<'_, PyAny>>,
     stream: usize,
-    margin: f32,
-    alpha: f32,
-    t_n: f32,
-    t_p: f32,
-    lambda_: f32,
-    base_n: f32,
-    base_p: f32,
-    semantics: i32,
-    query_only: bool,
-    detach_weights: bool,
-    weight_eps: f32,
-    norm_y: usize,
-    norm_dy: usize,
-    norms: usize,
+    scratch: Option<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>)>,
 ) -> PyResult<f64> {
-    // normalize=True (float32/float64): the rows are L2-normalised in this call, in these scratch buffers.
-    let norm = (norm_y != 0).then_some(NormScratch {
-        y: norm_y,
-        dy: norm_dy,
-        norms,
-    });
-    let params = params_of(
-        margin,
-        alpha,
-        t_n,
-        t_p,
-        lambda_,
-        base_n,
-        base_p,
-        semantics,
-        query_only,
-        detach_weights,
-        weight_eps,
-    )?;
-    let p = &params;
-    let dtype = dtype.to_string();
-    py.detach(move || {
-        caught(|| {
-            if device >= 0 {
-                let args = GpuLoss {
-                    x,
-                    labels,
-                    n,
-                    d,
-                    grad,
-                    stats: 0,
-                    stream,
-                    device,
-                };
-                let f32_labels = rll::cuda::Labels::F32;
-                // SAFETY: the package passes the addresses of live contiguous CUDA tensors of `device`, of these
-                // sizes and dtype, and its current stream there.
-                return unsafe {
-                    match (dtype.as_str(), norm) {
-                        ("float32", Some(s)) => device_normalized::<f32>(p, &args, s),
-                        ("float64", Some(s)) => device_normalized::<f64>(p, &args, s),
-                        ("float32", None) => rll::cuda::compute_gpu::<f32>(p, &args, 1.0).map(f64::from),
-                        ("float64", None) => rll::cuda::compute_gpu::<f64>(p, &args, 1.0),
-                        ("float16", None) => {
-                            rll::cuda::compute_gpu_half::<half::f16>(p, &args, f32_labels, 1.0).map(f64::from)
-                        }
-                        ("bfloat16", None) => {
-                            rll::cuda::compute_gpu_half::<half::bf16>(p, &args, f32_labels, 1.0).map(f64::from)
-                        }
-                        (other, _) => Err(RllError::new(
-                            ErrorKind::Parameter,
-                            format!("dtype {other} is not supported here (normalize: float32 and float64)"),
-                        )),
-                    }
-                };
-            }
-            // SAFETY: the package passes the addresses of live contiguous tensors of these sizes and dtype.
-            unsafe {
-                match dtype.as_str() {
-                    "float32" => host::<f32>(p, x, labels, n, d, grad, norm),
-                    "float64" => host::<f64>(p, x, labels, n, d, grad, norm),
-                    "float16" => host_half::<half::f16>(p, x, labels, n, d, grad),
-                    "bfloat16" => host_half::<half::bf16>(p, x, labels, n, d, grad),
-                    other => Err(RllError::new(
-                        ErrorKind::Parameter,
-                        format!("dtype {other} is not float32 or float64"),
-                    )),
-                }
-            }
-        })
-    })
+    let p = params.engine()?;
+    let x = Tensor::import(embeddings, "embeddings")?;
+    let l = Tensor::import(labels, "labels")?;
+    let (n, d) = check_batch(&x, &l, false)?;
+    if l.device != x.device {
+        return Err(internal(format!(
+            "labels on {:?}, embeddings on {:?}",
+            l.device, x.device
+        )));
+    }
+    let mut g = grad.map(|g| Tensor::import(g, "grad")).transpose()?;
+    if let Some(g) = &g {
+        check_output(g, "grad", x.dtype, &[n, d], x.device, &[&x, &l])?;
+    }
+    let Device::Cuda(device) = x.device else {
+        return cpu_loss(py, &p, params.normalize, &x, &l, g.as_mut());
+    };
+    if !cfg!(feature = "cuda") {
+        return Err(PyRuntimeError::new_err(
+            "RankedListLoss: this ranked_list_loss was built without CUDA; to use CUDA tensors reinstall it with \
+             MATURIN_PEP517_ARGS=\"--features cuda\" pip install ./python (docs/pytorch.md)",
+        ));
+    }
+    let scratch = match (params.normalize, scratch) {
+        (false, _) => None,
+        (true, Some((y, dy, norms))) => {
+            let (y, dy, norms) = (
+                Tensor::import(&y, "y")?,
+                Tensor::import(&dy, "dy")?,
+                Tensor::import(&norms, "norms")?,
+            );
+            let mut inputs = vec![&x, &l];
+            inputs.extend(g.as_ref());
+            check_output(&y, "y", x.dtype, &[n, d], x.device, &inputs)?;
+            check_output(&dy, "dy", x.dtype, &[n, d], x.device, &[&x, &l, &y])?;
+            check_output(&norms, "norms", x.dtype, &[n], x.device, &[&x, &l, &y, &dy])?;
+            Some((
+                NormScratch {
+                    y: y.addr,
+                    dy: dy.addr,
+                    norms: norms.addr,
+                },
+                [y, dy, norms],
+            ))
+        }
+        (true, None) => return Err(internal("normalize on CUDA without scratch".into())),
+    };
+    let (s, _alive) = match scratch {
+        Some((s, t)) => (Some(s), Some(t)),
+        None => (None, None),
+    };
+    cuda_loss(py, &p, &x, &l, g.as_ref(), device, stream, s)
 }
 
-/// The loss parameters of a call from Python.
-#[allow(clippy::too_many_arguments)]
-fn params_of(
-    margin: f32,
-    alpha: f32,
-    t_n: f32,
-    t_p: f32,
-    lambda_: f32,
-    base_n: f32,
-    base_p: f32,
-    semantics: i32,
-    query_only: bool,
-    detach_weights: bool,
-    weight_eps: f32,
-) -> PyResult<Params> {
-    Ok(Params {
-        margin,
-        alpha,
-        t_n,
-        t_p,
-        base_n,
-        base_p,
-        lambda: lambda_,
-        semantics: Semantics::from_i32(semantics).map_err(to_py)?,
-        query_only,
-        detach_weights,
-        weight_eps,
-    })
-}
-
-/// A host batch of `T` at `x` (n·d values) and `labels` (n dense class ids).
-///
-/// # Safety
-/// The addresses hold those values, alive and unchanged for `'a`.
-unsafe fn host_batch<'a, T: rll::Real>(x: usize, labels: usize, n: usize, d: usize) -> rll::Result<Batch<'a, T>> {
-    let nd = values(n, d)?;
-    // SAFETY: the caller's contract.
-    let (x, labels) = unsafe { (values_at::<T>(x, nd), values_at::<T>(labels, n)) };
-    Ok(Batch { x, labels, n, d })
-}
-
-/// [`rll::compute_queries`] on host memory: query rows `start..start + count` of the n×d batch against all of it;
-/// `ln_mass` is 0 or the address of n f64 values (OFFICIAL), `grad` 0 or n·d writable values.
-///
-/// # Safety
-/// As [`host_batch`], and `grad` and `ln_mass` as stated, not overlapping the inputs.
-#[allow(clippy::too_many_arguments)]
-unsafe fn host_queries<T: rll::Real>(
-    p: &Params,
-    x: usize,
-    labels: usize,
-    n: usize,
-    d: usize,
-    start: usize,
-    count: usize,
-    ln_mass: usize,
-    grad: usize,
-) -> rll::Result<f64> {
-    // SAFETY (all three): the caller's contract.
-    let batch = unsafe { host_batch::<T>(x, labels, n, d)? };
-    let ln_mass = (ln_mass != 0).then(|| unsafe { values_at::<f64>(ln_mass, n) });
-    let g = (grad != 0).then(|| unsafe { values_at_mut::<T>(grad, n * d) });
-    let q = rll::Queries { start, count, ln_mass };
-    rll::compute_queries(p, batch, q, T::one(), g).map(|v| v.f64())
-}
-
-/// The part of a CPU batch's loss that query rows `start..start + count` contribute, against all n rows, and
-/// (when `grad` is not 0) its gradient for every row, for `ranked_list_loss.distributed` (private: the package
-/// checks every tensor first). `dtype` is "float32" or "float64"; `ln_mass` is 0 or the address of n float64 ln
-/// masses (OFFICIAL).
+/// The engine's checks of a parameter record (the package's `LossParams` calls it once, when built).
 #[pyfunction]
-#[pyo3(signature = (dtype, x, labels, n, d, start, count, ln_mass, grad, margin, alpha, t_n, t_p, lambda_, base_n,
-                    base_p, semantics, query_only, detach_weights, weight_eps))]
-#[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
+fn check_params(params: LossParams) -> PyResult<()> {
+    params.engine()?.validate().map_err(|e| to_py(e, ""))
+}
+
+/// The proto's defaults (`Params::default()`), by the package's field names: what `LossParams()` must equal.
+#[pyfunction]
+fn proto_defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let p = Params::default();
+    let out = pyo3::types::PyDict::new(py);
+    for (name, v) in [
+        ("margin", p.margin),
+        ("alpha", p.alpha),
+        ("t_n", p.t_n),
+        ("t_p", p.t_p),
+        ("lambda_", p.lambda),
+        ("base_n", p.base_n),
+        ("base_p", p.base_p),
+        ("weight_eps", p.weight_eps),
+    ] {
+        out.set_item(name, v)?;
+    }
+    out.set_item("semantics", SEMANTICS[p.semantics as usize])?;
+    out.set_item("query_only", p.query_only)?;
+    out.set_item("detach_weights", p.detach_weights)?;
+    Ok(out)
+}
+
+/// Checks a rank's shard before a distributed call shares its status: the [`loss`] call's checks of shapes and
+/// dtypes (N = 0 allowed), with its messages; the values are checked by the call on the gathered batch.
+#[pyfunction]
+fn check_inputs(embeddings: &Bound<'_, PyAny>, labels: &Bound<'_, PyAny>) -> PyResult<()> {
+    let x = Tensor::import(embeddings, "embeddings")?;
+    let l = Tensor::import(labels, "labels")?;
+    check_batch(&x, &l, true).map(|_| ())
+}
+
+/// A CPU batch for the split calls: the features' values, float32 or float64, and the labels' dense ids.
+fn host_batch<'t, T: Feature + rll::Real>(x: &'t Tensor, labels: &Tensor) -> PyResult<(&'t [T], Vec<T>)> {
+    check_batch(x, labels, false)?;
+    if labels.device != Device::Cpu {
+        return Err(internal(format!("split call with labels on {:?}", labels.device)));
+    }
+    // SAFETY: `labels` is a checked, live, contiguous CPU tensor.
+    let ids = unsafe { labels::dense_ids::<T>(labels)? };
+    Ok((x.values::<T>()?, ids))
+}
+
+/// The part of a CPU batch's loss that query rows `start..start + count` contribute, against all N rows, and
+/// (into `grad`, when given) its gradient for every row, for `ranked_list_loss.distributed`. `embeddings` the
+/// gathered features (float32 or float64), `labels` their labels (any integer, bool or real dtype), `ln_mass`
+/// None or the N float64 ln masses of OFFICIAL.
+#[pyfunction]
+#[pyo3(signature = (embeddings, labels, params, start, count, ln_mass=None, grad=None))]
+#[allow(clippy::too_many_arguments)] // called from Python by keyword
 fn loss_queries(
     py: Python<'_>,
-    dtype: &str,
-    x: usize,
-    labels: usize,
-    n: usize,
-    d: usize,
+    embeddings: &Bound<'_, PyAny>,
+    labels: &Bound<'_, PyAny>,
+    params: LossParams,
     start: usize,
     count: usize,
-    ln_mass: usize,
-    grad: usize,
-    margin: f32,
-    alpha: f32,
-    t_n: f32,
-    t_p: f32,
-    lambda_: f32,
-    base_n: f32,
-    base_p: f32,
-    semantics: i32,
-    query_only: bool,
-    detach_weights: bool,
-    weight_eps: f32,
+    ln_mass: Option<&Bound<'_, PyAny>>,
+    grad: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
-    let p = params_of(
-        margin,
-        alpha,
-        t_n,
-        t_p,
-        lambda_,
-        base_n,
-        base_p,
-        semantics,
-        query_only,
-        detach_weights,
-        weight_eps,
-    )?;
-    let dtype = dtype.to_string();
-    py.detach(move || {
-        caught(|| {
-            // SAFETY: the package passes the addresses of live contiguous CPU tensors of these sizes and dtype.
-            unsafe {
-                match dtype.as_str() {
-                    "float32" => host_queries::<f32>(&p, x, labels, n, d, start, count, ln_mass, grad),
-                    "float64" => host_queries::<f64>(&p, x, labels, n, d, start, count, ln_mass, grad),
-                    other => Err(unsupported(other)),
-                }
-            }
+    let p = params.engine()?;
+    let (x, l) = (
+        Tensor::import(embeddings, "embeddings")?,
+        Tensor::import(labels, "labels")?,
+    );
+    let mass = ln_mass.map(|m| Tensor::import(m, "ln_mass")).transpose()?;
+    let mut g = grad.map(|g| Tensor::import(g, "grad")).transpose()?;
+    if let Some(g) = &g {
+        check_output(g, "grad", x.dtype, &x.shape.clone(), Device::Cpu, &[&x, &l])?;
+    }
+    fn run<T: Feature + rll::Real>(
+        py: Python<'_>,
+        p: &Params,
+        (x, l): (&Tensor, &Tensor),
+        q: (usize, usize),
+        mass: Option<&Tensor>,
+        grad: Option<&mut Tensor>,
+    ) -> PyResult<f64> {
+        let (xs, ids) = host_batch::<T>(x, l)?;
+        let ln_mass = mass.map(|m| m.values::<f64>()).transpose()?;
+        let g = grad.map(|g| g.values_mut::<T>()).transpose()?;
+        let (n, d) = (x.shape[0], x.shape[1]);
+        detached(py, "gathered embeddings", || {
+            let batch = Batch {
+                x: xs,
+                labels: &ids,
+                n,
+                d,
+            };
+            let queries = rll::Queries {
+                start: q.0,
+                count: q.1,
+                ln_mass,
+            };
+            rll::compute_queries(p, batch, queries, T::one(), g).map(|v| v.f64())
         })
-    })
+    }
+    let q = (start, count);
+    match x.dtype {
+        Dtype::F32 => run::<f32>(py, &p, (&x, &l), q, mass.as_ref(), g.as_mut()),
+        Dtype::F64 => run::<f64>(py, &p, (&x, &l), q, mass.as_ref(), g.as_mut()),
+        other => Err(internal(format!("split call on {}", other.torch_name()))),
+    }
 }
 
-/// OFFICIAL: ln(S⁺_i + S⁻_i) of query rows `start..start + count` of a CPU batch into the `count` float64 values
-/// at `out` (what the processes of a split batch gather before [`loss_queries`]).
+/// OFFICIAL: ln(S⁺_i + S⁻_i) of query rows `start..start + count` of a CPU batch into `out` (`count` float64
+/// values), what the processes of a split batch gather before [`loss_queries`].
 #[pyfunction]
-#[pyo3(signature = (dtype, x, labels, n, d, start, count, out, margin, alpha, t_n, t_p, lambda_, base_n, base_p,
-                    semantics, query_only, detach_weights, weight_eps))]
-#[allow(clippy::too_many_arguments)] // one flat call from Python, named at the call site
 fn query_ln_mass(
     py: Python<'_>,
-    dtype: &str,
-    x: usize,
-    labels: usize,
-    n: usize,
-    d: usize,
+    embeddings: &Bound<'_, PyAny>,
+    labels: &Bound<'_, PyAny>,
+    params: LossParams,
     start: usize,
     count: usize,
-    out: usize,
-    margin: f32,
-    alpha: f32,
-    t_n: f32,
-    t_p: f32,
-    lambda_: f32,
-    base_n: f32,
-    base_p: f32,
-    semantics: i32,
-    query_only: bool,
-    detach_weights: bool,
-    weight_eps: f32,
+    out: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let p = params_of(
-        margin,
-        alpha,
-        t_n,
-        t_p,
-        lambda_,
-        base_n,
-        base_p,
-        semantics,
-        query_only,
-        detach_weights,
-        weight_eps,
-    )?;
-    let dtype = dtype.to_string();
-    py.detach(move || {
-        caught(|| {
-            // SAFETY: the package passes live contiguous CPU tensors of these sizes and dtype, and `count` float64
-            // values at `out`.
-            unsafe {
-                let out = values_at_mut::<f64>(out, count);
-                match dtype.as_str() {
-                    "float32" => rll::query_ln_mass(&p, host_batch::<f32>(x, labels, n, d)?, start, count, out),
-                    "float64" => rll::query_ln_mass(&p, host_batch::<f64>(x, labels, n, d)?, start, count, out),
-                    other => Err(unsupported(other)),
-                }
-            }
+    let p = params.engine()?;
+    let (x, l) = (
+        Tensor::import(embeddings, "embeddings")?,
+        Tensor::import(labels, "labels")?,
+    );
+    let mut o = Tensor::import(out, "out")?;
+    check_output(&o, "out", Dtype::F64, &[count], Device::Cpu, &[&x, &l])?;
+    fn run<T: Feature + rll::Real>(
+        py: Python<'_>,
+        p: &Params,
+        x: &Tensor,
+        l: &Tensor,
+        q: (usize, usize),
+        out: &mut Tensor,
+    ) -> PyResult<()> {
+        let (xs, ids) = host_batch::<T>(x, l)?;
+        let out = out.values_mut::<f64>()?;
+        let (n, d) = (x.shape[0], x.shape[1]);
+        detached(py, "gathered embeddings", || {
+            rll::query_ln_mass(
+                p,
+                Batch {
+                    x: xs,
+                    labels: &ids,
+                    n,
+                    d,
+                },
+                q.0,
+                q.1,
+                out,
+            )
         })
-    })
-}
-
-fn unsupported(dtype: &str) -> RllError {
-    RllError::new(ErrorKind::Parameter, format!("dtype {dtype} is not float32 or float64"))
+    }
+    match x.dtype {
+        Dtype::F32 => run::<f32>(py, &p, &x, &l, (start, count), &mut o),
+        Dtype::F64 => run::<f64>(py, &p, &x, &l, (start, count), &mut o),
+        other => Err(internal(format!("split call on {}", other.torch_name()))),
+    }
 }
 
 /// The engine's CPU worker threads: n > 0 exactly n, 0 the engine's choice per call ($RLL_NUM_THREADS, or by
@@ -461,7 +596,11 @@ fn has_cuda() -> bool {
 
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("SEMANTICS", SEMANTICS)?;
     m.add_function(wrap_pyfunction!(loss, m)?)?;
+    m.add_function(wrap_pyfunction!(check_inputs, m)?)?;
+    m.add_function(wrap_pyfunction!(check_params, m)?)?;
+    m.add_function(wrap_pyfunction!(proto_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(has_cuda, m)?)?;
     m.add_function(wrap_pyfunction!(loss_queries, m)?)?;
     m.add_function(wrap_pyfunction!(query_ln_mass, m)?)?;

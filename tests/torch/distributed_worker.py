@@ -26,16 +26,15 @@ def shard(t: torch.Tensor, sizes: list[int], rank: int) -> torch.Tensor:
     return t[start : start + sizes[rank]]
 
 
-def init(rank: int, world: int, port: int) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
+def init(rank: int, world: int, rendezvous: str) -> None:
+    """Joins the gloo group through a file (a fresh path per group: no port to race for)."""
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=world)
 
 
-def losses(rank: int, world: int, port: int, cases: list[dict], out: str) -> None:
+def losses(rank: int, world: int, rendezvous: str, cases: list[dict], out: str) -> None:
     """Each case: the loss and local gradient of this rank's shard under ``distributed=True``."""
-    init(rank, world, port)
+    init(rank, world, rendezvous)
     results = []
     for case in cases:
         x, labels = full_batch(case["n"], case["d"], case["classes"], case["seed"], case["dtype"])
@@ -53,10 +52,10 @@ def model(d: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8)).double()
 
 
-def train(rank: int, world: int, port: int, steps: list[dict], out: str) -> None:
+def train(rank: int, world: int, rendezvous: str, steps: list[dict], out: str) -> None:
     """A few SGD steps of a small model under DistributedDataParallel, each rank on its shard of every step's
     batch; rank 0 saves the parameters after each step."""
-    init(rank, world, port)
+    init(rank, world, rendezvous)
     net = torch.nn.parallel.DistributedDataParallel(model(steps[0]["d"]))
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
     crit = rll.RankedListLoss(distributed=True, t_p=1.0)
@@ -112,10 +111,10 @@ def one_fault(rank: int, world: int, fault: str) -> dict:
     return {"error": error, "seconds": time.monotonic() - start, "loss": loss, "grad": grad}
 
 
-def faults(rank: int, world: int, port: int, names: list[str], out: str) -> None:
+def faults(rank: int, world: int, rendezvous: str, names: list[str], out: str) -> None:
     """Each fault in turn in one process group (a call that raised on every rank leaves the group usable, which
     the next call shows): saves this rank's outcomes."""
-    init(rank, world, port)
+    init(rank, world, rendezvous)
     outcomes = {fault: one_fault(rank, world, fault) for fault in names}
     torch.save(outcomes, os.path.join(out, f"fault{rank}.pt"))
     dist.destroy_process_group()

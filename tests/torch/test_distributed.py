@@ -6,7 +6,6 @@ for step. Run by `make test-torch`."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
@@ -24,13 +23,6 @@ from distributed_worker import (
 )
 from test_torch import OPTIONS
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 SHARDS = {2: [[13, 19]], 3: [[10, 0, 22], [11, 11, 10]], 4: [[1, 9, 7, 15]]}
 
 
@@ -47,7 +39,7 @@ def cases(world: int) -> list[dict]:
 @pytest.mark.parametrize("world", [2, 3, 4])
 def test_every_rank_gets_the_single_process_loss_and_its_rows_times_world(world, tmp_path):
     todo = cases(world)
-    mp.spawn(losses, args=(world, free_port(), todo, str(tmp_path)), nprocs=world)
+    mp.spawn(losses, args=(world, str(tmp_path / "rendezvous"), todo, str(tmp_path)), nprocs=world)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(world)]
     for k, case in enumerate(todo):
         x, labels = full_batch(case["n"], case["d"], case["classes"], case["seed"], case["dtype"])
@@ -71,7 +63,7 @@ def test_every_rank_gets_the_single_process_loss_and_its_rows_times_world(world,
 
 def test_ddp_training_matches_single_process_step_for_step(tmp_path):
     steps = [{"n": 24, "d": 6, "classes": 4, "seed": 900 + s, "sizes": [7, 17]} for s in range(4)]
-    mp.spawn(train, args=(2, free_port(), steps, str(tmp_path)), nprocs=2)
+    mp.spawn(train, args=(2, str(tmp_path / "rendezvous"), steps, str(tmp_path)), nprocs=2)
     history = torch.load(tmp_path / "train.pt")
     net = model(steps[0]["d"])
     opt = torch.optim.SGD(net.parameters(), lr=0.5)
@@ -123,7 +115,7 @@ def test_a_fault_on_one_rank_never_leaves_another_waiting(world, tmp_path):
     within 10 s of its call, or, for a rank that needs no gradient, every rank finishes and the others get the
     exact gradient (as they do with floating-point labels on every rank, compared exactly)."""
     names = [*RAISING, *FINISHING]
-    spawn_within(faults, (world, free_port(), names, str(tmp_path)), world, 120)
+    spawn_within(faults, (world, str(tmp_path / "rendezvous"), names, str(tmp_path)), world, 120)
     ranks = [torch.load(tmp_path / f"fault{r}.pt") for r in range(world)]
     for fault in names:
         outcomes = [ranks[r][fault] for r in range(world)]

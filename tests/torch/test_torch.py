@@ -14,6 +14,7 @@ import pytest
 import ranked_list_loss as rll
 import torch
 import torch.nn.functional as F
+from ranked_list_loss import _engine
 
 SEMANTICS = {"paper": 0, "official_v2020": 1, "official_v2019": 2}
 OPTIONS = [
@@ -230,8 +231,7 @@ def test_torch_func_grad_gives_the_engines_gradient():
 def test_the_custom_ops_gradient_output_is_not_differentiable():
     x, labels = batch(12, 3, 4, 8)
     x.requires_grad_(True)
-    loss, grad = torch.ops.ranked_list_loss.loss_and_grad(x, labels, 0.4, 1.2, 10.0, 0.0, 1.0, 2.71828, 2.71828, 0,
-                                                          False, False, 0.0, True, False)
+    loss, grad = torch.ops.ranked_list_loss.loss_and_grad(x, labels, rll.LossParams().values(), True)
     assert loss.requires_grad and not grad.requires_grad
 
 
@@ -241,6 +241,9 @@ def test_labels_of_any_dtype_are_compared_exactly():
     # float and bool labels, as PML takes them: equal values are one class, others distinct, exactly.
     assert rll.ranked_list_loss(x, labels.to(torch.float64) / 8 + 0.1).item() == want
     assert rll.ranked_list_loss(x, labels.to(torch.float16)).item() == want
+    signed = torch.where(labels == 0, -0.0, labels.to(torch.float32))  # -0.0 and 0.0 are one class, as in ==
+    assert rll.ranked_list_loss(x, signed).item() == want
+    assert rll.ranked_list_loss(x, labels.to(torch.uint8) + 250).item() == want
     two = (labels % 2).to(torch.bool)
     assert rll.ranked_list_loss(x, two).item() == rll.ranked_list_loss(x, two.to(torch.int64)).item()
     # 1 + 2^-20 and 1 are two classes in float64 (one in float16).
@@ -385,3 +388,66 @@ def test_gradcheck_float64_through_the_normalisation():
     x.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda e: rll.ranked_list_loss(e, labels, t_p=1.0, normalize=True), (x,),
                                     eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def test_the_parameter_record_defaults_to_the_protos_and_is_checked_once():
+    record = rll.LossParams()
+    for name, value in _engine.proto_defaults().items():
+        got = getattr(record, name)
+        assert (got == value if isinstance(value, str) else math.isclose(got, value, rel_tol=1e-7)), name
+    assert rll.LossParams.from_values(rll.LossParams(t_n=-3.0, semantics="official_v2019").values()) == \
+        rll.LossParams(t_n=-3.0, semantics="official_v2019")
+    with pytest.raises(ValueError, match="margin = -0.5 is negative"):
+        rll.RankedListLoss(margin=-0.5)  # refused when the module is built, not at its first call
+    with pytest.raises(ValueError, match="weight_eps = 0.1 applies to the PAPER semantics only"):
+        rll.LossParams(weight_eps=0.1, semantics="official_v2020")
+    with pytest.raises(ValueError, match="t_p = 'x' must be a finite number"):
+        rll.LossParams(t_p="x")
+
+
+def test_backward_with_retain_graph_keeps_the_engines_gradient():
+    x, labels = batch(20, 5, 4, 9)
+    x.requires_grad_(True)
+    _, want = ours(x.detach(), labels, {})
+    loss = rll.ranked_list_loss(x, labels)
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    loss.backward(retain_graph=True)  # the engine's gradient was copied into .grad, not taken: still intact
+    assert torch.equal(first, want) and torch.equal(x.grad, 2 * want)
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda x, y, p: _engine.loss([[1.0]], y, p), TypeError, "embeddings is not a tensor"),
+        (lambda x, y, p: _engine.loss(x, "labels", p), TypeError, "labels is not a tensor"),
+        (lambda x, y, p: _engine.loss(x, y, p, x), RuntimeError, "grad overlaps an input"),
+        (lambda x, y, p: _engine.loss(x, y, p, x[:, 1:].clone()), RuntimeError, "grad: torch.float32"),
+        (lambda x, y, p: _engine.loss(x, y, p, torch.empty_like(x).t().contiguous().t()), RuntimeError,
+         "contiguous: false"),
+        (lambda x, y, p: _engine.loss(x.t(), y, p), ValueError, "labels has 12 values but embeddings has N = 3"),
+        (lambda x, y, p: _engine.loss(x[::2], y[::2], p), RuntimeError, "must be contiguous"),
+        (lambda x, y, p: _engine.loss(x, y, object()), AttributeError, "margin"),
+        (lambda x, y, p: _engine.loss(x[:0], y[:0], p), ValueError, "N and D must be > 0"),
+        (lambda x, y, p: _engine.loss(x, y, p, torch.empty_like(x, dtype=torch.float64)), RuntimeError,
+         "expected torch.float32"),
+        (lambda x, y, p: _engine.loss_queries(x, y, p, 0, 99), ValueError, "count"),
+        (lambda x, y, p: _engine.query_ln_mass(x, y, p, 0, 4, torch.zeros(3, dtype=torch.float64)), RuntimeError,
+         "out: torch.float64"),
+    ],
+)
+def test_the_extension_refuses_what_would_touch_memory_it_does_not_own(call, error, match):
+    """The extension reads shapes, dtypes and lifetimes from the tensors themselves (DLPack), so a wrong call is
+    an exception, never a crash."""
+    x, labels = batch(12, 3, 4, 7, torch.float32)
+    with pytest.raises(error, match=match):
+        call(x, labels, rll.LossParams())
+
+
+def test_the_extension_takes_any_dlpack_producer():
+    import numpy as np  # a dependency of pytorch-metric-learning, so in the test environment
+    x, labels = batch(12, 3, 4, 7, torch.float32)
+    grad = np.zeros((12, 3), dtype=np.float32)
+    value = _engine.loss(x.numpy(), labels.numpy(), rll.LossParams(), grad)
+    loss, want = ours(x, labels, {})
+    assert value == loss.item() and np.array_equal(grad, want.numpy())
