@@ -6,14 +6,15 @@
 //! unscaled one up to the final ×2^e, and no finite input can overflow a squared norm.
 
 use super::parallel::{for_blocks, for_row_ranges, row_blocks, SharedMatrix};
+use super::recycle::Recycled;
 use crate::kernel_consts::CLOSE_PAIR_RATIO;
 use crate::real::{lane_dot, mul_pow2, pow2_exponent, Real};
 use crate::scaled::Units;
 use multiversion::multiversion;
 
 /// Features ready for the pairwise work: `x` (n×d, row-major) = (input − mean) · 2^−`exp`.
-pub struct Scaled<T> {
-    pub x: Vec<T>,
+pub struct Scaled<T: Copy + 'static> {
+    pub x: Recycled<T>,
     pub n: usize,
     pub d: usize,
     /// Input units = scaled units · 2^exp.
@@ -26,16 +27,25 @@ pub struct Scaled<T> {
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 pub fn center_and_scale<T: Real>(x: &[T], n: usize, d: usize) -> Scaled<T> {
     // One pass: each column's extremes and its sum of the raw values, in f64, in row order (independent lanes and
-    // plain compares, so the loop vectorises; the input is finite, checked before).
+    // plain compares, so the loop vectorises; the input is finite, checked before). Blocks of columns in parallel:
+    // each column's arithmetic is the same whichever block or thread does it.
     let (mut hi, mut lo, mut sum) = (vec![f64::NEG_INFINITY; d], vec![f64::INFINITY; d], vec![0f64; d]);
-    for row in x.chunks_exact(d) {
-        for (((h, l), s), v) in hi.iter_mut().zip(&mut lo).zip(&mut sum).zip(row) {
-            let v = v.f64();
-            *h = if v > *h { v } else { *h };
-            *l = if v < *l { v } else { *l };
-            *s += v;
+    let blocks: Vec<_> = hi
+        .chunks_mut(COLUMNS)
+        .zip(lo.chunks_mut(COLUMNS))
+        .zip(sum.chunks_mut(COLUMNS))
+        .collect();
+    for_blocks(blocks, |b, ((hi, lo), sum)| {
+        for row in x.chunks_exact(d) {
+            let row = &row[b * COLUMNS..b * COLUMNS + hi.len()];
+            for (((h, l), s), v) in hi.iter_mut().zip(lo.iter_mut()).zip(sum.iter_mut()).zip(row) {
+                let v = v.f64();
+                *h = if v > *h { v } else { *h };
+                *l = if v < *l { v } else { *l };
+                *s += v;
+            }
         }
-    }
+    });
     // The first scaling, ·2^−e1 so that max |x| < 1: neither the mean nor the centring can then overflow.
     let e1 = pow2_exponent(hi.iter().chain(&lo).fold(0f64, |a, &b| a.max(b.abs())));
     if raw_sums_are_exact::<T>(e1) {
@@ -50,6 +60,9 @@ pub fn center_and_scale<T: Real>(x: &[T], n: usize, d: usize) -> Scaled<T> {
     }
 }
 
+/// Columns per block of the column passes (their results do not depend on it).
+const COLUMNS: usize = 64;
+
 /// Whether the sums of the raw values (in f64, in row order) equal 2^e1 times the sums of the values scaled by
 /// 2^−e1: so when scaling loses no bit to f64's subnormal range (scaling up, e1 ≤ 0, or every finite `T` stays
 /// normal, as float32's do for any e1 of its range) and the raw sums cannot overflow (|x| < 2^e1 ≤ 2^900).
@@ -59,15 +72,17 @@ fn raw_sums_are_exact<T: Real>(e1: i32) -> bool {
     e1 <= 0 || (e1 <= 900 && mul_pow2(tiny, -e1) >= f64::MIN_POSITIVE)
 }
 
-/// Σ_rows s1(x), per column, in row order.
+/// Σ_rows s1(x), per column, in row order (blocks of columns in parallel).
 #[inline(always)]
-fn column_sums<T: Real>(x: &[T], d: usize, s1: impl Fn(f64) -> f64) -> Vec<f64> {
+fn column_sums<T: Real>(x: &[T], d: usize, s1: impl Fn(f64) -> f64 + Sync) -> Vec<f64> {
     let mut sum = vec![0f64; d];
-    for row in x.chunks_exact(d) {
-        for (m, v) in sum.iter_mut().zip(row) {
-            *m += s1(v.f64());
+    for_blocks(sum.chunks_mut(COLUMNS).collect(), |b, sum| {
+        for row in x.chunks_exact(d) {
+            for (m, v) in sum.iter_mut().zip(&row[b * COLUMNS..]) {
+                *m += s1(v.f64());
+            }
         }
-    }
+    });
     sum
 }
 
@@ -80,7 +95,7 @@ fn centre_scaled<T: Real>(
     e1: i32,
     (hi, lo): (Vec<f64>, Vec<f64>),
     mut mean: Vec<f64>,
-    s1: impl Fn(f64) -> f64,
+    s1: impl Fn(f64) -> f64 + Sync,
 ) -> Scaled<T> {
     let d = mean.len();
     let inv_n = 1.0 / n as f64;
@@ -95,12 +110,16 @@ fn centre_scaled<T: Real>(
     // |x − mean| · 2^−e1 lies in (2^−1075, 2), so 2^−e2 overflows f64 only for e2 < −1000: then two steps.
     let f2 = 2f64.powi((-e2).min(1000));
     let f2b = 2f64.powi((-e2 - 1000).max(0));
-    let mut out = vec![T::zero(); n * d];
-    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        for ((o, v), c) in o.iter_mut().zip(row).zip(&mean) {
-            *o = T::of((s1(v.f64()) - c) * f2 * f2b);
+    let mut out = Recycled::scratch(n * d);
+    // Every element is written (the scratch's old contents are never read), by blocks of rows in parallel.
+    for_blocks(row_blocks(&mut out, n, d, ROW_BLOCK), |b, block| {
+        let rows = x[b * ROW_BLOCK * d..].chunks_exact(d);
+        for (row, o) in rows.zip(block.chunks_exact_mut(d)) {
+            for ((o, v), c) in o.iter_mut().zip(row).zip(&mean) {
+                *o = T::of((s1(v.f64()) - c) * f2 * f2b);
+            }
         }
-    }
+    });
     Scaled {
         x: out,
         n,
@@ -113,7 +132,13 @@ fn centre_scaled<T: Real>(
 /// Squared norms of the rows, each in [`lane_dot`]'s fixed order.
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2"))]
 pub fn row_norms<T: Real>(s: &Scaled<T>) -> Vec<T> {
-    s.x.chunks_exact(s.d).map(|r| lane_dot(r, r)).collect()
+    let mut norms = vec![T::zero(); s.n];
+    for_blocks(row_blocks(&mut norms, s.n, 1, ROW_BLOCK), |b, out| {
+        for (o, r) in out.iter_mut().zip(s.x[b * ROW_BLOCK * s.d..].chunks_exact(s.d)) {
+            *o = lane_dot(r, r);
+        }
+    });
+    norms
 }
 
 /// Rows shorter than this, relative to their block, are computed in one GEMM call.
@@ -270,17 +295,17 @@ fn gram_to_distances<T: Real>(row: &mut [T], norms: &[T], ni: T, first: usize, c
 
 /// `x` (n×d, row-major) transposed: d×n, row-major. Eight rows of x at a time: eight sequential reads, and each
 /// column's eight values written side by side.
-fn transposed<T: Real>(x: &[T], n: usize, d: usize) -> Vec<T> {
-    const ROWS: usize = 8;
-    let mut xt = vec![T::zero(); n * d];
-    for (b, rows) in x.chunks(ROWS * d).enumerate() {
-        let i = b * ROWS;
-        for (k, col) in xt.chunks_exact_mut(n).enumerate() {
-            for (o, row) in col[i..].iter_mut().zip(rows.chunks_exact(d)) {
-                *o = row[k];
+fn transposed<T: Real>(x: &[T], n: usize, d: usize) -> Recycled<T> {
+    let mut xt = Recycled::scratch(n * d);
+    // Every element is written once, by blocks of COLUMNS columns of x (rows of xt) in parallel.
+    for_blocks(row_blocks(&mut xt, d, n, COLUMNS), |b, block| {
+        let k0 = b * COLUMNS;
+        for (i, row) in x.chunks_exact(d).enumerate() {
+            for (col, v) in block.chunks_exact_mut(n).zip(&row[k0..]) {
+                col[i] = *v;
             }
         }
-    }
+    });
     xt
 }
 
@@ -326,7 +351,7 @@ pub fn exact_diff<T: Real>(s: &Scaled<T>, input: &[T], i: usize, j: usize, out: 
     }
 }
 
-impl<T> From<&Scaled<T>> for Units {
+impl<T: Copy + 'static> From<&Scaled<T>> for Units {
     fn from(s: &Scaled<T>) -> Self {
         Units {
             exp: s.exp,
@@ -357,7 +382,7 @@ mod tests {
             let scaled_first: Scaled<T> = centre_scaled(x, n, e1, (hi, lo), column_sums(x, d, s1), s1);
             let fast = center_and_scale(x, n, d);
             assert_eq!(fast.exp, scaled_first.exp, "e1 = {e1}");
-            for (a, b) in fast.x.iter().zip(&scaled_first.x) {
+            for (a, b) in fast.x.iter().zip(scaled_first.x.iter()) {
                 assert_eq!(a.f64().to_bits(), b.f64().to_bits(), "e1 = {e1}");
             }
         }

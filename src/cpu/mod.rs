@@ -9,6 +9,7 @@ pub mod normalize;
 pub(crate) mod parallel;
 pub(crate) mod passes;
 pub mod queries;
+pub(crate) mod recycle;
 pub(crate) mod semantics;
 
 use crate::batch::{Batch, STATS_PER_SAMPLE};

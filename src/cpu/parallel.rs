@@ -57,16 +57,26 @@ thread_local! {
     static CALL_THREADS: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with every [`for_blocks`] inside it on `threads` threads.
-pub(crate) fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with every [`for_blocks`] inside it on `threads` threads. With more than one, `f` itself runs on one
+/// of the pool's workers, which then takes its share of every block loop: one hand-off per call instead of one
+/// per loop, and no caller left asleep beside the workers (docs/speed.md).
+pub(crate) fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     struct Restore(Option<usize>);
     impl Drop for Restore {
         fn drop(&mut self) {
             CALL_THREADS.with(|c| c.set(self.0));
         }
     }
-    let _restore = Restore(CALL_THREADS.with(|c| c.replace(Some(threads.max(1)))));
-    f()
+    let threads = threads.max(1);
+    let run = move || {
+        let _restore = Restore(CALL_THREADS.with(|c| c.replace(Some(threads))));
+        f()
+    };
+    if threads == 1 {
+        run()
+    } else {
+        pool(threads).install(run)
+    }
 }
 
 /// Rows per block of the row passes and the sparse gradient. Fixed (not derived from the thread count), so results

@@ -30,7 +30,7 @@ pub struct Queries<'a> {
 }
 
 /// The features, scaled, and the count×n distances of the query rows with their close pairs.
-struct QueryRows<T> {
+struct QueryRows<T: Copy + 'static> {
     scaled: Scaled<T>,
     dist: Vec<T>,
     close: Close,
