@@ -113,7 +113,12 @@ impl<T: Real> Paper<T> {
     /// The value L = (1/N) Σ_i [L_P(i) + λ L_N(i)] from `total` = Σ_i of the rows' terms in scaled units
     /// (× 2^exp back to input units).
     pub fn value(total: f64, n: usize, exp: i32) -> T {
-        ldexp(T::of(total / n as f64), exp)
+        Self::weighted_value(total / n as f64, exp)
+    }
+
+    /// E = Σ_i u_i [L_P(i) + λ L_N(i)] from `total` = that sum in scaled units (per-query weights u).
+    pub fn weighted_value(total: f64, exp: i32) -> T {
+        ldexp(T::of(total), exp)
     }
 
     /// The power of two that takes the coefficients to input units: 0, since PAPER's coefficients multiply
@@ -145,8 +150,10 @@ impl<T: Real> Paper<T> {
     ///   positive: (w/W⁺)(1 + T_p (h − L_P)) / (N d),   negative: −λ (w/W⁻)(1 + T_n (h − L_N)) / (N d),
     /// the bracket 1 with `detach_weights`, clamped to ±`coef_cap`; 0 at d = 0 (‖x_i − x_j‖ has no direction
     /// there: its subgradient 0 is used).
+    /// `scale` is the row's weight in E: 1/N ([`Paper::inv_n`]) for the mean, u_i for E = Σ_i u_i ℓ_i.
     #[inline(always)]
-    fn coef(&self, same: bool, d: T, w: T, s: &PaperSums<T>, l_p: T, l_n: T) -> T {
+    #[allow(clippy::too_many_arguments)] // one pair's inputs, inlined into both row drivers
+    fn coef(&self, scale: T, same: bool, d: T, w: T, s: &PaperSums<T>, l_p: T, l_n: T) -> T {
         if d <= T::zero() {
             return T::zero();
         }
@@ -166,7 +173,7 @@ impl<T: Real> Paper<T> {
             };
             -self.lambda * (w / s.wn) * bracket
         };
-        (self.inv_n * g / d).max(-self.coef_cap).min(self.coef_cap)
+        (scale * g / d).max(-self.coef_cap).min(self.coef_cap)
     }
 
     fn stats(&self, s: &PaperSums<T>, l_p: T, l_n: T) -> RowStats<T> {
@@ -181,7 +188,7 @@ impl<T: Real> Paper<T> {
 
     /// Fills `out` with B_ij for j in P*_i ∪ N*_i (see [`Paper::coef`]) and returns the row's statistics;
     /// `RowStats::loss` is L_P(i) + λ L_N(i).
-    pub fn row(&self, i: usize, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowStats<T> {
+    pub fn row(&self, i: usize, scale: T, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowStats<T> {
         out.clear();
         let yi = labels[i];
         let mut s = PaperSums::new();
@@ -202,14 +209,14 @@ impl<T: Real> Paper<T> {
         // Pass 3: the coefficients.
         for (j, v) in out.iter_mut() {
             let (same, d) = (labels[*j as usize] == yi, dist[*j as usize]);
-            *v = self.coef(same, d, *v, &s, l_p, l_n);
+            *v = self.coef(scale, same, d, *v, &s, l_p, l_n);
         }
         self.stats(&s, l_p, l_n)
     }
 
     /// [`Paper::row`] for a row where most pairs are active: the same coefficients (0 outside the sets), written
     /// over `row` (the distances of query i on entry), in contiguous passes without index lists. `w` is scratch.
-    pub fn row_dense(&self, i: usize, labels: &[T], row: &mut [T], w: &mut Vec<T>) -> RowStats<T> {
+    pub fn row_dense(&self, i: usize, scale: T, labels: &[T], row: &mut [T], w: &mut Vec<T>) -> RowStats<T> {
         let yi = labels[i];
         w.clear();
         w.resize(row.len(), T::zero());
@@ -232,7 +239,7 @@ impl<T: Real> Paper<T> {
         for (j, ((&y, d), &wv)) in labels.iter().zip(row.iter_mut()).zip(w.iter()).enumerate() {
             let active = self.exponent(y == yi, j == i, *d).is_some();
             *d = if active {
-                self.coef(y == yi, *d, wv, &s, l_p, l_n)
+                self.coef(scale, y == yi, *d, wv, &s, l_p, l_n)
             } else {
                 T::zero()
             };
@@ -279,9 +286,9 @@ mod tests {
                     .map(|j| if j == i || j % 17 == 5 { 0.0 } else { 0.4 + 1.2 * next() })
                     .collect();
                 let mut list = Vec::new();
-                let a = p.row(i, &labels, &dist, &mut list);
+                let a = p.row(i, p.inv_n, &labels, &dist, &mut list);
                 let mut dense = dist.clone();
-                let b = p.row_dense(i, &labels, &mut dense, &mut Vec::new());
+                let b = p.row_dense(i, p.inv_n, &labels, &mut dense, &mut Vec::new());
                 let mut sparse = vec![0f32; n];
                 for &(j, v) in &list {
                     sparse[j as usize] = v;

@@ -4,7 +4,7 @@
 
 use crate::batch::{Batch, STATS_PER_SAMPLE};
 use crate::error::{ErrorKind, Result, RllError};
-use crate::params::Params;
+use crate::params::{Params, Semantics};
 use crate::real::Real;
 
 /// The parameters, n > 0, d > 0, and n·d and n² within what a buffer can hold; returns n·d.
@@ -94,6 +94,27 @@ pub(crate) fn non_finite_label<T: Real>(i: usize, value: T) -> RllError {
 pub(crate) fn loss_weight<T: Real>(w: T) -> Result<()> {
     if !w.is_finite() {
         return Err(RllError::param(format!("loss_weight = {w} is not finite")));
+    }
+    Ok(())
+}
+
+/// Per-query weights (`compute_weighted`): PAPER only (the official layer's value has no per-query split), n
+/// finite values.
+pub(crate) fn query_weights<T: Real>(params: &Params, w: &[T], n: usize) -> Result<()> {
+    if params.semantics != Semantics::Paper {
+        return Err(RllError::param(
+            "per-query weights (per-query losses, reductions other than the mean) apply to the PAPER semantics only"
+                .to_string(),
+        ));
+    }
+    if w.len() != n {
+        return Err(RllError::size(format!(
+            "{} per-query weights for n = {n} rows",
+            w.len()
+        )));
+    }
+    if let Some(k) = w.iter().position(|v| !v.is_finite()) {
+        return Err(RllError::param(format!("query weight [{k}] = {} is not finite", w[k])));
     }
     Ok(())
 }

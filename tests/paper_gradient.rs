@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use rand::Rng;
-use ranked_list_loss::{compute, Batch, Params, Semantics};
+use ranked_list_loss::{compute, compute_weighted, Batch, Params, Semantics};
 
 const H: f64 = 1e-6;
 
@@ -257,4 +257,58 @@ fn sparse_and_dense_paths_match_the_plain_reference_at_large_n() {
             assert!((loss - rl).abs() < 1e-12 * rl.abs().max(1e-12));
         }
     }
+}
+
+#[test]
+fn per_query_weights_give_the_weighted_sum_and_its_gradient() {
+    // E = Σ_i u_i ℓ_i (a reduction chosen by the caller, or an upstream gradient of per-query losses), any signs,
+    // against the definition row by row and f64 central differences of that definition.
+    for (case, (p, data)) in batches(8, 20).into_iter().enumerate() {
+        let mut r = rng(80 + case as u64);
+        let u: Vec<f64> = (0..data.n).map(|_| r.gen_range(-2.0..3.0)).collect();
+        let weighted = |x: &[f64]| {
+            let v = Views {
+                set_x: x,
+                weight_x: x,
+                hinge_x: x,
+            };
+            (0..data.n).map(|i| u[i] * paper_row(&p, &data, i, &v)).sum::<f64>()
+        };
+        let mut g = vec![0.0; data.x.len()];
+        let batch = Batch {
+            x: &data.x,
+            labels: &data.labels,
+            n: data.n,
+            d: data.d,
+        };
+        let value = compute_weighted(&p, batch, &u, 1.0, Some(&mut g), None).unwrap();
+        let want = weighted(&data.x);
+        assert!(
+            (value - want).abs() <= 1e-12 * want.abs().max(1e-9),
+            "case {case}: {value} vs {want}"
+        );
+        let e = rel_err(&g, &fd(&data.x, |x, _| weighted(x)), 1e-3);
+        assert!(e < TOL, "case {case}: relative error {e}");
+    }
+    // The mean is u_i = 1/N, bit for bit; the official semantics have no per-query split.
+    let (p, data) = batches(9, 1).remove(0);
+    let u = vec![1.0 / data.n as f64; data.n];
+    let batch = || Batch {
+        x: &data.x,
+        labels: &data.labels,
+        n: data.n,
+        d: data.d,
+    };
+    let (mut g1, mut g2) = (vec![0.0; data.x.len()], vec![0.0; data.x.len()]);
+    compute_weighted(&p, batch(), &u, 1.0, Some(&mut g1), None).unwrap();
+    compute(&p, batch(), 1.0, Some(&mut g2), None).unwrap();
+    assert_eq!(g1, g2);
+    let official = Params {
+        semantics: Semantics::OfficialV2020,
+        ..p
+    };
+    let e = compute_weighted(&official, batch(), &u, 1.0, None, None).unwrap_err();
+    assert!(e.message.contains("PAPER semantics only"), "{e}");
+    let e = compute_weighted(&p, batch(), &u[1..], 1.0, None, None).unwrap_err();
+    assert!(e.message.contains("per-query weights for n"), "{e}");
 }

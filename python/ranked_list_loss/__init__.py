@@ -10,10 +10,19 @@ engine, from one engine call per batch, on CPU and CUDA tensors.
 arguments and gives its value. docs/pytorch.md has the details.
 """
 
-from . import pml
 from ._engine import set_num_threads
 from ._params import LossParams
 from .functional import ranked_list_loss
 from .modules import RankedListLoss
 
 __all__ = ["LossParams", "RankedListLoss", "pml", "ranked_list_loss", "set_num_threads"]
+
+
+def __getattr__(name: str):
+    # rll.pml needs pytorch-metric-learning: imported on first use, so that the package itself does not.
+    if name == "pml":
+        import importlib
+
+        return importlib.import_module(".pml", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+

@@ -161,3 +161,33 @@ class LossFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss: Tensor, _grad_of_grad: Tensor):
         return _backward(ctx, grad_loss, _grad_of_grad)
+
+
+class PerQueryLossFunction(torch.autograd.Function):
+    """The per-query losses ℓ_i = L_P(i) + λ L_N(i) (PAPER, CPU, float32/float64) under autograd:
+    ``PerQueryLossFunction.apply(embeddings, labels, params)``. The backward is one more engine call, with the
+    incoming gradient u as per-query weights: ∂(Σ_i u_i ℓ_i)/∂embeddings in one pass."""
+
+    @staticmethod
+    def forward(ctx, embeddings: Tensor, labels: Tensor, params: LossParams) -> Tensor:
+        x = embeddings.detach().contiguous()
+        if labels.device != x.device:
+            labels = labels.to(x.device)
+        labels = labels.detach().contiguous()
+        losses = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
+        _engine.loss(x, labels, params, losses=losses)
+        ctx.save_for_backward(x, labels)
+        ctx.params = params
+        return losses.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_losses: Tensor | None):
+        if grad_losses is None:
+            return None, None, None
+        if torch.is_grad_enabled():
+            raise RuntimeError("RankedListLoss: double backward through per-query losses is not supported")
+        x, labels = ctx.saved_tensors
+        grad = torch.empty_like(x)
+        _engine.loss(x, labels, ctx.params, grad, weights=grad_losses.to(x.dtype).contiguous())
+        return grad, None, None
+

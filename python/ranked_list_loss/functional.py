@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._ops import EagerLossFunction, LossFunction, check_tensors, loss_and_grad
+from ._ops import EagerLossFunction, LossFunction, PerQueryLossFunction, check_tensors, loss_and_grad
 from ._params import DEFAULTS, LossParams
 from .distributed import DistributedLossFunction
 
@@ -30,6 +30,7 @@ def ranked_list_loss(
     distributed: bool = False,
     weight_eps: float = DEFAULTS.weight_eps,
     process_group: torch.distributed.ProcessGroup | None = None,
+    reduction: str = "mean",
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
 
@@ -49,6 +50,10 @@ def ranked_list_loss(
     ``weight_eps`` ε (PAPER; 0 by default) adds ε to each of a row's N weights before they are summed, W = Σ w +
     N ε: pytorch-metric-learning 2.9's bias (1e-5, which ``rll.pml`` sets), not the paper's exact means.
 
+    ``reduction``: "mean" (the loss above), "sum" (N times it) or "none": the per-query losses
+    ℓ_i = L_P(i) + λ L_N(i), shape (N,), whose backward is one more engine call with the incoming gradient as
+    per-query weights (PAPER semantics, CPU tensors; on CUDA an error says it is not there yet).
+
     ``distributed=True`` ranks each rank's queries against the whole batch of every rank of ``process_group`` (the
     default group when None) of an initialised ``torch.distributed``: the loss is the single-process loss of the
     concatenated batch on every rank, and the local gradient world_size times its rows for this rank, so that
@@ -58,12 +63,35 @@ def ranked_list_loss(
     params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
                         query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
                         weight_eps=weight_eps, normalize=normalize)
-    return loss_with(embeddings, labels, params, distributed=distributed, process_group=process_group)
+    return loss_with(embeddings, labels, params, distributed=distributed, process_group=process_group,
+                     reduction=reduction)
+
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction: str, distributed: bool) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"RankedListLoss: reduction = {reduction!r}: one of {', '.join(REDUCTIONS)} expected")
+    if reduction != "mean" and distributed:
+        raise ValueError(f"RankedListLoss: reduction = {reduction!r} with distributed=True: only 'mean' is supported")
 
 
 def loss_with(embeddings: Tensor, labels: Tensor, params: LossParams, distributed: bool = False,
-              process_group: torch.distributed.ProcessGroup | None = None) -> Tensor:
+              process_group: torch.distributed.ProcessGroup | None = None, reduction: str = "mean") -> Tensor:
     """``ranked_list_loss`` with a parameter record built (and checked) beforehand, as the modules keep it."""
+    check_reduction(reduction, distributed)
+    if reduction == "none":
+        check_tensors(embeddings, labels)
+        if params.semantics != "paper":
+            raise ValueError(f"RankedListLoss: reduction = 'none' with semantics = {params.semantics!r}: per-query "
+                             "losses are the paper semantics' (the official layer's value has no per-query split)")
+        if embeddings.dtype in _SIXTEEN_BIT:  # computed in float32, as the 16-bit mean is
+            return PerQueryLossFunction.apply(embeddings.float(), labels, params).to(embeddings.dtype)
+        return PerQueryLossFunction.apply(embeddings, labels, params)
+    if reduction == "sum":
+        mean = loss_with(embeddings, labels, params, distributed, process_group)
+        return mean * embeddings.shape[0]
     if params.normalize and isinstance(embeddings, Tensor) and embeddings.dtype in _SIXTEEN_BIT + ((
             torch.float32, torch.float64) if distributed else ()):
         # Normalised in the engine call for float32/float64 on one process; otherwise by torch first.

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 from torch.distributed import ProcessGroup
 
 from ._params import DEFAULTS, LossParams
-from .functional import loss_with
+from .functional import check_reduction, loss_with
 
 
 class RankedListLoss(nn.Module):
@@ -14,7 +14,8 @@ class RankedListLoss(nn.Module):
 
     The defaults are the proto's: margin m = 0.4, α = 1.2, T_n = 10, T_p = 0, λ = 1, semantics "paper";
     ``normalize=True`` L2-normalises the rows first, in the same engine call. ``distributed=True`` ranks each
-    rank's queries against the batch of every rank of ``process_group`` (docs/distributed.md). The parameters are
+    rank's queries against the batch of every rank of ``process_group`` (docs/distributed.md); ``reduction`` as in
+    ``ranked_list_loss`` ("mean", "sum" or "none": the per-query losses). The parameters are
     checked here, once, and kept in ``self.params`` (a frozen ``LossParams``).
     """
 
@@ -34,17 +35,21 @@ class RankedListLoss(nn.Module):
         distributed: bool = False,
         process_group: ProcessGroup | None = None,
         weight_eps: float = DEFAULTS.weight_eps,
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
         self.params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
                                  query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
                                  weight_eps=weight_eps, normalize=normalize)
-        self.distributed, self.process_group = distributed, process_group
+        check_reduction(reduction, distributed)
+        self.distributed, self.process_group, self.reduction = distributed, process_group, reduction
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return loss_with(embeddings, labels, self.params, distributed=self.distributed,
-                         process_group=self.process_group)
+                         process_group=self.process_group, reduction=self.reduction)
 
     def extra_repr(self) -> str:
         fields = [f"{name}={getattr(self.params, name)!r}" for name in LossParams.names()]
-        return ", ".join(fields + (["distributed=True"] if self.distributed else []))
+        extra = (["distributed=True"] if self.distributed else []) + (
+            [f"reduction={self.reduction!r}"] if self.reduction != "mean" else [])
+        return ", ".join(fields + extra)

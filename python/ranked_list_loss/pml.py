@@ -1,21 +1,29 @@
-"""``pml.RankedListLoss``: pytorch-metric-learning's arguments and value, computed by this package's engine, so
-that a PML user changes one import::
+"""``pml.RankedListLoss``: pytorch-metric-learning's loss class, computed by this package's engine, so that a PML
+user changes one import::
 
     from pytorch_metric_learning.losses import RankedListLoss   # before
     from ranked_list_loss.pml import RankedListLoss             # after
 
-PML 2.9 L2-normalises the embeddings (its default LpDistance), then averages over the N queries
+It is a PML ``BaseMetricLossFunction`` (so PML's reducers, ``embedding_regularizer``, recordable attributes,
+trainers and hooks work with it as with PML's own), with PML 2.9's value: each query's
 (1 − imbalance)·L_P(i) + imbalance·L_N(i) with positives beyond α − m and negatives within α (α = 1 + m/2 unless
-given). That is ours on the normalised rows with λ = imbalance / (1 − imbalance), times (1 − imbalance), with PML's
-1e-5 added to each of a row's N weights before they are summed (the engine's ``weight_eps``), so the values are
-PML's (docs/pytorch.md).
+given), on the distances of ``LpDistance(p=2, power=1)`` (rows L2-normalised unless
+``normalize_embeddings=False``), PML's 1e-5 added to each of a row's N weights before they are summed (the engine's
+``weight_eps``). That is ours with λ = imbalance / (1 − imbalance), times (1 − imbalance) (docs/pytorch.md).
+With PML's default reducer (the mean) and no regularizer, the mean comes from one engine call per forward; any
+other reducer gets the per-query losses (``reduction="none"``, CPU tensors).
+Needs pytorch-metric-learning installed (``import ranked_list_loss`` does not).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor, nn
+from pytorch_metric_learning.distances import LpDistance
+from pytorch_metric_learning.losses import BaseMetricLossFunction
+from pytorch_metric_learning.reducers import MeanReducer
+from pytorch_metric_learning.utils import common_functions as c_f
+from torch import Tensor
 from torch.distributed import ProcessGroup
 
 from ._params import LossParams
@@ -25,35 +33,66 @@ from .functional import loss_with
 PML_WEIGHT_EPS = 1e-5
 
 
-class RankedListLoss(nn.Module):
-    """PML's ``RankedListLoss(margin, Tn, imbalance=0.5, alpha=None, Tp=0)`` on this package's engine;
-    ``distributed=True`` replaces PML's ``DistributedLossWrapper`` (each rank ranks only its own queries against the
-    gathered batch, docs/distributed.md)."""
+def _normalizes(distance: object) -> bool:
+    """Whether ``distance`` L2-normalises the rows, for the one distance the engine computes: the Euclidean
+    distance, LpDistance(p=2, power=1)."""
+    if type(distance) is LpDistance and distance.p == 2 and distance.power == 1:
+        return bool(distance.normalize_embeddings)
+    raise ValueError(f"RankedListLoss (pml): distance = {distance!r} is not supported: the engine computes "
+                     "LpDistance(p=2, power=1, normalize_embeddings=True or False)")
+
+
+class RankedListLoss(BaseMetricLossFunction):
+    """PML's ``RankedListLoss(margin, Tn, imbalance=0.5, alpha=None, Tp=0, **kwargs)`` on this package's engine;
+    ``kwargs`` are PML's (``distance``, ``reducer``, ``embedding_regularizer``, ``embedding_reg_weight``,
+    ``collect_stats``). ``distributed=True`` replaces PML's ``DistributedLossWrapper`` (each rank ranks only its
+    own queries against the gathered batch, docs/distributed.md; the mean reducer only)."""
 
     def __init__(self, margin: float, Tn: float, imbalance: float = 0.5, alpha: float | None = None,
                  Tp: float = 0, *, distributed: bool = False, process_group: ProcessGroup | None = None,
                  **kwargs: Any) -> None:
-        super().__init__()
-        if kwargs:
-            raise TypeError(f"RankedListLoss (pml): {', '.join(sorted(kwargs))} not supported (PML's distance, "
-                            "reducer and regularizers; the loss uses PML's defaults)")
         if not 0 <= imbalance <= 1:
             # PML asserts this range; its test expects the AssertionError.
             raise AssertionError(f"RankedListLoss (pml): imbalance = {imbalance} must be in [0, 1]")
         if imbalance == 1:
             raise ValueError("RankedListLoss (pml): imbalance = 1 (negatives only) is not supported yet: it has no "
                              "finite λ in this engine's L_P + λ L_N")
+        super().__init__(**kwargs)
         self.margin, self.Tn, self.Tp, self.imbalance = margin, Tn, Tp, imbalance
         self.alpha = 1 + margin / 2 if alpha is None else alpha
         self.distributed, self.process_group = distributed, process_group
         self.params = LossParams(margin=margin, alpha=self.alpha, t_n=Tn, t_p=Tp,
-                                 lambda_=imbalance / (1 - imbalance), semantics="paper", normalize=True,
-                                 weight_eps=PML_WEIGHT_EPS)
+                                 lambda_=imbalance / (1 - imbalance), semantics="paper",
+                                 normalize=_normalizes(self.distance), weight_eps=PML_WEIGHT_EPS)
+        if distributed and not self._mean_only():
+            raise ValueError("RankedListLoss (pml): distributed=True takes PML's default reducer (the mean) and no "
+                             "embedding_regularizer")
+        self.add_to_recordable_attributes(list_of_names=["imbalance", "alpha", "margin", "Tp", "Tn"], is_stat=False)
 
-    def forward(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any = None, ref_emb: Any = None,
-                ref_labels: Any = None) -> Tensor:
-        if indices_tuple is not None or ref_emb is not None or ref_labels is not None:
-            raise ValueError("RankedListLoss (pml): indices_tuple, ref_emb and ref_labels are not supported (as in PML)")
+    def _mean_only(self) -> bool:
+        return type(self.reducer) is MeanReducer and self.embedding_regularizer is None and not self.collect_stats
+
+    def forward(self, embeddings: Tensor, labels: Tensor | None = None, indices_tuple: Any = None,
+                ref_emb: Any = None, ref_labels: Any = None) -> Tensor:
+        if not self._mean_only():
+            return super().forward(embeddings, labels, indices_tuple, ref_emb, ref_labels)
+        # PML's default reducer: the mean of the per-query losses, from one engine call (PML's checks first).
+        c_f.labels_required(labels)
+        c_f.indices_tuple_not_supported(indices_tuple)
+        if ref_emb is not None or ref_labels is not None:
+            raise ValueError("ref_emb is not supported for this loss function")
         loss = loss_with(embeddings, labels, self.params, distributed=self.distributed,
                          process_group=self.process_group)
         return (1 - self.imbalance) * loss
+
+    def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any, ref_emb: Tensor,
+                     ref_labels: Tensor) -> dict:
+        c_f.labels_required(labels)
+        c_f.ref_not_supported(embeddings, labels, ref_emb, ref_labels)
+        c_f.indices_tuple_not_supported(indices_tuple)
+        losses = (1 - self.imbalance) * loss_with(embeddings, labels, self.params, reduction="none")
+        return {"loss": {"losses": losses, "indices": c_f.torch_arange_from_size(losses),
+                         "reduction_type": "element"}}
+
+    def get_default_distance(self) -> LpDistance:
+        return LpDistance()

@@ -163,6 +163,14 @@ fn detached<R: Send>(py: Python<'_>, features: &str, f: impl FnOnce() -> rll::Re
     }
 }
 
+/// The per-query side of a host call: `weights` u for E = Σ_i u_i ℓ_i (None: the mean), and `losses`, where the
+/// per-query losses ℓ_i = L_P(i) + λ L_N(i) go (PAPER).
+#[derive(Default)]
+struct PerQuery<'a, T> {
+    weights: Option<&'a [T]>,
+    losses: Option<&'a mut [f64]>,
+}
+
 /// E on host memory and, with `grad`, ∂E/∂x; with `normalize`, E is the loss of the rows x_i/‖x_i‖ and the
 /// gradient is taken back through the normalisation (scratch from the heap).
 fn host<T: rll::Real>(
@@ -172,30 +180,43 @@ fn host<T: rll::Real>(
     d: usize,
     grad: Option<&mut [T]>,
     normalize: bool,
+    per_query: PerQuery<'_, T>,
 ) -> rll::Result<f64> {
     let n = ids.len();
-    if !normalize {
+    let PerQuery { weights, losses } = per_query;
+    let mut stats = losses.as_ref().map(|_| vec![T::zero(); n * rll::STATS_PER_SAMPLE]);
+    let mut run = |x: &[T], grad: Option<&mut [T]>| {
         let batch = Batch { x, labels: ids, n, d };
-        return rll::compute(p, batch, T::one(), grad, None).map(|v| v.f64());
+        match weights {
+            None => rll::compute(p, batch, T::one(), grad, stats.as_deref_mut()),
+            Some(u) => rll::compute_weighted(p, batch, u, T::one(), grad, stats.as_deref_mut()),
+        }
+    };
+    let value = if !normalize {
+        run(x, grad)?
+    } else {
+        let (mut y, mut norms) = (vec![T::zero(); x.len()], vec![T::zero(); n]);
+        rll::normalize::l2_forward(x, n, d, &mut y, &mut norms)?;
+        match grad {
+            None => run(&y, None)?,
+            Some(grad) => {
+                let mut dy = vec![T::zero(); x.len()];
+                let value = run(&y, Some(&mut dy))?;
+                rll::normalize::l2_backward(&y, &dy, &norms, n, d, grad)?;
+                value
+            }
+        }
+    };
+    if let (Some(out), Some(stats)) = (losses, stats) {
+        for (o, s) in out.iter_mut().zip(stats.chunks_exact(rll::STATS_PER_SAMPLE)) {
+            *o = s[0].f64() + p.lambda as f64 * s[1].f64();
+        }
     }
-    let (mut y, mut norms) = (vec![T::zero(); x.len()], vec![T::zero(); n]);
-    rll::normalize::l2_forward(x, n, d, &mut y, &mut norms)?;
-    let batch = Batch {
-        x: &y,
-        labels: ids,
-        n,
-        d,
-    };
-    let Some(grad) = grad else {
-        return rll::compute(p, batch, T::one(), None, None).map(|v| v.f64());
-    };
-    let mut dy = vec![T::zero(); x.len()];
-    let value = rll::compute(p, batch, T::one(), Some(&mut dy), None)?;
-    rll::normalize::l2_backward(&y, &dy, &norms, n, d, grad)?;
     Ok(value.f64())
 }
 
 /// The CPU call: labels mapped here, 16-bit features computed in float32 by [`compute_half`].
+#[allow(clippy::too_many_arguments)] // the call's tensors, each optional
 fn cpu_loss(
     py: Python<'_>,
     p: &Params,
@@ -203,8 +224,11 @@ fn cpu_loss(
     x: &Tensor,
     labels: &Tensor,
     grad: Option<&mut Tensor>,
+    weights: Option<&Tensor>,
+    losses: Option<&mut Tensor>,
 ) -> PyResult<f64> {
     let d = x.shape[1];
+    #[allow(clippy::too_many_arguments)]
     fn full<T: Feature + rll::Real>(
         py: Python<'_>,
         p: &Params,
@@ -212,11 +236,19 @@ fn cpu_loss(
         x: &Tensor,
         labels: &Tensor,
         grad: Option<&mut Tensor>,
+        weights: Option<&Tensor>,
+        losses: Option<&mut Tensor>,
     ) -> PyResult<f64> {
         // SAFETY: `labels` is a checked, live, contiguous CPU tensor.
         let ids = unsafe { labels::dense_ids::<T>(labels)? };
         let (xs, g) = (x.values::<T>()?, grad.map(|g| g.values_mut::<T>()).transpose()?);
-        detached(py, "embeddings", || host(p, xs, &ids, x.shape[1], g, normalize))
+        let per_query = PerQuery {
+            weights: weights.map(|w| w.values::<T>()).transpose()?,
+            losses: losses.map(|l| l.values_mut::<f64>()).transpose()?,
+        };
+        detached(py, "embeddings", || {
+            host(p, xs, &ids, x.shape[1], g, normalize, per_query)
+        })
     }
     fn sixteen<H: Feature + Half>(
         py: Python<'_>,
@@ -239,9 +271,12 @@ fn cpu_loss(
             x.dtype.torch_name()
         )));
     }
+    if (weights.is_some() || losses.is_some()) && !matches!(x.dtype, Dtype::F32 | Dtype::F64) {
+        return Err(internal(format!("per-query losses of {}", x.dtype.torch_name())));
+    }
     match x.dtype {
-        Dtype::F32 => full::<f32>(py, p, normalize, x, labels, grad),
-        Dtype::F64 => full::<f64>(py, p, normalize, x, labels, grad),
+        Dtype::F32 => full::<f32>(py, p, normalize, x, labels, grad, weights, losses),
+        Dtype::F64 => full::<f64>(py, p, normalize, x, labels, grad, weights, losses),
         Dtype::F16 => sixteen::<half::f16>(py, p, x, labels, grad),
         Dtype::Bf16 => sixteen::<half::bf16>(py, p, x, labels, grad),
         other => Err(internal(format!("features of {}", other.torch_name()))),
@@ -352,9 +387,11 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, s
 /// (N,) on the same device: on the CPU of any integer, bool or real dtype (mapped exactly here), on CUDA the
 /// package's dense ids; `grad` a contiguous tensor like `embeddings`; `params` a `LossParams`; `stream` the
 /// cudaStream_t (as an integer) a CUDA call is ordered on; `scratch` the CUDA call's (y, ∂E/∂y, norms) for
-/// `params.normalize`.
+/// `params.normalize`; `weights` (N,) of the features' dtype: E = Σ_i weights_i ℓ_i instead of the mean (PAPER);
+/// `losses` (N,) float64: the per-query losses ℓ_i = L_P(i) + λ L_N(i) are written there (CPU).
 #[pyfunction]
-#[pyo3(signature = (embeddings, labels, params, grad=None, stream=0, scratch=None))]
+#[pyo3(signature = (embeddings, labels, params, grad=None, stream=0, scratch=None, weights=None, losses=None))]
+#[allow(clippy::too_many_arguments)] // called from Python by keyword
 fn loss(
     py: Python<'_>,
     embeddings: &Bound<'_, PyAny>,
@@ -363,6 +400,8 @@ fn loss(
     grad: Option<&Bound<'_, PyAny>>,
     stream: usize,
     scratch: Option<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>)>,
+    weights: Option<&Bound<'_, PyAny>>,
+    losses: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
     let p = params.engine()?;
     let x = Tensor::import(embeddings, "embeddings")?;
@@ -378,9 +417,26 @@ fn loss(
     if let Some(g) = &g {
         check_output(g, "grad", x.dtype, &[n, d], x.device, &[&x, &l])?;
     }
+    let u = weights.map(|w| Tensor::import(w, "weights")).transpose()?;
+    let mut per = losses.map(|o| Tensor::import(o, "losses")).transpose()?;
+    if let Some(u) = &u {
+        check_output(u, "weights", x.dtype, &[n], x.device, &[])?;
+    }
+    if let Some(o) = &per {
+        let mut inputs = vec![&x, &l];
+        inputs.extend(g.as_ref());
+        inputs.extend(u.as_ref());
+        check_output(o, "losses", Dtype::F64, &[n], x.device, &inputs)?;
+    }
     let Device::Cuda(device) = x.device else {
-        return cpu_loss(py, &p, params.normalize, &x, &l, g.as_mut());
+        return cpu_loss(py, &p, params.normalize, &x, &l, g.as_mut(), u.as_ref(), per.as_mut());
     };
+    if u.is_some() || per.is_some() {
+        return Err(PyRuntimeError::new_err(
+            "RankedListLoss: per-query losses (reduction=\"none\", PML reducers) are computed on CPU tensors only \
+             in this version: the CUDA kernels take no per-query weights yet",
+        ));
+    }
     if !cfg!(feature = "cuda") {
         return Err(PyRuntimeError::new_err(
             "RankedListLoss: this ranked_list_loss was built without CUDA; to use CUDA tensors reinstall it with \

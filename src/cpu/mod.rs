@@ -35,6 +35,32 @@ pub fn compute<T: Real>(
     grad: Option<&mut [T]>,
     stats: Option<&mut [T]>,
 ) -> Result<T> {
+    compute_rows(params, batch, None, loss_weight, grad, stats)
+}
+
+/// [`compute`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] for per-query weights u (n finite values, PAPER only): the
+/// per-query losses' reduction chosen by the caller (u_i = 1 for a sum, an upstream gradient for per-query
+/// losses), its gradient in the same pass. `compute` is u_i = 1/N.
+pub fn compute_weighted<T: Real>(
+    params: &Params,
+    batch: Batch<'_, T>,
+    weights: &[T],
+    loss_weight: T,
+    grad: Option<&mut [T]>,
+    stats: Option<&mut [T]>,
+) -> Result<T> {
+    validate::query_weights(params, weights, batch.n)?;
+    compute_rows(params, batch, Some(weights), loss_weight, grad, stats)
+}
+
+fn compute_rows<T: Real>(
+    params: &Params,
+    batch: Batch<'_, T>,
+    weights: Option<&[T]>,
+    loss_weight: T,
+    grad: Option<&mut [T]>,
+    stats: Option<&mut [T]>,
+) -> Result<T> {
     validate::host_batch(params, &batch, grad.as_deref(), stats.as_deref())?;
     validate::loss_weight(loss_weight)?;
     // The thread count for this call, from its size (results do not depend on it).
@@ -52,7 +78,7 @@ pub fn compute<T: Real>(
             value,
             coefs,
             grad_scale,
-        } = semantics::rows(params, Units::from(&scaled), labels, dist, &mut row_stats);
+        } = semantics::rows(params, Units::from(&scaled), labels, dist, &mut row_stats, weights);
 
         if let Some(stats) = stats {
             for (s, r) in stats.chunks_exact_mut(STATS_PER_SAMPLE).zip(&row_stats) {

@@ -178,7 +178,7 @@ fn paper_coefs<T: Real>(p: &Paper<T>, labels: &[T], dist: &mut [T], start: usize
     for_blocks(blocks, |b, (rows, out)| {
         let mut w = Vec::new();
         for (k, (row, o)) in rows.chunks_exact_mut(n).zip(out).enumerate() {
-            *o = p.row_dense(start + b * BLOCK + k, labels, row, &mut w).loss;
+            *o = p.row_dense(start + b * BLOCK + k, p.inv_n, labels, row, &mut w).loss;
         }
     });
     losses.iter().fold(0f64, |a, l| a + l.f64())

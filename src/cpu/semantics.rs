@@ -17,29 +17,40 @@ pub(crate) struct RowStage<T> {
     pub grad_scale: i32,
 }
 
-/// PAPER: L = (1/N) Σ_i [L_P(i) + λ L_N(i)] and A = B + Bᵀ (B alone with `query_only`), rows sparse or dense
-/// ([`is_dense`]); `dist` becomes A when dense.
+/// PAPER: L = (1/N) Σ_i [L_P(i) + λ L_N(i)] (with `weights` u: E = Σ_i u_i [L_P(i) + λ L_N(i)]) and A = B + Bᵀ
+/// (B alone with `query_only`), rows sparse or dense ([`is_dense`]); `dist` becomes A when dense.
 fn paper<T: Real>(
     params: &Params,
     units: Units,
     labels: &[T],
     mut dist: Vec<T>,
     row_stats: &mut [RowStats<T>],
+    weights: Option<&[T]>,
 ) -> RowStage<T> {
     let (n, e) = (units.n, units.exp);
     let p = paper_params(params, units);
     let symmetric = !params.query_only;
     let dense = is_dense(&mut dist, labels, p.beta_p, p.beta_n, symmetric);
     let mut lists: Vec<SparseRow<T>> = vec![Vec::new(); if dense { 0 } else { n }];
+    let scale = |i: usize| weights.map_or(p.inv_n, |u| u[i]);
     each_row(&mut dist, row_stats, &mut lists, |r, sc| {
         *r.out = match r.list {
-            Some(list) => p.row(r.i, labels, r.dist, list),
-            None => p.row_dense(r.i, labels, r.dist, &mut sc.w),
+            Some(list) => p.row(r.i, scale(r.i), labels, r.dist, list),
+            None => p.row_dense(r.i, scale(r.i), labels, r.dist, &mut sc.w),
         }
     });
-    let total = row_stats.iter().fold(0f64, |a, r| a + r.loss.f64());
+    let value = match weights {
+        None => Paper::<T>::value(row_stats.iter().fold(0f64, |a, r| a + r.loss.f64()), n, e),
+        Some(u) => {
+            let total = row_stats
+                .iter()
+                .zip(u)
+                .fold(0f64, |a, (r, u)| a + u.f64() * r.loss.f64());
+            Paper::<T>::weighted_value(total, e)
+        }
+    };
     RowStage {
-        value: Paper::<T>::value(total, n, e),
+        value,
         coefs: Coefs::new(dense, dist, lists, symmetric),
         grad_scale: Paper::<T>::GRAD_SCALE,
     }
@@ -93,16 +104,17 @@ fn official<T: Real>(
     }
 }
 
-/// The row stage of the semantics `params` names.
+/// The row stage of the semantics `params` names; `weights` (PAPER only, checked before) the per-query weights.
 pub(crate) fn rows<T: Real>(
     params: &Params,
     units: Units,
     labels: &[T],
     dist: Vec<T>,
     row_stats: &mut [RowStats<T>],
+    weights: Option<&[T]>,
 ) -> RowStage<T> {
     match params.semantics {
-        Semantics::Paper => paper(params, units, labels, dist, row_stats),
+        Semantics::Paper => paper(params, units, labels, dist, row_stats, weights),
         Semantics::OfficialV2020 | Semantics::OfficialV2019 => official(params, units, labels, dist, row_stats),
     }
 }

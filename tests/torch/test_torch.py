@@ -204,8 +204,12 @@ def test_pml_arguments_are_checked():
     for outside in (-1, 2):  # PML's assertion, and so its exception type
         with pytest.raises(AssertionError, match=f"imbalance = {outside} must be in"):
             rll.pml.RankedListLoss(margin=0.4, Tn=10, imbalance=outside)
-    with pytest.raises(TypeError, match="distance"):
-        rll.pml.RankedListLoss(margin=0.4, Tn=10, distance=None)
+    from pytorch_metric_learning.distances import CosineSimilarity, LpDistance
+
+    with pytest.raises(ValueError, match=r"distance = .*CosineSimilarity.* is not supported"):
+        rll.pml.RankedListLoss(margin=0.4, Tn=10, distance=CosineSimilarity())
+    with pytest.raises(ValueError, match="not supported"):
+        rll.pml.RankedListLoss(margin=0.4, Tn=10, distance=LpDistance(p=1))
     x, labels = batch(12, 3, 4, 7)
     with pytest.raises(ValueError, match="ref_emb"):
         rll.pml.RankedListLoss(margin=0.4, Tn=10)(x, labels, ref_emb=x)
@@ -451,3 +455,59 @@ def test_the_extension_takes_any_dlpack_producer():
     value = _engine.loss(x.numpy(), labels.numpy(), rll.LossParams(), grad)
     loss, want = ours(x, labels, {})
     assert value == loss.item() and np.array_equal(grad, want.numpy())
+
+
+def _pml_pair(kwargs: dict, x: torch.Tensor, labels: torch.Tensor):
+    """(ours, PML's) value and gradient of one batch, both as PML loss objects with ``kwargs``."""
+    from pytorch_metric_learning.losses import RankedListLoss as PmlLoss
+
+    out = []
+    for cls in (rll.pml.RankedListLoss, PmlLoss):
+        e = x.clone().requires_grad_(True)
+        value = cls(margin=0.4, Tn=4, Tp=1, imbalance=0.3, **kwargs)(e, labels)
+        if isinstance(value, dict):  # DoNothingReducer: PML's loss dictionary, the per-query losses in it
+            value = value["loss"]["losses"]
+        value.sum().backward()
+        out.append((value.detach(), e.grad))
+    return out
+
+
+def _pml_kwargs():
+    from pytorch_metric_learning import distances, reducers, regularizers
+
+    return {
+        "mean": {},
+        "avg_non_zero": {"reducer": reducers.AvgNonZeroReducer()},
+        "threshold": {"reducer": reducers.ThresholdReducer(low=0.05, high=0.6)},
+        "sum": {"reducer": reducers.SumReducer()},
+        "do_nothing": {"reducer": reducers.DoNothingReducer()},
+        "unnormalised": {"distance": distances.LpDistance(normalize_embeddings=False)},
+        "regularised": {"embedding_regularizer": regularizers.LpRegularizer(), "embedding_reg_weight": 0.1},
+        "stats": {"collect_stats": True},
+    }
+
+
+@pytest.mark.parametrize("name", list(_pml_kwargs()))
+def test_pml_reducers_distances_and_regularizers_give_pmls_values(name):
+    x, labels = batch(40, 8, 8, 11, radius=0.6)  # radius < 1 so that the unnormalised distances cross α
+    (mine, g_mine), (theirs, g_theirs) = _pml_pair(_pml_kwargs()[name], x.double(), labels)
+    assert mine.shape == theirs.shape
+    assert torch.allclose(mine, theirs, rtol=1e-6, atol=1e-9), (mine, theirs)
+    assert (g_mine - g_theirs).abs().max().item() <= 1e-5 * g_theirs.abs().max().item()
+
+
+def test_per_query_losses_and_their_gradient():
+    x, labels = batch(16, 4, 4, 12, radius=0.7)
+    per = rll.ranked_list_loss(x, labels, t_p=1.0, reduction="none")
+    assert per.shape == (16,) and per.dtype == x.dtype
+    # Their values against PML's own per-query losses: the do_nothing case above.
+    assert per.sum().item() == pytest.approx(rll.ranked_list_loss(x, labels, t_p=1.0, reduction="sum").item(),
+                                             rel=1e-12)
+    e = x.clone().requires_grad_(True)
+    u = torch.randn(16, dtype=x.dtype, generator=torch.Generator().manual_seed(3))
+    assert torch.autograd.gradcheck(lambda v: (rll.ranked_list_loss(v, labels, t_p=1.0, reduction="none") * u).sum(),
+                                    (e,), eps=1e-6, atol=1e-7, rtol=1e-5)
+    with pytest.raises(ValueError, match="reduction = 'max'"):
+        rll.RankedListLoss(reduction="max")
+    with pytest.raises(ValueError, match="per-query losses are the paper semantics"):
+        rll.ranked_list_loss(x, labels, semantics="official_v2020", reduction="none")
