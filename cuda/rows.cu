@@ -10,12 +10,13 @@ __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
 
 // PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; PaperSums). Launch: grid n, block RLL_THREADS; one
 // block per query i. Parameters in scaled units (src/scaled.rs).
-// A_ij = (1/N) dL_i/dd_ij / d_ij (0 outside P*_i and N*_i); row_loss[i] = L_P(i) + lambda L_N(i);
+// A_ij = s_i dL_i/dd_ij / d_ij (0 outside P*_i and N*_i), s_i = 1/N or weights[i] when weights is not null;
+// row_loss[i] = L_P(i) + lambda L_N(i), times weights[i] when given;
 // stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null, L_P and L_N times 2^stat_exp (input units).
 template <typename T>
 __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, T t_n, T lambda, T inv_n,
                            T cap, T eps_n, int detach, int symmetric, unsigned char* flags, T* row_loss, T* stats,
-                           int stat_exp) {
+                           int stat_exp, const T* weights) {
   __shared__ T buf[RLL_THREADS];
   const long i = blockIdx.x;
   T* row = dist_a + i * n;
@@ -55,6 +56,8 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_
   }
   const T l_p = cnt_p > 0 ? hp / wp : (T)0;
   const T l_n = cnt_n > 0 ? hn / wn : (T)0;
+  // The row's weight in E: 1/N for the mean, the caller's u_i for E = sum_i u_i l_i (Paper::coef's `scale`).
+  const T scale = weights ? weights[i] : inv_n;
   for (long j = threadIdx.x; j < n; j += RLL_THREADS) {
     const T d = row[j];
     T c = 0;
@@ -70,14 +73,14 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_
       c = -lambda * (w / wn) * bracket;
     }
     if (c != 0) {
-      c = rll_min(rll_max(inv_n * c / d, -cap), cap);
+      c = rll_min(rll_max(scale * c / d, -cap), cap);
       mark(flags, n, i, j);
       if (symmetric) mark(flags, n, j, i);
     }
     row[j] = c;
   }
   if (threadIdx.x == 0) {
-    row_loss[i] = l_p + lambda * l_n;
+    row_loss[i] = weights ? weights[i] * (l_p + lambda * l_n) : l_p + lambda * l_n;
     if (stats) {
       stats[4 * i] = rll_ldexp(l_p, stat_exp); stats[4 * i + 1] = rll_ldexp(l_n, stat_exp);
       stats[4 * i + 2] = cnt_p; stats[4 * i + 3] = cnt_n;
@@ -210,9 +213,9 @@ template <typename T> __device__ void sum_to_double(const T* v, long n, double* 
   extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, \
                                                 T t_n, T lambda, T inv_n, T cap, T eps_n, int detach,           \
                                                 int symmetric, unsigned char* flags, T* row_loss, T* stats,     \
-                                                int stat_exp) {                                                 \
+                                                int stat_exp, const T* weights) {                               \
     paper_rows<T>(dist_a, labels, n, beta_p, beta_n, t_p, t_n, lambda, inv_n, cap, eps_n, detach, symmetric,   \
-                  flags, row_loss, stats, stat_exp);                                                          \
+                  flags, row_loss, stats, stat_exp, weights);                                                 \
   }                                                                                                             \
   extern "C" __global__ void rll_official_sums_##S(const T* dist, const T* labels, long n, T beta_p, T beta_n, \
                                                    T k_p, T k_n, T theta, T m, double* sums, double* reported) { \

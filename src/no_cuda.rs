@@ -33,6 +33,14 @@ pub unsafe fn compute_gpu<T: GpuReal>(_: &Params, _: &GpuLoss, _: T) -> Result<T
     unavailable()
 }
 
+/// As `cuda::compute_gpu_weighted`: always the error.
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu_weighted<T: GpuReal>(_: &Params, _: &GpuLoss, _: usize, _: T) -> Result<T> {
+    unavailable()
+}
+
 /// As `cuda::compute_gpu_half`: always the error.
 ///
 /// # Safety

@@ -98,15 +98,21 @@ pub(crate) fn loss_weight<T: Real>(w: T) -> Result<()> {
     Ok(())
 }
 
-/// Per-query weights (`compute_weighted`): PAPER only (the official layer's value has no per-query split), n
-/// finite values.
-pub(crate) fn query_weights<T: Real>(params: &Params, w: &[T], n: usize) -> Result<()> {
+/// Per-query weights need the PAPER semantics (the official layer's value has no per-query split).
+pub(crate) fn weighted_semantics(params: &Params) -> Result<()> {
     if params.semantics != Semantics::Paper {
         return Err(RllError::param(
             "per-query weights (per-query losses, reductions other than the mean) apply to the PAPER semantics only"
                 .to_string(),
         ));
     }
+    Ok(())
+}
+
+/// Per-query weights (`compute_weighted`): PAPER only (the official layer's value has no per-query split), n
+/// finite values.
+pub(crate) fn query_weights<T: Real>(params: &Params, w: &[T], n: usize) -> Result<()> {
+    weighted_semantics(params)?;
     if w.len() != n {
         return Err(RllError::size(format!(
             "{} per-query weights for n = {n} rows",

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr};
 use ranked_list_loss::cuda::{
-    compute_gpu, compute_gpu_half, convert_gpu, l2_backward_gpu, l2_forward_gpu, Direction, GpuHalf, GpuReal, Labels,
+    compute_gpu, compute_gpu_half, compute_gpu_weighted, convert_gpu, l2_backward_gpu, l2_forward_gpu, Direction, GpuHalf, GpuReal, Labels,
 };
 use ranked_list_loss::normalize::{l2_backward, l2_forward};
 use ranked_list_loss::{compute, Batch, ErrorKind, GpuL2, GpuLoss, Params, Real};
@@ -544,4 +544,44 @@ fn gpu_half_matches_cpu() {
     }
     check::<half::f16>();
     check::<half::bf16>();
+}
+
+/// Per-query weights on the device against the host's `compute_weighted`, PAPER variants, f32 and f64.
+fn weighted_agree<T: GpuReal>(tol: f64, shapes: &[(usize, usize, bool)]) {
+    let s = stream();
+    for (k, &(n, d, irregular)) in shapes.iter().enumerate() {
+        let data = batch(40 + k as u64, n, d, 0.8, irregular);
+        let (x, y) = (to::<T>(&data.x), to::<T>(&data.labels));
+        let mut r = rng(50 + k as u64);
+        let u: Vec<T> = (0..n).map(|_| T::of(rand::Rng::gen_range(&mut r, -1.0..2.0))).collect();
+        for p in variants().into_iter().filter(|p| p.semantics == ranked_list_loss::Semantics::Paper) {
+            let mut gc = vec![T::zero(); n * d];
+            let batch = Batch { x: &x, labels: &y, n, d };
+            let lc = ranked_list_loss::compute_weighted(&p, batch, &u, T::one(), Some(&mut gc), None).unwrap();
+            let (xd, yd, ud) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap(), s.clone_htod(&u).unwrap());
+            let gd = s.alloc_zeros::<T>(n * d).unwrap();
+            let args = GpuLoss {
+                x: ptr(&s, &xd),
+                labels: ptr(&s, &yd),
+                n,
+                d,
+                grad: ptr(&s, &gd),
+                stats: 0,
+                stream: s.cu_stream() as usize,
+                device: 0,
+            };
+            // SAFETY: the buffers uploaded and allocated above, of the sizes in `args`; n weights at `ud`.
+            let lg = unsafe { compute_gpu_weighted::<T>(&p, &args, ptr(&s, &ud), T::one()) }.unwrap();
+            let le = (lg.f64() - lc.f64()).abs() / lc.f64().abs().max(1e-30);
+            assert!(le < tol, "{} {n}x{d} {p:?}: weighted loss gpu {lg} cpu {lc}", T::NAME);
+            let ge = rel(&s.clone_dtoh(&gd).unwrap(), &gc);
+            assert!(ge < tol, "{} {n}x{d} {p:?}: weighted gradient relative error {ge}", T::NAME);
+        }
+    }
+}
+
+#[test]
+fn gpu_per_query_weights_match_cpu() {
+    weighted_agree::<f32>(1e-5, &[(97, 48, true)]);
+    weighted_agree::<f64>(1e-11, &[(60, 32, false)]);
 }

@@ -59,13 +59,18 @@ def compute(embeddings: Tensor, labels: Tensor, params: LossParams, need_grad: b
         labels = labels.to(x.device)
     labels = labels.detach().contiguous()
     grad = torch.empty_like(x) if need_grad else None
-    if x.is_cuda:
-        scratch = (torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[0])) if params.normalize else None
-        stream = torch.cuda.current_stream(x.device).cuda_stream
-        value = _engine.loss(x, _cuda_ids(labels, x.dtype), params, grad, stream, scratch)
-    else:
-        value = _engine.loss(x, labels, params, grad)
+    value = _call(x, _cuda_ids(labels, x.dtype) if x.is_cuda else labels, params, grad)
     return torch.tensor(value, dtype=x.dtype, device=x.device), x.new_empty(0) if grad is None else grad
+
+
+def _call(x: Tensor, labels: Tensor, params: LossParams, grad: Tensor | None, **per_query: Tensor) -> float:
+    """The extension's one call on prepared tensors (CUDA labels as dense ids); ``per_query``: ``weights`` and/or
+    ``stats``."""
+    if not x.is_cuda:
+        return _engine.loss(x, labels, params, grad, **per_query)
+    scratch = (torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[0])) if params.normalize else None
+    stream = torch.cuda.current_stream(x.device).cuda_stream
+    return _engine.loss(x, labels, params, grad, stream, scratch, **per_query)
 
 
 def _compute_values(embeddings: Tensor, labels: Tensor, params: list[float], need_grad: bool) -> tuple[Tensor, Tensor]:
@@ -164,21 +169,23 @@ class LossFunction(torch.autograd.Function):
 
 
 class PerQueryLossFunction(torch.autograd.Function):
-    """The per-query losses ℓ_i = L_P(i) + λ L_N(i) (PAPER, CPU, float32/float64) under autograd:
+    """The per-query losses ℓ_i = L_P(i) + λ L_N(i) (PAPER, float32/float64, CPU or CUDA) under autograd:
     ``PerQueryLossFunction.apply(embeddings, labels, params)``. The backward is one more engine call, with the
     incoming gradient u as per-query weights: ∂(Σ_i u_i ℓ_i)/∂embeddings in one pass."""
 
     @staticmethod
     def forward(ctx, embeddings: Tensor, labels: Tensor, params: LossParams) -> Tensor:
-        x = embeddings.detach().contiguous()
+        x, labels = embeddings.detach().contiguous(), labels
         if labels.device != x.device:
             labels = labels.to(x.device)
         labels = labels.detach().contiguous()
-        losses = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
-        _engine.loss(x, labels, params, losses=losses)
+        if x.is_cuda:
+            labels = _cuda_ids(labels, x.dtype)
+        stats = x.new_empty(x.shape[0], 4)  # (L_P, L_N, |P*|, |N*|) per query
+        _call(x, labels, params, None, stats=stats)
         ctx.save_for_backward(x, labels)
         ctx.params = params
-        return losses.to(x.dtype)
+        return stats[:, 0] + params.lambda_ * stats[:, 1]
 
     @staticmethod
     def backward(ctx, grad_losses: Tensor | None):
@@ -188,6 +195,5 @@ class PerQueryLossFunction(torch.autograd.Function):
             raise RuntimeError("RankedListLoss: double backward through per-query losses is not supported")
         x, labels = ctx.saved_tensors
         grad = torch.empty_like(x)
-        _engine.loss(x, labels, ctx.params, grad, weights=grad_losses.to(x.dtype).contiguous())
+        _call(x, labels, ctx.params, grad, weights=grad_losses.to(x.dtype).contiguous())
         return grad, None, None
-

@@ -52,7 +52,7 @@ def ranked_list_loss(
 
     ``reduction``: "mean" (the loss above), "sum" (N times it) or "none": the per-query losses
     ℓ_i = L_P(i) + λ L_N(i), shape (N,), whose backward is one more engine call with the incoming gradient as
-    per-query weights (PAPER semantics, CPU tensors; on CUDA an error says it is not there yet).
+    per-query weights (PAPER semantics; 16-bit embeddings computed in float32).
 
     ``distributed=True`` ranks each rank's queries against the whole batch of every rank of ``process_group`` (the
     default group when None) of an initialised ``torch.distributed``: the loss is the single-process loss of the

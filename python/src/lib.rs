@@ -163,12 +163,12 @@ fn detached<R: Send>(py: Python<'_>, features: &str, f: impl FnOnce() -> rll::Re
     }
 }
 
-/// The per-query side of a host call: `weights` u for E = Σ_i u_i ℓ_i (None: the mean), and `losses`, where the
-/// per-query losses ℓ_i = L_P(i) + λ L_N(i) go (PAPER).
+/// The per-query side of a host call: `weights` u for E = Σ_i u_i ℓ_i (None: the mean), and `stats`, n×4 values
+/// (L_P(i), L_N(i), |P*_i|, |N*_i|) from which the caller takes the per-query losses ℓ_i = L_P(i) + λ L_N(i).
 #[derive(Default)]
 struct PerQuery<'a, T> {
     weights: Option<&'a [T]>,
-    losses: Option<&'a mut [f64]>,
+    stats: Option<&'a mut [T]>,
 }
 
 /// E on host memory and, with `grad`, ∂E/∂x; with `normalize`, E is the loss of the rows x_i/‖x_i‖ and the
@@ -183,8 +183,7 @@ fn host<T: rll::Real>(
     per_query: PerQuery<'_, T>,
 ) -> rll::Result<f64> {
     let n = ids.len();
-    let PerQuery { weights, losses } = per_query;
-    let mut stats = losses.as_ref().map(|_| vec![T::zero(); n * rll::STATS_PER_SAMPLE]);
+    let PerQuery { weights, mut stats } = per_query;
     let mut run = |x: &[T], grad: Option<&mut [T]>| {
         let batch = Batch { x, labels: ids, n, d };
         match weights {
@@ -207,11 +206,6 @@ fn host<T: rll::Real>(
             }
         }
     };
-    if let (Some(out), Some(stats)) = (losses, stats) {
-        for (o, s) in out.iter_mut().zip(stats.chunks_exact(rll::STATS_PER_SAMPLE)) {
-            *o = s[0].f64() + p.lambda as f64 * s[1].f64();
-        }
-    }
     Ok(value.f64())
 }
 
@@ -225,7 +219,7 @@ fn cpu_loss(
     labels: &Tensor,
     grad: Option<&mut Tensor>,
     weights: Option<&Tensor>,
-    losses: Option<&mut Tensor>,
+    stats: Option<&mut Tensor>,
 ) -> PyResult<f64> {
     let d = x.shape[1];
     #[allow(clippy::too_many_arguments)]
@@ -237,14 +231,14 @@ fn cpu_loss(
         labels: &Tensor,
         grad: Option<&mut Tensor>,
         weights: Option<&Tensor>,
-        losses: Option<&mut Tensor>,
+        stats: Option<&mut Tensor>,
     ) -> PyResult<f64> {
         // SAFETY: `labels` is a checked, live, contiguous CPU tensor.
         let ids = unsafe { labels::dense_ids::<T>(labels)? };
         let (xs, g) = (x.values::<T>()?, grad.map(|g| g.values_mut::<T>()).transpose()?);
         let per_query = PerQuery {
             weights: weights.map(|w| w.values::<T>()).transpose()?,
-            losses: losses.map(|l| l.values_mut::<f64>()).transpose()?,
+            stats: stats.map(|s| s.values_mut::<T>()).transpose()?,
         };
         detached(py, "embeddings", || {
             host(p, xs, &ids, x.shape[1], g, normalize, per_query)
@@ -271,12 +265,12 @@ fn cpu_loss(
             x.dtype.torch_name()
         )));
     }
-    if (weights.is_some() || losses.is_some()) && !matches!(x.dtype, Dtype::F32 | Dtype::F64) {
+    if (weights.is_some() || stats.is_some()) && !matches!(x.dtype, Dtype::F32 | Dtype::F64) {
         return Err(internal(format!("per-query losses of {}", x.dtype.torch_name())));
     }
     match x.dtype {
-        Dtype::F32 => full::<f32>(py, p, normalize, x, labels, grad, weights, losses),
-        Dtype::F64 => full::<f64>(py, p, normalize, x, labels, grad, weights, losses),
+        Dtype::F32 => full::<f32>(py, p, normalize, x, labels, grad, weights, stats),
+        Dtype::F64 => full::<f64>(py, p, normalize, x, labels, grad, weights, stats),
         Dtype::F16 => sixteen::<half::f16>(py, p, x, labels, grad),
         Dtype::Bf16 => sixteen::<half::bf16>(py, p, x, labels, grad),
         other => Err(internal(format!("features of {}", other.torch_name()))),
@@ -303,6 +297,7 @@ fn cuda_loss(
     device: i32,
     stream: usize,
     scratch: Option<NormScratch>,
+    (weights, stats): (usize, usize),
 ) -> PyResult<f64> {
     let wanted = if x.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
     if labels.dtype != wanted {
@@ -318,7 +313,7 @@ fn cuda_loss(
         n: x.shape[0],
         d: x.shape[1],
         grad: grad.map_or(0, |g| g.addr),
-        stats: 0,
+        stats,
         stream,
         device,
     };
@@ -329,10 +324,10 @@ fn cuda_loss(
         // this call), of the checked sizes and dtypes, and the caller's current stream there; `scratch` as stated.
         unsafe {
             match (dtype, scratch) {
-                (Dtype::F32, Some(s)) => device_normalized::<f32>(p, &args, s),
-                (Dtype::F64, Some(s)) => device_normalized::<f64>(p, &args, s),
-                (Dtype::F32, None) => rll::cuda::compute_gpu::<f32>(p, &args, 1.0).map(f64::from),
-                (Dtype::F64, None) => rll::cuda::compute_gpu::<f64>(p, &args, 1.0),
+                (Dtype::F32, Some(s)) => device_normalized::<f32>(p, &args, s, weights),
+                (Dtype::F64, Some(s)) => device_normalized::<f64>(p, &args, s, weights),
+                (Dtype::F32, None) => device_loss::<f32>(p, &args, weights),
+                (Dtype::F64, None) => device_loss::<f64>(p, &args, weights),
                 (Dtype::F16, None) => {
                     rll::cuda::compute_gpu_half::<half::f16>(p, &args, f32_labels, 1.0).map(f64::from)
                 }
@@ -351,11 +346,30 @@ fn cuda_loss(
     })
 }
 
+/// The loss on the device: the mean, or with `weights` (a device address, 0 for none) E = Σ_i u_i ℓ_i.
+///
+/// # Safety
+/// `args` addresses device memory of `args.device` of the sizes it states; `weights` 0 or n values of T there.
+unsafe fn device_loss<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, weights: usize) -> rll::Result<f64> {
+    // SAFETY (both): this function's contract.
+    if weights == 0 {
+        unsafe { rll::cuda::compute_gpu::<T>(p, args, T::one()) }.map(|v| v.f64())
+    } else {
+        unsafe { rll::cuda::compute_gpu_weighted::<T>(p, args, weights, T::one()) }.map(|v| v.f64())
+    }
+}
+
 /// The device twin of [`host`]'s normalisation: l2_forward_gpu, the loss on y, l2_backward_gpu.
 ///
 /// # Safety
-/// `args` and `s` address device memory of `args.device` of the sizes [`host`] states.
-unsafe fn device_normalized<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, s: NormScratch) -> rll::Result<f64> {
+/// `args` and `s` address device memory of `args.device` of the sizes [`host`] states; `weights` as in
+/// [`device_loss`].
+unsafe fn device_normalized<T: rll::cuda::GpuReal>(
+    p: &Params,
+    args: &GpuLoss,
+    s: NormScratch,
+    weights: usize,
+) -> rll::Result<f64> {
     let l2 = rll::GpuL2 {
         x: args.x,
         y: s.y,
@@ -374,11 +388,11 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, s
         grad: if args.grad != 0 { s.dy } else { 0 },
         ..*args
     };
-    let value = unsafe { rll::cuda::compute_gpu::<T>(p, &on_y, T::one())? };
+    let value = unsafe { device_loss::<T>(p, &on_y, weights)? };
     if args.grad != 0 {
         unsafe { rll::cuda::l2_backward_gpu::<T>(&l2)? };
     }
-    Ok(value.f64())
+    Ok(value)
 }
 
 /// The loss of one batch, E, and (into `grad`, when given) ∂E/∂embeddings, for `ranked_list_loss._ops`.
@@ -387,10 +401,10 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, s
 /// (N,) on the same device: on the CPU of any integer, bool or real dtype (mapped exactly here), on CUDA the
 /// package's dense ids; `grad` a contiguous tensor like `embeddings`; `params` a `LossParams`; `stream` the
 /// cudaStream_t (as an integer) a CUDA call is ordered on; `scratch` the CUDA call's (y, ∂E/∂y, norms) for
-/// `params.normalize`; `weights` (N,) of the features' dtype: E = Σ_i weights_i ℓ_i instead of the mean (PAPER);
-/// `losses` (N,) float64: the per-query losses ℓ_i = L_P(i) + λ L_N(i) are written there (CPU).
+/// `params.normalize`; `weights` (N,) of the features' dtype (float32/float64): E = Σ_i weights_i ℓ_i instead of
+/// the mean (PAPER); `stats` (N, 4) of that dtype: (L_P(i), L_N(i), |P*_i|, |N*_i|) per query.
 #[pyfunction]
-#[pyo3(signature = (embeddings, labels, params, grad=None, stream=0, scratch=None, weights=None, losses=None))]
+#[pyo3(signature = (embeddings, labels, params, grad=None, stream=0, scratch=None, weights=None, stats=None))]
 #[allow(clippy::too_many_arguments)] // called from Python by keyword
 fn loss(
     py: Python<'_>,
@@ -401,7 +415,7 @@ fn loss(
     stream: usize,
     scratch: Option<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>)>,
     weights: Option<&Bound<'_, PyAny>>,
-    losses: Option<&Bound<'_, PyAny>>,
+    stats: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
     let p = params.engine()?;
     let x = Tensor::import(embeddings, "embeddings")?;
@@ -418,30 +432,27 @@ fn loss(
         check_output(g, "grad", x.dtype, &[n, d], x.device, &[&x, &l])?;
     }
     let u = weights.map(|w| Tensor::import(w, "weights")).transpose()?;
-    let mut per = losses.map(|o| Tensor::import(o, "losses")).transpose()?;
+    let mut st = stats.map(|o| Tensor::import(o, "stats")).transpose()?;
     if let Some(u) = &u {
         check_output(u, "weights", x.dtype, &[n], x.device, &[])?;
     }
-    if let Some(o) = &per {
+    if let Some(o) = &st {
         let mut inputs = vec![&x, &l];
         inputs.extend(g.as_ref());
         inputs.extend(u.as_ref());
-        check_output(o, "losses", Dtype::F64, &[n], x.device, &inputs)?;
+        check_output(o, "stats", x.dtype, &[n, rll::STATS_PER_SAMPLE], x.device, &inputs)?;
     }
     let Device::Cuda(device) = x.device else {
-        return cpu_loss(py, &p, params.normalize, &x, &l, g.as_mut(), u.as_ref(), per.as_mut());
+        return cpu_loss(py, &p, params.normalize, &x, &l, g.as_mut(), u.as_ref(), st.as_mut());
     };
-    if u.is_some() || per.is_some() {
-        return Err(PyRuntimeError::new_err(
-            "RankedListLoss: per-query losses (reduction=\"none\", PML reducers) are computed on CPU tensors only \
-             in this version: the CUDA kernels take no per-query weights yet",
-        ));
-    }
     if !cfg!(feature = "cuda") {
         return Err(PyRuntimeError::new_err(
             "RankedListLoss: this ranked_list_loss was built without CUDA; to use CUDA tensors reinstall it with \
              MATURIN_PEP517_ARGS=\"--features cuda\" pip install ./python (docs/pytorch.md)",
         ));
+    }
+    if (u.is_some() || st.is_some()) && !matches!(x.dtype, Dtype::F32 | Dtype::F64) {
+        return Err(internal(format!("per-query losses of {}", x.dtype.torch_name())));
     }
     let scratch = match (params.normalize, scratch) {
         (false, _) => None,
@@ -471,7 +482,8 @@ fn loss(
         Some((s, t)) => (Some(s), Some(t)),
         None => (None, None),
     };
-    cuda_loss(py, &p, &x, &l, g.as_ref(), device, stream, s)
+    let per_query = (u.as_ref().map_or(0, |u| u.addr), st.as_ref().map_or(0, |s| s.addr));
+    cuda_loss(py, &p, &x, &l, g.as_ref(), device, stream, s, per_query)
 }
 
 /// The engine's checks of a parameter record (the package's `LossParams` calls it once, when built).

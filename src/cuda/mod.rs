@@ -56,7 +56,29 @@ pub unsafe fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight:
     let nd = check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
-    run::<T>(&call, params, a, loss_weight, nd)
+    run::<T>(&call, params, a, 0, loss_weight, nd)
+}
+
+/// [`compute_gpu`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] for per-query weights u at `weights` (n values of T in
+/// device memory of `a.device`; PAPER only), as [`crate::compute_weighted`] on the host. The weights are not read
+/// back: a non-finite weight gives a non-finite value and gradient.
+///
+/// # Safety
+/// As [`compute_gpu`], and `weights` holds n values of T on that device, alive and unchanged until the call returns.
+pub unsafe fn compute_gpu_weighted<T: GpuReal>(
+    params: &Params,
+    a: &GpuLoss,
+    weights: usize,
+    loss_weight: T,
+) -> Result<T> {
+    let nd = check_args(params, a)?;
+    validate::loss_weight(loss_weight)?;
+    validate::weighted_semantics(params)?;
+    if weights == 0 {
+        return Err(RllError::new(ErrorKind::NullPointer, "weights is NULL"));
+    }
+    let call = Call::new(a.device, a.stream)?;
+    run::<T>(&call, params, a, weights, loss_weight, nd)
 }
 
 /// [`compute_gpu`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
@@ -76,7 +98,7 @@ pub unsafe fn compute_gpu_half<H: GpuHalf>(
     validate::loss_weight(loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
     let wide = convert::widen::<H>(&call, a, labels, nd)?;
-    let value = run::<f32>(&call, params, &wide.args, loss_weight, nd)?;
+    let value = run::<f32>(&call, params, &wide.args, 0, loss_weight, nd)?;
     if a.grad != 0 {
         convert::narrow_grad::<H>(&call, &wide, a.grad, nd)?;
         call.stream.synchronize().map_err(dev_err)?;
@@ -96,12 +118,13 @@ fn check_args(params: &Params, a: &GpuLoss) -> Result<usize> {
     Ok(nd)
 }
 
-/// Distances → rows → gradient, on the call's stream; the value once the stream is done.
-fn run<T: GpuReal>(call: &Call, params: &Params, a: &GpuLoss, loss_weight: T, nd: usize) -> Result<T> {
+/// Distances → rows → gradient, on the call's stream; the value once the stream is done. `weights`: PAPER's
+/// per-query weights (device address) or 0 for the mean.
+fn run<T: GpuReal>(call: &Call, params: &Params, a: &GpuLoss, weights: usize, loss_weight: T, nd: usize) -> Result<T> {
     let dm = distance::distances::<T>(call, a, nd)?;
     let n = a.n;
     let flags = call.zeros::<u8>(n.div_ceil(FLAG_TILE_ROWS) * n.div_ceil(FLAG_TILE_COLS))?;
-    let r = semantics::rows(call, params, a, &dm, &flags)?;
+    let r = semantics::rows(call, params, a, &dm, &flags, weights)?;
     if a.grad != 0 {
         let factor = ldexp(loss_weight, r.grad_scale);
         gradient::gradient(call, a, &dm, &flags, r.symmetric, factor)?;

@@ -29,11 +29,13 @@ pub(super) fn rows<T: GpuReal>(
     a: &GpuLoss,
     dm: &Distances<T>,
     flags: &CudaSlice<u8>,
+    weights: usize,
 ) -> Result<DeviceRowStage<T>> {
     let (n, e) = (dm.units.n, dm.units.exp);
     let c = Ctx {
         call,
         a,
+        weights,
         dm,
         flags,
         n,
@@ -54,6 +56,8 @@ pub(super) fn rows<T: GpuReal>(
 struct Ctx<'a, T: GpuReal> {
     call: &'a Call,
     a: &'a GpuLoss,
+    /// PAPER's per-query weights u (n values of T on the device), or 0 for the mean.
+    weights: usize,
     dm: &'a Distances<T>,
     flags: &'a CudaSlice<u8>,
     n: usize,
@@ -66,11 +70,12 @@ struct Ctx<'a, T: GpuReal> {
     shape: Shape,
 }
 
-/// PAPER: `paper_rows`, then L = (1/N) Σ_i row_loss[i].
+/// PAPER: `paper_rows`, then L = (1/N) Σ_i row_loss[i] (with weights u: E = Σ_i u_i row_loss[i]).
 fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T>> {
     let Ctx {
         call,
         a,
+        weights,
         dm,
         flags,
         n,
@@ -106,13 +111,18 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T
             flags = flags,
             row_loss = row_loss,
             stats = stats,
-            stat_exp = stat_exp
+            stat_exp = stat_exp,
+            weights = DevAddr(weights)
         ],
     )?;
     launch::<T>(call, &table::SUM, shape, args![v = row_loss, n = ni, out = total])?;
     let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
     Ok(DeviceRowStage {
-        value: Paper::<T>::value(t, n, e),
+        value: if weights == 0 {
+            Paper::<T>::value(t, n, e)
+        } else {
+            Paper::<T>::weighted_value(t, e)
+        },
         symmetric: !params.query_only,
         grad_scale: Paper::<T>::GRAD_SCALE,
     })
@@ -131,6 +141,7 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStag
         stat_exp,
         ref total,
         shape,
+        weights: _,
     } = *c;
     let (units, dist) = (dm.units, &dm.dist);
     let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));

@@ -201,6 +201,7 @@ pub const PAPER_ROWS: Kernel = k(
         ("row_loss", Ptr),
         ("stats", Ptr),
         ("stat_exp", I32),
+        ("weights", Ptr),
     ],
     PER_ROW,
     (THREADS, 1),

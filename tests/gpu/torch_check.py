@@ -71,6 +71,18 @@ def main() -> None:
             cos = F.cosine_similarity(gg.double().flatten(), gc.double().flatten(), dim=0).item()
             check(ok and rel(lg, lc) < 1e-2 and cos > 0.999,
                   f"CPU vs CUDA {semantics} {dtype} at T_n 100: loss {rel(lg, lc):.2e}, gradient cosine {cos}")
+    for dtype, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):  # per-query losses, weighted backward
+        xc, yc = batch(97, 48, dtype, "cpu", 9)
+        u = torch.randn(97, dtype=dtype, generator=torch.Generator().manual_seed(2))
+        out = []
+        for device in ("cpu", dev):
+            e = xc.to(device).requires_grad_(True)
+            per = rll.ranked_list_loss(e, yc.to(device), t_p=1.0, reduction="none")
+            (per * u.to(device)).sum().backward()
+            out.append((per.detach().cpu(), e.grad.cpu()))
+        (lc, gc), (lg, gg) = out
+        check(rel(lg, lc) < tol and rel(gg, gc) < tol,
+              f"CPU vs CUDA reduction='none' {dtype}: losses {rel(lg, lc):.2e}, weighted grad {rel(gg, gc):.2e}")
     from pytorch_metric_learning.losses import RankedListLoss as PmlLoss
 
     x, y = batch(180, 512, torch.float32, dev, 3)
