@@ -175,7 +175,7 @@ class PerQueryLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, embeddings: Tensor, labels: Tensor, params: LossParams) -> Tensor:
-        x, labels = embeddings.detach().contiguous(), labels
+        x = embeddings.detach().contiguous()
         if labels.device != x.device:
             labels = labels.to(x.device)
         labels = labels.detach().contiguous()
