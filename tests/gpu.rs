@@ -9,7 +9,8 @@ mod common;
 use common::*;
 use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr};
 use ranked_list_loss::cuda::{
-    compute_gpu, compute_gpu_half, compute_gpu_weighted, convert_gpu, l2_backward_gpu, l2_forward_gpu, Direction, GpuHalf, GpuReal, Labels,
+    compute_gpu, compute_gpu_half, compute_gpu_weighted, convert_gpu, l2_backward_gpu, l2_forward_gpu, Direction,
+    GpuHalf, GpuReal, Labels,
 };
 use ranked_list_loss::normalize::{l2_backward, l2_forward};
 use ranked_list_loss::{compute, Batch, ErrorKind, GpuL2, GpuLoss, Params, Real};
@@ -554,11 +555,23 @@ fn weighted_agree<T: GpuReal>(tol: f64, shapes: &[(usize, usize, bool)]) {
         let (x, y) = (to::<T>(&data.x), to::<T>(&data.labels));
         let mut r = rng(50 + k as u64);
         let u: Vec<T> = (0..n).map(|_| T::of(rand::Rng::gen_range(&mut r, -1.0..2.0))).collect();
-        for p in variants().into_iter().filter(|p| p.semantics == ranked_list_loss::Semantics::Paper) {
+        for p in variants()
+            .into_iter()
+            .filter(|p| p.semantics == ranked_list_loss::Semantics::Paper)
+        {
             let mut gc = vec![T::zero(); n * d];
-            let batch = Batch { x: &x, labels: &y, n, d };
+            let batch = Batch {
+                x: &x,
+                labels: &y,
+                n,
+                d,
+            };
             let lc = ranked_list_loss::compute_weighted(&p, batch, &u, T::one(), Some(&mut gc), None).unwrap();
-            let (xd, yd, ud) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap(), s.clone_htod(&u).unwrap());
+            let (xd, yd, ud) = (
+                s.clone_htod(&x).unwrap(),
+                s.clone_htod(&y).unwrap(),
+                s.clone_htod(&u).unwrap(),
+            );
             let gd = s.alloc_zeros::<T>(n * d).unwrap();
             let args = GpuLoss {
                 x: ptr(&s, &xd),
@@ -575,7 +588,11 @@ fn weighted_agree<T: GpuReal>(tol: f64, shapes: &[(usize, usize, bool)]) {
             let le = (lg.f64() - lc.f64()).abs() / lc.f64().abs().max(1e-30);
             assert!(le < tol, "{} {n}x{d} {p:?}: weighted loss gpu {lg} cpu {lc}", T::NAME);
             let ge = rel(&s.clone_dtoh(&gd).unwrap(), &gc);
-            assert!(ge < tol, "{} {n}x{d} {p:?}: weighted gradient relative error {ge}", T::NAME);
+            assert!(
+                ge < tol,
+                "{} {n}x{d} {p:?}: weighted gradient relative error {ge}",
+                T::NAME
+            );
         }
     }
 }
