@@ -292,10 +292,10 @@ test-pml-suite: torch-install
 	@[ -n "$(PML)" ] || { echo "usage: make test-pml-suite PML=<a pytorch-metric-learning checkout> [PEER=1]"; exit 2; }
 	$(TORCH_PY) tools/pml_suite.py $(if $(PEER),--peer) $(PML)
 
-# Ours and pytorch-metric-learning through PyTorch, forward+backward, 1 and 2 threads, medians and ratios
-# (docs/pytorch.md).
-bench-torch: torch-install
-	$(TORCH_PY) bench/bench_torch.py
+# The engine alone (C ABI), our package, rll.pml and pytorch-metric-learning through PyTorch, timed in turn in
+# each round, forward+backward, 1 and 2 threads, medians and ratios (docs/pytorch.md).
+bench-torch: torch-install build
+	RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) bench/bench_torch.py
 
 # Global ranking on 1-4 gloo processes: time per step and bytes per rank (docs/distributed.md).
 bench-distributed: torch-install
