@@ -11,10 +11,11 @@ __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
 // PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; PaperSums). Launch: grid n, block RLL_THREADS; one
 // block per query i. Parameters in scaled units (src/scaled.rs).
 // A_ij = s_i dL_i/dd_ij / d_ij (0 outside P*_i and N*_i), s_i = 1/N or weights[i] when weights is not null;
-// row_loss[i] = L_P(i) + lambda L_N(i), times weights[i] when given;
+// row_loss[i] = lambda_p L_P(i) + lambda L_N(i), times weights[i] when given;
 // stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null, L_P and L_N times 2^stat_exp (input units).
 template <typename T>
-__device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, T t_n, T lambda, T inv_n,
+__device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, T t_n, T lambda, T lambda_p,
+                           T inv_n,
                            T cap, T eps_n, int detach, int symmetric, unsigned char* flags, T* row_loss, T* stats,
                            int stat_exp, const T* weights) {
   __shared__ T buf[RLL_THREADS];
@@ -65,7 +66,7 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_
       if (d > beta_p && j != i && d > 0) {
         const T h = d - beta_p, w = Num<T>::exp(t_p * h - max_p);
         const T bracket = detach ? (T)1 : (T)1 + t_p * (h - l_p);
-        c = w / wp * bracket;
+        c = lambda_p * (w / wp) * bracket;
       }
     } else if (d < beta_n && d > 0) {
       const T h = beta_n - d, w = Num<T>::exp(t_n * h - max_n);
@@ -80,7 +81,8 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_
     row[j] = c;
   }
   if (threadIdx.x == 0) {
-    row_loss[i] = weights ? weights[i] * (l_p + lambda * l_n) : l_p + lambda * l_n;
+    const T loss = lambda_p * l_p + lambda * l_n;
+    row_loss[i] = weights ? weights[i] * loss : loss;
     if (stats) {
       stats[4 * i] = rll_ldexp(l_p, stat_exp); stats[4 * i + 1] = rll_ldexp(l_n, stat_exp);
       stats[4 * i + 2] = cnt_p; stats[4 * i + 3] = cnt_n;
@@ -210,12 +212,12 @@ template <typename T> __device__ void sum_to_double(const T* v, long n, double* 
 }
 
 #define RLL_INSTANTIATE(T, S)                                                                                   \
-  extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, \
-                                                T t_n, T lambda, T inv_n, T cap, T eps_n, int detach,           \
-                                                int symmetric, unsigned char* flags, T* row_loss, T* stats,     \
-                                                int stat_exp, const T* weights) {                               \
-    paper_rows<T>(dist_a, labels, n, beta_p, beta_n, t_p, t_n, lambda, inv_n, cap, eps_n, detach, symmetric,   \
-                  flags, row_loss, stats, stat_exp, weights);                                                 \
+  extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p,  \
+                                                T t_n, T lambda, T lambda_p, T inv_n, T cap, T eps_n,           \
+                                                int detach, int symmetric, unsigned char* flags, T* row_loss,   \
+                                                T* stats, int stat_exp, const T* weights) {                     \
+    paper_rows<T>(dist_a, labels, n, beta_p, beta_n, t_p, t_n, lambda, lambda_p, inv_n, cap, eps_n, detach,     \
+                  symmetric, flags, row_loss, stats, stat_exp, weights);                                        \
   }                                                                                                             \
   extern "C" __global__ void rll_official_sums_##S(const T* dist, const T* labels, long n, T beta_p, T beta_n, \
                                                    T k_p, T k_n, T theta, T m, double* sums, double* reported) { \

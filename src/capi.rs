@@ -67,6 +67,8 @@ impl TryFrom<&rll_params> for Params {
             base_n: p.base_n,
             base_p: p.base_p,
             lambda: p.lambda,
+            // λ_P: the proto's loss (1); the PyTorch package's PML form is the one that sets it.
+            lambda_p: 1.0,
             semantics: Semantics::from_i32(p.semantics)?,
             query_only: p.query_only != 0,
             detach_weights: p.detach_weights != 0,

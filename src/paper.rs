@@ -4,7 +4,7 @@
 //!   P*_i = {j ≠ i : y_j = y_i, d_ij > β_P},   N*_i = {j : y_j ≠ y_i, d_ij < β_N},
 //!   L_P(i) = Σ_{P*_i} w⁺ (d − β_P) / Σ_{P*_i} w⁺,   w⁺ = exp(T_p (d − β_P)),
 //!   L_N(i) = Σ_{N*_i} w⁻ (β_N − d) / Σ_{N*_i} w⁻,   w⁻ = exp(T_n (β_N − d)),
-//!   L = (1/N) Σ_i [L_P(i) + λ L_N(i)],
+//!   L = (1/N) Σ_i [λ_P L_P(i) + λ L_N(i)]   (λ_P = 1 but in the PyTorch package's PML form),
 //! each Σ w of a denominator plus N ε when `weight_eps` ε is set (pytorch-metric-learning's bias; 0 by default).
 //! With h_j the hinge of pair (i, j) and L_* the row's mean, ∂L_P/∂d_ij = (w_j/W)(1 + T_p (h_j − L_P)) and
 //! ∂L_N/∂d_ij = −(w_j/W)(1 + T_n (h_j − L_N)); with `detach_weights` the bracket is 1. Weights are computed as
@@ -25,6 +25,7 @@ pub(crate) struct Paper<T> {
     pub t_p: T,
     pub t_n: T,
     pub lambda: T,
+    pub lambda_p: T,
     pub inv_n: T,
     pub detach: bool,
     /// |B_ij| is clamped here so that no sum of N terms can overflow.
@@ -164,7 +165,7 @@ impl<T: Real> Paper<T> {
             } else {
                 T::one() + self.t_p * (h - l_p)
             };
-            w / s.wp * bracket
+            self.lambda_p * (w / s.wp) * bracket
         } else {
             let bracket = if self.detach {
                 T::one()
@@ -178,7 +179,7 @@ impl<T: Real> Paper<T> {
 
     fn stats(&self, s: &PaperSums<T>, l_p: T, l_n: T) -> RowStats<T> {
         RowStats {
-            loss: l_p + self.lambda * l_n,
+            loss: self.lambda_p * l_p + self.lambda * l_n,
             l_p,
             l_n,
             n_pos: s.n_pos,
@@ -259,6 +260,7 @@ mod tests {
             t_p: t_p as f32,
             t_n: 10.0,
             lambda: 0.7,
+            lambda_p: 1.0,
             inv_n: 1.0 / 64.0,
             detach,
             coef_cap: 1e30,

@@ -51,6 +51,9 @@ pub struct Params {
     pub base_p: f32,
     /// λ: weight of L_N (PAPER).
     pub lambda: f32,
+    /// λ_P: weight of L_P (PAPER), E's terms λ_P L_P(i) + λ L_N(i); 1 in the proto's loss, which has no field for
+    /// it. The PyTorch package's PML form sets λ_P = 1 − imbalance, λ = imbalance (imbalance 1: negatives only).
+    pub lambda_p: f32,
     pub semantics: Semantics,
     /// PAPER: gradient only through each sample's own list.
     pub query_only: bool,
@@ -81,6 +84,7 @@ impl Params {
             base_n: p.base_n(),
             base_p: p.base_p(),
             lambda: p.lambda(),
+            lambda_p: 1.0,
             semantics: match p.semantics() {
                 S::Paper => Semantics::Paper,
                 S::OfficialV2020 => Semantics::OfficialV2020,
@@ -136,6 +140,7 @@ impl Params {
             base_n: tn.base(),
             base_p: tp.base(),
             lambda: 1.0,
+            lambda_p: 1.0,
             semantics,
             // Inherent to the OFFICIAL semantics; the flags only select PAPER variants.
             query_only: false,
@@ -185,6 +190,7 @@ impl Params {
             ("base_n", self.base_n),
             ("base_p", self.base_p),
             ("lambda", self.lambda),
+            ("lambda_p", self.lambda_p),
             ("weight_eps", self.weight_eps),
         ];
         for (name, v) in finite {
@@ -196,6 +202,7 @@ impl Params {
         for (name, v) in [
             ("margin", self.margin),
             ("lambda", self.lambda),
+            ("lambda_p", self.lambda_p),
             ("weight_eps", self.weight_eps),
         ] {
             if v < 0.0 {
@@ -206,6 +213,12 @@ impl Params {
             return Err(RllError::param(format!(
                 "weight_eps = {} applies to the PAPER semantics only",
                 self.weight_eps
+            )));
+        }
+        if self.lambda_p != 1.0 && self.semantics != Semantics::Paper {
+            return Err(RllError::param(format!(
+                "lambda_p = {} applies to the PAPER semantics only",
+                self.lambda_p
             )));
         }
         if self.alpha <= 0.0 {

@@ -35,6 +35,7 @@ pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
         t_p: scaled_temperature(p.t_p as f64, s),
         t_n: scaled_temperature(p.t_n as f64, s),
         lambda: T::of(p.lambda as f64),
+        lambda_p: T::of(p.lambda_p as f64),
         inv_n: T::of(1.0 / s.n as f64),
         detach: p.detach_weights,
         coef_cap: coef_cap(s.n),

@@ -139,6 +139,21 @@ fn parameter_errors_name_the_field_and_value() {
         ),
         (
             Params {
+                lambda_p: -0.5,
+                ..Params::default()
+            },
+            "lambda_p = -0.5 is negative",
+        ),
+        (
+            Params {
+                lambda_p: 0.5,
+                semantics: Semantics::OfficialV2019,
+                ..Params::default()
+            },
+            "lambda_p = 0.5 applies to the PAPER semantics only",
+        ),
+        (
+            Params {
                 lambda: -1.0,
                 ..Params::default()
             },

@@ -50,6 +50,7 @@ fn random_params(r: &mut rand_chacha::ChaCha8Rng) -> Params {
         t_n: [0.0, 1.0, 10.0, 25.0][r.gen_range(0..4)],
         t_p: [0.0, 0.0, 2.0, 5.0][r.gen_range(0..4)],
         lambda: [1.0, 0.5, 2.0][r.gen_range(0..3)],
+        lambda_p: [1.0, 1.0, 0.6, 0.0][r.gen_range(0..4)],
         ..Params::default()
     }
 }

@@ -169,7 +169,7 @@ class LossFunction(torch.autograd.Function):
 
 
 class PerQueryLossFunction(torch.autograd.Function):
-    """The per-query losses ℓ_i = L_P(i) + λ L_N(i) (PAPER, float32/float64, CPU or CUDA) under autograd:
+    """The per-query losses ℓ_i = λ_P L_P(i) + λ L_N(i) (PAPER, float32/float64, CPU or CUDA) under autograd:
     ``PerQueryLossFunction.apply(embeddings, labels, params)``. The backward is one more engine call, with the
     incoming gradient u as per-query weights: ∂(Σ_i u_i ℓ_i)/∂embeddings in one pass."""
 
@@ -185,7 +185,7 @@ class PerQueryLossFunction(torch.autograd.Function):
         _call(x, labels, params, None, stats=stats)
         ctx.save_for_backward(x, labels)
         ctx.params = params
-        return stats[:, 0] + params.lambda_ * stats[:, 1]
+        return params.lambda_p * stats[:, 0] + params.lambda_ * stats[:, 1]
 
     @staticmethod
     def backward(ctx, grad_losses: Tensor | None):

@@ -12,7 +12,7 @@ from . import _engine
 #: The semantics' names, in the engine's order (docs/semantics.md).
 SEMANTICS: tuple[str, ...] = tuple(_engine.SEMANTICS)
 
-_NUMBERS = ("margin", "alpha", "t_n", "t_p", "lambda_", "base_n", "base_p", "weight_eps")
+_NUMBERS = ("margin", "alpha", "t_n", "t_p", "lambda_", "lambda_p", "base_n", "base_p", "weight_eps")
 _FLAGS = ("query_only", "detach_weights", "normalize")
 
 
@@ -21,7 +21,7 @@ class LossParams:
     """The Ranked List Loss's parameters; the defaults are the proto's (docs/semantics.md).
 
     margin m, alpha α (negatives within α, positives beyond α − m), t_n / t_p the weights' temperatures (any
-    finite value), lambda_ λ (L = L_P + λ L_N), base_n / base_p the official layer's bases, semantics ("paper",
+    finite value), lambda_ λ and lambda_p λ_P (each query's λ_P L_P + λ L_N; λ_P = 1 in the proto's loss), base_n / base_p the official layer's bases, semantics ("paper",
     "official_v2020", "official_v2019"), query_only and detach_weights (the gradient's options), weight_eps ε
     (PAPER: N ε added to each weight sum, pytorch-metric-learning's bias), normalize (the loss of x_i/‖x_i‖).
     """
@@ -38,6 +38,7 @@ class LossParams:
     base_p: float = 2.71828
     weight_eps: float = 0.0
     normalize: bool = False
+    lambda_p: float = 1.0
 
     def __post_init__(self) -> None:
         if self.semantics not in SEMANTICS:

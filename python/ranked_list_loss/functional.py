@@ -31,6 +31,7 @@ def ranked_list_loss(
     weight_eps: float = DEFAULTS.weight_eps,
     process_group: torch.distributed.ProcessGroup | None = None,
     reduction: str = "mean",
+    lambda_p: float = DEFAULTS.lambda_p,
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
 
@@ -47,7 +48,8 @@ def ranked_list_loss(
     rows x_i/‖x_i‖ (a zero row stays zero and gets no gradient), normalised inside the same engine call for float32
     and float64 (the Caffe Normalization layer's maths), with ``F.normalize`` for the 16-bit dtypes.
 
-    ``weight_eps`` ε (PAPER; 0 by default) adds ε to each of a row's N weights before they are summed, W = Σ w +
+    ``lambda_p`` λ_P (PAPER; 1 by default) weighs L_P: each query's λ_P L_P(i) + λ L_N(i) (``rll.pml`` sets
+    λ_P = 1 − imbalance, λ = imbalance). ``weight_eps`` ε (PAPER; 0 by default) adds ε to each of a row's N weights before they are summed, W = Σ w +
     N ε: pytorch-metric-learning 2.9's bias (1e-5, which ``rll.pml`` sets), not the paper's exact means.
 
     ``reduction``: "mean" (the loss above), "sum" (N times it) or "none": the per-query losses
@@ -62,7 +64,7 @@ def ranked_list_loss(
     """
     params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
                         query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
-                        weight_eps=weight_eps, normalize=normalize)
+                        weight_eps=weight_eps, normalize=normalize, lambda_p=lambda_p)
     return loss_with(embeddings, labels, params, distributed=distributed, process_group=process_group,
                      reduction=reduction)
 

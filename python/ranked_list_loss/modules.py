@@ -36,11 +36,12 @@ class RankedListLoss(nn.Module):
         process_group: ProcessGroup | None = None,
         weight_eps: float = DEFAULTS.weight_eps,
         reduction: str = "mean",
+        lambda_p: float = DEFAULTS.lambda_p,
     ) -> None:
         super().__init__()
         self.params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
                                  query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
-                                 weight_eps=weight_eps, normalize=normalize)
+                                 weight_eps=weight_eps, normalize=normalize, lambda_p=lambda_p)
         check_reduction(reduction, distributed)
         self.distributed, self.process_group, self.reduction = distributed, process_group, reduction
 

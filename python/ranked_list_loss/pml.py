@@ -9,7 +9,7 @@ trainers and hooks work with it as with PML's own), with PML 2.9's value: each q
 (1 − imbalance)·L_P(i) + imbalance·L_N(i) with positives beyond α − m and negatives within α (α = 1 + m/2 unless
 given), on the distances of ``LpDistance(p=2, power=1)`` (rows L2-normalised unless
 ``normalize_embeddings=False``), PML's 1e-5 added to each of a row's N weights before they are summed (the engine's
-``weight_eps``). That is ours with λ = imbalance / (1 − imbalance), times (1 − imbalance) (docs/pytorch.md).
+``weight_eps``). That is ours with λ_P = 1 − imbalance and λ = imbalance (docs/pytorch.md).
 With PML's default reducer (the mean) and no regularizer, the mean comes from one engine call per forward; any
 other reducer gets the per-query losses (``reduction="none"``, CPU tensors).
 Needs pytorch-metric-learning installed (``import ranked_list_loss`` does not).
@@ -54,16 +54,13 @@ class RankedListLoss(BaseMetricLossFunction):
         if not 0 <= imbalance <= 1:
             # PML asserts this range; its test expects the AssertionError.
             raise AssertionError(f"RankedListLoss (pml): imbalance = {imbalance} must be in [0, 1]")
-        if imbalance == 1:
-            raise ValueError("RankedListLoss (pml): imbalance = 1 (negatives only) is not supported yet: it has no "
-                             "finite λ in this engine's L_P + λ L_N")
         super().__init__(**kwargs)
         self.margin, self.Tn, self.Tp, self.imbalance = margin, Tn, Tp, imbalance
         self.alpha = 1 + margin / 2 if alpha is None else alpha
         self.distributed, self.process_group = distributed, process_group
-        self.params = LossParams(margin=margin, alpha=self.alpha, t_n=Tn, t_p=Tp,
-                                 lambda_=imbalance / (1 - imbalance), semantics="paper",
-                                 normalize=_normalizes(self.distance), weight_eps=PML_WEIGHT_EPS)
+        self.params = LossParams(margin=margin, alpha=self.alpha, t_n=Tn, t_p=Tp, lambda_p=1 - imbalance,
+                                 lambda_=imbalance, semantics="paper", normalize=_normalizes(self.distance),
+                                 weight_eps=PML_WEIGHT_EPS)
         if distributed and not self._mean_only():
             raise ValueError("RankedListLoss (pml): distributed=True takes PML's default reducer (the mean) and no "
                              "embedding_regularizer")
@@ -81,16 +78,15 @@ class RankedListLoss(BaseMetricLossFunction):
         c_f.indices_tuple_not_supported(indices_tuple)
         if ref_emb is not None or ref_labels is not None:
             raise ValueError("ref_emb is not supported for this loss function")
-        loss = loss_with(embeddings, labels, self.params, distributed=self.distributed,
+        return loss_with(embeddings, labels, self.params, distributed=self.distributed,
                          process_group=self.process_group)
-        return (1 - self.imbalance) * loss
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any, ref_emb: Tensor,
                      ref_labels: Tensor) -> dict:
         c_f.labels_required(labels)
         c_f.ref_not_supported(embeddings, labels, ref_emb, ref_labels)
         c_f.indices_tuple_not_supported(indices_tuple)
-        losses = (1 - self.imbalance) * loss_with(embeddings, labels, self.params, reduction="none")
+        losses = loss_with(embeddings, labels, self.params, reduction="none")
         return {"loss": {"losses": losses, "indices": c_f.torch_arange_from_size(losses),
                          "reduction_type": "element"}}
 

@@ -103,6 +103,7 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T
             t_p = p.t_p,
             t_n = p.t_n,
             lambda = p.lambda,
+            lambda_p = p.lambda_p,
             inv_n = p.inv_n,
             cap = p.coef_cap,
             eps_n = p.eps_n,

@@ -192,6 +192,7 @@ pub const PAPER_ROWS: Kernel = k(
         ("t_p", Real),
         ("t_n", Real),
         ("lambda", Real),
+        ("lambda_p", Real),
         ("inv_n", Real),
         ("cap", Real),
         ("eps_n", Real),

@@ -85,10 +85,10 @@ pub fn paper_row(p: &Params, data: &Data, i: usize, v: &Views) -> f64 {
     let eps = data.n as f64 * p.weight_eps as f64;
     let lp = if wp > 0.0 { hp / (wp + eps) } else { 0.0 };
     let ln = if wn > 0.0 { hn / (wn + eps) } else { 0.0 };
-    lp + p.lambda as f64 * ln
+    p.lambda_p as f64 * lp + p.lambda as f64 * ln
 }
 
-/// L = (1/N) Σ_i [L_P(i) + λ L_N(i)], straight from the definition.
+/// L = (1/N) Σ_i [λ_P L_P(i) + λ L_N(i)], straight from the definition.
 pub fn paper_loss(p: &Params, data: &Data, x: &[f64]) -> f64 {
     let v = Views {
         set_x: x,
@@ -236,6 +236,7 @@ pub fn variants() -> Vec<Params> {
         t_n: -3.0,
         t_p: -2.0,
         weight_eps: 1e-3,
+        lambda_p: 0.6,
         ..Params::default()
     });
     v
@@ -281,7 +282,7 @@ pub fn paper_gradient_reference(p: &Params, data: &Data) -> Vec<f64> {
             } else {
                 1.0 + tp * (dij - bp - lp)
             };
-            c[i * n + j] = w / wp * bracket / n as f64;
+            c[i * n + j] = p.lambda_p as f64 * w / wp * bracket / n as f64;
         }
         for &(j, dij, w) in &neg {
             let bracket = if p.detach_weights {
