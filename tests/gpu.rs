@@ -602,3 +602,34 @@ fn gpu_per_query_weights_match_cpu() {
     weighted_agree::<f32>(1e-5, &[(97, 48, true)]);
     weighted_agree::<f64>(1e-11, &[(60, 32, false)]);
 }
+
+#[test]
+fn gpu_calls_leave_the_callers_current_context() {
+    use cudarc::driver::result::ctx::{get_current, set_current};
+    let s = stream();
+    let data = batch(60, 12, 4, 0.8, false);
+    let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
+    let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
+    let args = GpuLoss {
+        x: ptr(&s, &xd),
+        labels: ptr(&s, &yd),
+        n: 12,
+        d: 4,
+        grad: 0,
+        stats: 0,
+        stream: s.cu_stream() as usize,
+        device: 0,
+    };
+    let engine = get_current().unwrap();
+    assert!(engine.is_some(), "the test's own stream made the context current");
+    // A caller with no current context has none after the call (the engine's was left current before).
+    // SAFETY: null (no context) is always a valid current context.
+    unsafe { set_current(std::ptr::null_mut()) }.unwrap();
+    try_gpu(&Params::default(), &args).unwrap();
+    assert_eq!(get_current().unwrap(), None);
+    // A caller whose context is current keeps it.
+    // SAFETY: the context the test's stream made current, alive in this process.
+    unsafe { set_current(engine.unwrap()) }.unwrap();
+    try_gpu(&Params::default(), &args).unwrap();
+    assert_eq!(get_current().unwrap(), engine);
+}

@@ -22,9 +22,24 @@ pub(super) fn alloc_err<T>(e: cudarc::driver::DriverError, len: usize) -> RllErr
 
 pub(super) use crate::kernel_consts::CHECK_BLOCKS;
 
+/// One call on a device: its context is made current for the call, and the caller's current context (or none)
+/// is current again when the `Call` is dropped, so a host's own CUDA state is as it was.
 pub(super) struct Call {
     pub dev: Arc<kernels::Device>,
     pub stream: Arc<CudaStream>,
+    /// Declared last, so dropped last: after the stream, whose drop makes the engine's context current again.
+    _restore: RestoreContext,
+}
+
+/// The context that was current on this thread before a call (null: none), made current again on drop.
+struct RestoreContext(cudarc::driver::sys::CUcontext);
+
+impl Drop for RestoreContext {
+    fn drop(&mut self) {
+        // SAFETY: this thread's current context (or null) when the call began; a call destroys no context. A failed
+        // restore leaves the engine's context current, the state before this guard existed.
+        let _ = unsafe { cudarc::driver::result::ctx::set_current(self.0) };
+    }
 }
 
 impl Call {
@@ -35,6 +50,10 @@ impl Call {
                 format!("device = {device} must be >= 0"),
             ));
         }
+        // Before the device is looked up (which makes its context current); a driver not initialised yet means
+        // the caller has no current context.
+        let current = cudarc::driver::result::ctx::get_current().ok().flatten();
+        let restore = RestoreContext(current.unwrap_or(std::ptr::null_mut()));
         let dev = kernels::device(device as usize).map_err(dev_err)?;
         dev.ctx.bind_to_thread().map_err(dev_err)?;
         let stream = if stream == 0 {
@@ -43,7 +62,11 @@ impl Call {
             // SAFETY: the host passes a live stream of this device's context and keeps it alive for the call.
             unsafe { dev.ctx.wrap_borrowed_stream(stream as cudarc::driver::sys::CUstream) }
         };
-        Ok(Call { dev, stream })
+        Ok(Call {
+            dev,
+            stream,
+            _restore: restore,
+        })
     }
     /// A zeroed temporary (stream-ordered).
     pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
