@@ -211,70 +211,50 @@ fn host<T: rll::Real>(
     Ok(value.f64())
 }
 
+/// The tensors of one CPU call, checked by [`loss`]: features, labels, and the optional gradient, per-query weights
+/// and statistics.
+struct HostTensors<'t> {
+    x: &'t Tensor,
+    labels: &'t Tensor,
+    grad: Option<&'t mut Tensor>,
+    weights: Option<&'t Tensor>,
+    stats: Option<&'t mut Tensor>,
+}
+
 /// The CPU call: labels mapped here, 16-bit features computed in float32 by [`compute_half`].
-#[allow(clippy::too_many_arguments)] // the call's tensors, each optional
-fn cpu_loss(
-    py: Python<'_>,
-    p: &Params,
-    normalize: bool,
-    x: &Tensor,
-    labels: &Tensor,
-    grad: Option<&mut Tensor>,
-    weights: Option<&Tensor>,
-    stats: Option<&mut Tensor>,
-) -> PyResult<f64> {
-    let d = x.shape[1];
-    #[allow(clippy::too_many_arguments)]
-    fn full<T: Feature + rll::Real>(
-        py: Python<'_>,
-        p: &Params,
-        normalize: bool,
-        x: &Tensor,
-        labels: &Tensor,
-        grad: Option<&mut Tensor>,
-        weights: Option<&Tensor>,
-        stats: Option<&mut Tensor>,
-    ) -> PyResult<f64> {
+fn cpu_loss(py: Python<'_>, p: &Params, normalize: bool, t: HostTensors<'_>) -> PyResult<f64> {
+    fn full<T: Feature + rll::Real>(py: Python<'_>, p: &Params, normalize: bool, t: HostTensors<'_>) -> PyResult<f64> {
         // SAFETY: `labels` is a checked, live, contiguous CPU tensor.
-        let ids = unsafe { labels::dense_ids::<T>(labels)? };
-        let (xs, g) = (x.values::<T>()?, grad.map(|g| g.values_mut::<T>()).transpose()?);
+        let ids = unsafe { labels::dense_ids::<T>(t.labels)? };
+        let (xs, g) = (t.x.values::<T>()?, t.grad.map(|g| g.values_mut::<T>()).transpose()?);
         let per_query = PerQuery {
-            weights: weights.map(|w| w.values::<T>()).transpose()?,
-            stats: stats.map(|s| s.values_mut::<T>()).transpose()?,
+            weights: t.weights.map(|w| w.values::<T>()).transpose()?,
+            stats: t.stats.map(|s| s.values_mut::<T>()).transpose()?,
         };
-        detached(py, "embeddings", || {
-            host(p, xs, &ids, x.shape[1], g, normalize, per_query)
-        })
+        let d = t.x.shape[1];
+        detached(py, "embeddings", || host(p, xs, &ids, d, g, normalize, per_query))
     }
-    fn sixteen<H: Feature + Half>(
-        py: Python<'_>,
-        p: &Params,
-        x: &Tensor,
-        labels: &Tensor,
-        grad: Option<&mut Tensor>,
-    ) -> PyResult<f64> {
+    fn sixteen<H: Feature + Half>(py: Python<'_>, p: &Params, t: HostTensors<'_>) -> PyResult<f64> {
         // SAFETY: as in `full`.
-        let ids = unsafe { labels::dense_ids::<f32>(labels)? };
-        let (xs, g) = (x.values::<H>()?, grad.map(|g| g.values_mut::<H>()).transpose()?);
-        let (n, d) = (x.shape[0], x.shape[1]);
+        let ids = unsafe { labels::dense_ids::<f32>(t.labels)? };
+        let (xs, g) = (t.x.values::<H>()?, t.grad.map(|g| g.values_mut::<H>()).transpose()?);
+        let (n, d) = (t.x.shape[0], t.x.shape[1]);
         detached(py, "embeddings", || {
             compute_half::<H>(p, xs, &ids, n, d, 1.0, g).map(f64::from)
         })
     }
-    if normalize && matches!(x.dtype, Dtype::F16 | Dtype::Bf16) {
-        return Err(internal(format!(
-            "normalize in the call for {} (d = {d})",
-            x.dtype.torch_name()
-        )));
+    let dtype = t.x.dtype;
+    if normalize && matches!(dtype, Dtype::F16 | Dtype::Bf16) {
+        return Err(internal(format!("normalize in the call for {}", dtype.torch_name())));
     }
-    if (weights.is_some() || stats.is_some()) && !matches!(x.dtype, Dtype::F32 | Dtype::F64) {
-        return Err(internal(format!("per-query losses of {}", x.dtype.torch_name())));
+    if (t.weights.is_some() || t.stats.is_some()) && !matches!(dtype, Dtype::F32 | Dtype::F64) {
+        return Err(internal(format!("per-query losses of {}", dtype.torch_name())));
     }
-    match x.dtype {
-        Dtype::F32 => full::<f32>(py, p, normalize, x, labels, grad, weights, stats),
-        Dtype::F64 => full::<f64>(py, p, normalize, x, labels, grad, weights, stats),
-        Dtype::F16 => sixteen::<half::f16>(py, p, x, labels, grad),
-        Dtype::Bf16 => sixteen::<half::bf16>(py, p, x, labels, grad),
+    match dtype {
+        Dtype::F32 => full::<f32>(py, p, normalize, t),
+        Dtype::F64 => full::<f64>(py, p, normalize, t),
+        Dtype::F16 => sixteen::<half::f16>(py, p, t),
+        Dtype::Bf16 => sixteen::<half::bf16>(py, p, t),
         other => Err(internal(format!("features of {}", other.torch_name()))),
     }
 }
@@ -445,7 +425,14 @@ fn loss(
         check_output(o, "stats", x.dtype, &[n, rll::STATS_PER_SAMPLE], x.device, &inputs)?;
     }
     let Device::Cuda(device) = x.device else {
-        return cpu_loss(py, &p, params.normalize, &x, &l, g.as_mut(), u.as_ref(), st.as_mut());
+        let tensors = HostTensors {
+            x: &x,
+            labels: &l,
+            grad: g.as_mut(),
+            weights: u.as_ref(),
+            stats: st.as_mut(),
+        };
+        return cpu_loss(py, &p, params.normalize, tensors);
     };
     if !cfg!(feature = "cuda") {
         return Err(PyRuntimeError::new_err(

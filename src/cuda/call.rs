@@ -31,14 +31,17 @@ pub(super) struct Call {
     _restore: RestoreContext,
 }
 
-/// The context that was current on this thread before a call (null: none), made current again on drop.
-struct RestoreContext(cudarc::driver::sys::CUcontext);
+/// The context that was current on this thread before a call (null: none), made current again on drop; None
+/// without a driver (nothing to restore, and no driver to call).
+struct RestoreContext(Option<cudarc::driver::sys::CUcontext>);
 
 impl Drop for RestoreContext {
     fn drop(&mut self) {
-        // SAFETY: this thread's current context (or null) when the call began; a call destroys no context. A failed
-        // restore leaves the engine's context current, the state before this guard existed.
-        let _ = unsafe { cudarc::driver::result::ctx::set_current(self.0) };
+        if let Some(previous) = self.0 {
+            // SAFETY: this thread's current context (or null) when the call began; a call destroys no context. A
+            // failed restore leaves the engine's context current, the state before this guard existed.
+            let _ = unsafe { cudarc::driver::result::ctx::set_current(previous) };
+        }
     }
 }
 
@@ -52,8 +55,12 @@ impl Call {
         }
         // Before the device is looked up (which makes its context current); a driver not initialised yet means
         // the caller has no current context.
-        let current = cudarc::driver::result::ctx::get_current().ok().flatten();
-        let restore = RestoreContext(current.unwrap_or(std::ptr::null_mut()));
+        // SAFETY: only asks the dynamic loader; without a driver the lookup below returns its error.
+        let driver = unsafe { cudarc::driver::sys::is_culib_present() };
+        let restore = RestoreContext(driver.then(|| {
+            let current = cudarc::driver::result::ctx::get_current().ok().flatten();
+            current.unwrap_or(std::ptr::null_mut())
+        }));
         let dev = kernels::device(device as usize).map_err(dev_err)?;
         dev.ctx.bind_to_thread().map_err(dev_err)?;
         let stream = if stream == 0 {
