@@ -15,7 +15,9 @@ from ._params import LossParams
 from .functional import ranked_list_loss
 from .modules import RankedListLoss
 
-__all__ = ["LossParams", "RankedListLoss", "pml", "ranked_list_loss", "set_num_threads"]
+# rll.pml (pytorch-metric-learning's class) is imported on first use, so it is not in __all__: a star import does not
+# need PML.
+__all__ = ["LossParams", "RankedListLoss", "ranked_list_loss", "set_num_threads"]
 
 
 def __getattr__(name: str):

@@ -509,3 +509,16 @@ def test_per_query_losses_and_their_gradient():
         rll.RankedListLoss(reduction="max")
     with pytest.raises(ValueError, match="per-query losses are the paper semantics"):
         rll.ranked_list_loss(x, labels, semantics="official_v2020", reduction="none")
+
+
+def test_the_package_imports_without_pytorch_metric_learning():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pytorch_metric_learning'] = None\n"  # any import of PML now fails
+            "import ranked_list_loss as rll\nfrom ranked_list_loss import *\n"
+            "import torch\nx = torch.randn(8, 3); y = torch.arange(8) % 2\nprint(float(rll.ranked_list_loss(x, y)))\n"
+            "try:\n    rll.pml\nexcept ImportError:\n    print('pml needs PML')\n")
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "pml needs PML"
