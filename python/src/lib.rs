@@ -166,8 +166,7 @@ fn detached<R: Send>(py: Python<'_>, features: &str, f: impl FnOnce() -> rll::Re
 }
 
 /// The per-query side of a host call: `weights` u for E = Σ_i u_i ℓ_i (None: the mean), and `stats`, n×4 values
-/// (L_P(i), L_N(i), |P*_i|, |N*_i|) from which the caller takes the per-query losses ℓ_i = L_P(i) + λ L_N(i).
-#[derive(Default)]
+/// (L_P(i), L_N(i), |P*_i|, |N*_i|) from which the caller takes the per-query losses ℓ_i = λ_P L_P(i) + λ L_N(i).
 struct PerQuery<'a, T> {
     weights: Option<&'a [T]>,
     stats: Option<&'a mut [T]>,
