@@ -36,7 +36,7 @@ __device__ inline float f16_to_f32(unsigned short h) {
 // float -> binary16, nearest even, saturated: |v| >= 65520 (where nearest-even would give infinity) is +-65504.
 __device__ inline unsigned short f32_to_f16(float f) {
   const unsigned x = bits_of_float(f), sign = (x >> 16) & 0x8000, a = x & 0x7fffffff;
-  if (a > 0x7f800000u) return (unsigned short)(sign | 0x7e00);  // NaN (never produced by the engine)
+  if (a > 0x7f800000u) return (unsigned short)(sign | 0x7e00);  // NaN (a poisoned gradient)
   if (a >= 0x477ff000u) return (unsigned short)(sign | 0x7bff);  // 65520 and above, infinity included
   if (a >= 0x38800000u) {                                         // normal: 2^-14 and above
     const unsigned r = a + 0xfff + ((a >> 13) & 1);

@@ -163,12 +163,13 @@ template <typename T> __device__ void mirror_lower(T* dist, long n) {
   }
 }
 
-// Launch: grid RLL_CHECK_BLOCKS, block RLL_THREADS. partial[b] = the smallest index k of block b's share with a
-// non-finite v[k], or -1: the host reports the first one (argument checking, as the CPU path).
+// Launch: grid min(ceil(count / RLL_THREADS), RLL_CHECK_BLOCKS), block RLL_THREADS, a grid-stride loop.
+// partial[b] = the smallest index k of block b's share with a non-finite v[k], or -1 (the entries of blocks not
+// launched are -1 already: the host fills them so); check_status reduces them (argument checking, as the CPU path).
 template <typename T> __device__ void first_nonfinite(const T* v, long count, long* partial) {
   __shared__ long buf[RLL_THREADS];
   long best = -1;
-  for (long k = blockIdx.x * (long)RLL_THREADS + threadIdx.x; k < count; k += (long)RLL_CHECK_BLOCKS * RLL_THREADS) {
+  for (long k = blockIdx.x * (long)RLL_THREADS + threadIdx.x; k < count; k += (long)gridDim.x * RLL_THREADS) {
     if (!isfinite((double)v[k])) { best = k; break; }
   }
   buf[threadIdx.x] = best;
@@ -181,6 +182,21 @@ template <typename T> __device__ void first_nonfinite(const T* v, long count, lo
     __syncthreads();
   }
   if (threadIdx.x == 0) partial[blockIdx.x] = buf[0];
+}
+
+// Launch: grid 1, block 1. status[0] = the first non-finite input from first_nonfinite's partials: the smallest
+// index k of x (partial[0, RLL_CHECK_BLOCKS)), else nd + i for labels[i] (partial[RLL_CHECK_BLOCKS, 2
+// RLL_CHECK_BLOCKS)), else -1; also into status_out, the caller's, when it is not null.
+__device__ void check_status(const long* partial, long nd, long* status, long* status_out) {
+  long x = -1, y = -1;
+  for (int b = 0; b < RLL_CHECK_BLOCKS; ++b) {
+    const long px = partial[b], py = partial[RLL_CHECK_BLOCKS + b];
+    if (px >= 0 && (x < 0 || px < x)) x = px;
+    if (py >= 0 && (y < 0 || py < y)) y = py;
+  }
+  const long s = x >= 0 ? x : (y >= 0 ? nd + y : -1);
+  status[0] = s;
+  if (status_out) status_out[0] = s;
 }
 
 #define RLL_INSTANTIATE(T, S)                                                                                  \
@@ -209,6 +225,10 @@ RLL_INSTANTIATE(double, f64)
 
 extern "C" __global__ void rll_column_finish(const double* partial, long n, long d, int what, double* out) {
   column_finish(partial, n, d, what, out);
+}
+
+extern "C" __global__ void rll_check_status(const long* partial, long nd, long* status, long* status_out) {
+  check_status(partial, nd, status, status_out);
 }
 
 extern "C" __global__ void rll_exponent_of_max(const double* colmax, long d, int* info, int slot) {

@@ -67,7 +67,8 @@ template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
 // Launch: grid (ceil(d / TN), ceil(n / TM)), block (RLL_GRAD_THREADS, RLL_GRAD_THREADS). One TM x TN tile of G = A X
 // per block (4 x 4 per thread), k in chunks of TK through shared memory; a chunk whose TM x TK block of A is all zero (flags, the same
 // tiles) is skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i + C_i),
-// saturated.
+// saturated, with factor = loss_weight 2^e when scale_exp (V2019's raw differences), else loss_weight; every value
+// NaN when status[0] >= 0 (a non-finite input: the caller's optimiser skips the step, as for a NaN loss).
 #define TM RLL_FLAG_TILE_ROWS
 #define TK RLL_FLAG_TILE_COLS
 #define TN RLL_GRAD_COLS
@@ -75,7 +76,7 @@ template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
 static_assert(TM == 4 * TB && TN == 4 * TB && TK == TB, "the thread mapping below assumes 4 x 4 values per thread");
 template <typename T>
 __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned char* flags, const double* c, long n,
-                         long d, T factor, T* grad) {
+                         long d, const int* info, T loss_weight, int scale_exp, const long* status, T* grad) {
   __shared__ T as[TK][TM + 1];
   __shared__ T bs[TK][TN + 1];
   const long row0 = blockIdx.y * TM, col0 = blockIdx.x * TN;
@@ -103,12 +104,16 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
     }
     __syncthreads();
   }
+  const T factor = rll_ldexp(loss_weight, scale_exp ? batch_exponent(info) : 0);
+  const bool poisoned = status[0] >= 0;
   for (int p = 0; p < 4; ++p) {
     const long i = row0 + ty + TB * p;
     if (i >= n) continue;
     for (int q = 0; q < 4; ++q) {
       const long col = col0 + tx + TB * q;
-      if (col < d) grad[i * d + col] = saturate(factor * (rsum[i] * xs[i * d + col] - acc[p][q] + (T)c[i * d + col]));
+      if (col < d)
+        grad[i * d + col] = poisoned ? Num<T>::nan()
+                                     : saturate(factor * (rsum[i] * xs[i * d + col] - acc[p][q] + (T)c[i * d + col]));
     }
   }
 }
@@ -117,8 +122,9 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
   extern "C" __global__ void rll_symmetrize_add_##S(T* a, long n) { symmetrize_add<T>(a, n); }                 \
   extern "C" __global__ void rll_row_sums_##S(const T* a, long n, T* rsum) { row_sums<T>(a, n, rsum); }        \
   extern "C" __global__ void rll_gradient_##S(const T* a, const T* xs, const T* rsum, const unsigned char* flags, \
-                                              const double* c, long n, long d, T factor, T* grad) {             \
-    gradient<T>(a, xs, rsum, flags, c, n, d, factor, grad);                                                     \
+                                              const double* c, long n, long d, const int* info, T loss_weight,  \
+                                              int scale_exp, const long* status, T* grad) {                     \
+    gradient<T>(a, xs, rsum, flags, c, n, d, info, loss_weight, scale_exp, status, grad);                       \
   }                                                                                                             \
   extern "C" __global__ void rll_close_terms_##S(const T* a, const T* x, const int* info,                       \
                                                  const unsigned char* close, long n, long d, double* c) {       \

@@ -17,6 +17,7 @@ template <> struct Num<float> {
   __device__ static float sqrt(float x) { return sqrtf(x); }
   __device__ static float max_value() { return 3.402823466e38f; }
   __device__ static float fma(float a, float b, float c) { return fmaf(a, b, c); }
+  __device__ static float nan() { return nanf(""); }
 };
 template <> struct Num<double> {
   __device__ static double exp(double x) { return ::exp(x); }
@@ -24,6 +25,7 @@ template <> struct Num<double> {
   __device__ static double sqrt(double x) { return ::sqrt(x); }
   __device__ static double max_value() { return 1.7976931348623157e308; }
   __device__ static double fma(double a, double b, double c) { return ::fma(a, b, c); }
+  __device__ static double nan() { return ::nan(""); }
 };
 
 template <typename T> __device__ inline T rll_min(T a, T b) { return a < b ? a : b; }
@@ -72,6 +74,17 @@ __device__ inline double mul_pow2(double v, int k) {
 
 // x * 2^k, saturated: the CPU's real::ldexp (exact whenever the result is a normal number).
 template <typename T> __device__ inline T rll_ldexp(T x, int k) { return saturate((T)mul_pow2((double)x, k)); }
+
+// The batch's scaling exponent e (input units = scaled units * 2^e) from the distance stage's info = {e1, e2}.
+__device__ inline int batch_exponent(const int* info) { return info[0] + info[1]; }
+
+// A boundary (or any length) in scaled units, b 2^-e, as src/scaled.rs's `Input::scaled`.
+template <typename T> __device__ inline T scaled_length(T b, int e) { return rll_ldexp(b, -e); }
+
+// A temperature in scaled units, t 2^e clamped to +-cap, as src/scaled.rs's `Input::scaled`.
+template <typename T> __device__ inline T scaled_temperature(T t, int e, T cap) {
+  return rll_min(rll_max(rll_ldexp(t, e), -cap), cap);
+}
 
 // The e with a = f * 2^e, f in [0.5, 1); 0 for a = 0 (as the CPU's pow2_exponent).
 __device__ inline int pow2_exponent(double a) {

@@ -9,16 +9,21 @@ __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
 }
 
 // PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; PaperSums). Launch: grid n, block RLL_THREADS; one
-// block per query i. Parameters in scaled units (src/scaled.rs).
+// block per query i. Boundaries and temperatures in input units, scaled here by the batch's exponent (info) as
+// src/scaled.rs does on the host, so that no value of the batch is read back before the launch.
 // A_ij = s_i dL_i/dd_ij / d_ij (0 outside P*_i and N*_i), s_i = 1/N or weights[i] when weights is not null;
 // row_loss[i] = lambda_p L_P(i) + lambda L_N(i), times weights[i] when given;
 // stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null, L_P and L_N times 2^stat_exp (input units).
 template <typename T>
-__device__ void paper_rows(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p, T t_n, T lambda, T lambda_p,
-                           T inv_n,
-                           T cap, T eps_n, int detach, int symmetric, unsigned char* flags, T* row_loss, T* stats,
-                           int stat_exp, const T* weights) {
+__device__ void paper_rows(T* dist_a, const T* labels, long n, const int* info, T beta_p, T beta_n, T t_p, T t_n,
+                           T t_cap, T lambda, T lambda_p, T inv_n, T cap, T eps_n, int detach, int symmetric,
+                           unsigned char* flags, T* row_loss, T* stats, const T* weights) {
   __shared__ T buf[RLL_THREADS];
+  const int stat_exp = batch_exponent(info);
+  beta_p = scaled_length(beta_p, stat_exp);
+  beta_n = scaled_length(beta_n, stat_exp);
+  t_p = scaled_temperature(t_p, stat_exp, t_cap);
+  t_n = scaled_temperature(t_n, stat_exp, t_cap);
   const long i = blockIdx.x;
   T* row = dist_a + i * n;
   const T yi = labels[i];
@@ -100,11 +105,19 @@ __device__ inline bool official_exponent(bool same, T d, T beta_p, T beta_n, T k
 
 // OFFICIAL pass 1. Launch: grid n, block RLL_THREADS. sums[4 i ..] = (M+, A+, M-, A-) with S±_i = e^M A (M the
 // largest of ln eps and the row's exponents); reported[i] = sum over j > i of the squared hinges of the reported value (docs/semantics.md).
+// Boundaries, k and the reported value's theta and m in input units, scaled here (as paper_rows).
 template <typename T>
-__device__ void official_sums(const T* dist, const T* labels, long n, T beta_p, T beta_n, T k_p, T k_n, T theta,
-                              T m, double* sums, double* reported) {
+__device__ void official_sums(const T* dist, const T* labels, long n, const int* info, T beta_p, T beta_n, T k_p,
+                              T k_n, T t_cap, T theta, T m, double* sums, double* reported) {
   __shared__ T buf[RLL_THREADS];
   __shared__ double dbuf[RLL_THREADS];
+  const int e = batch_exponent(info);
+  beta_p = scaled_length(beta_p, e);
+  beta_n = scaled_length(beta_n, e);
+  k_p = scaled_temperature(k_p, e, t_cap);
+  k_n = scaled_temperature(k_n, e, t_cap);
+  theta = scaled_length(theta, e);
+  m = scaled_length(m, e);
   const long i = blockIdx.x;
   const T* row = dist + i * n;
   const T yi = labels[i];
@@ -166,11 +179,18 @@ __device__ void official_query_weights(const double* sums, long n, double* q) {
 }
 
 // OFFICIAL pass 2. Launch: grid n, block RLL_THREADS. A_ij = +-1/2 q_i (w_ij / S±_i) / (d_ij + eps_dir), or without
-// the division when eps_dir < 0 (V2019); stats as the CPU path.
+// the division when eps_dir < 0 (V2019); stats as the CPU path. Lengths and k in input units, scaled here.
 template <typename T>
-__device__ void official_coef(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T k_p, T k_n, T eps_dir, T cap,
-                              const double* sums, const double* q, unsigned char* flags, T* stats, int stat_exp) {
+__device__ void official_coef(T* dist_a, const T* labels, long n, const int* info, T beta_p, T beta_n, T k_p, T k_n,
+                              T t_cap, T eps_dir, T cap, const double* sums, const double* q, unsigned char* flags,
+                              T* stats) {
   __shared__ T buf[RLL_THREADS];
+  const int stat_exp = batch_exponent(info);
+  beta_p = scaled_length(beta_p, stat_exp);
+  beta_n = scaled_length(beta_n, stat_exp);
+  k_p = scaled_temperature(k_p, stat_exp, t_cap);
+  k_n = scaled_temperature(k_n, stat_exp, t_cap);
+  if (eps_dir >= 0) eps_dir = scaled_length(eps_dir, stat_exp);  // < 0 (V2019: no division) stays as it is
   const long i = blockIdx.x;
   T* row = dist_a + i * n;
   const T yi = labels[i];
@@ -211,24 +231,47 @@ template <typename T> __device__ void sum_to_double(const T* v, long n, double* 
   if (threadIdx.x == 0) out[0] = s;
 }
 
+// Launch: grid 1, block 1. loss[0] = E in input units from total[0] (the row stage's sum, in scaled units), as the
+// host's Paper::value (kind 0: the mean over the n rows), Paper::weighted_value (kind 1) and Official::value
+// (kind 2: over the n (n - 1) / 2 pairs, times 2^2e); NaN when status[0] >= 0 (a non-finite input).
+template <typename T>
+__device__ void finish_value(const double* total, const int* info, const long* status, long n, int kind, T* loss) {
+  const int e = batch_exponent(info);
+  T v;
+  if (kind == 0) {
+    v = rll_ldexp((T)(total[0] / (double)n), e);
+  } else if (kind == 1) {
+    v = rll_ldexp((T)total[0], e);
+  } else {
+    const double pairs = (double)(n * (n - 1) / 2);
+    v = pairs > 0 ? rll_ldexp((T)(total[0] / pairs), 2 * e) : (T)0;
+  }
+  loss[0] = status[0] >= 0 ? Num<T>::nan() : saturate(v);
+}
+
 #define RLL_INSTANTIATE(T, S)                                                                                   \
-  extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n, T t_p,  \
-                                                T t_n, T lambda, T lambda_p, T inv_n, T cap, T eps_n,           \
-                                                int detach, int symmetric, unsigned char* flags, T* row_loss,   \
-                                                T* stats, int stat_exp, const T* weights) {                     \
-    paper_rows<T>(dist_a, labels, n, beta_p, beta_n, t_p, t_n, lambda, lambda_p, inv_n, cap, eps_n, detach,     \
-                  symmetric, flags, row_loss, stats, stat_exp, weights);                                        \
+  extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, const int* info, T beta_p,  \
+                                                T beta_n, T t_p, T t_n, T t_cap, T lambda, T lambda_p, T inv_n, \
+                                                T cap, T eps_n, int detach, int symmetric, unsigned char* flags, \
+                                                T* row_loss, T* stats, const T* weights) {                      \
+    paper_rows<T>(dist_a, labels, n, info, beta_p, beta_n, t_p, t_n, t_cap, lambda, lambda_p, inv_n, cap, eps_n, \
+                  detach, symmetric, flags, row_loss, stats, weights);                                          \
   }                                                                                                             \
-  extern "C" __global__ void rll_official_sums_##S(const T* dist, const T* labels, long n, T beta_p, T beta_n, \
-                                                   T k_p, T k_n, T theta, T m, double* sums, double* reported) { \
-    official_sums<T>(dist, labels, n, beta_p, beta_n, k_p, k_n, theta, m, sums, reported);                     \
+  extern "C" __global__ void rll_official_sums_##S(const T* dist, const T* labels, long n, const int* info,     \
+                                                   T beta_p, T beta_n, T k_p, T k_n, T t_cap, T theta, T m,     \
+                                                   double* sums, double* reported) {                            \
+    official_sums<T>(dist, labels, n, info, beta_p, beta_n, k_p, k_n, t_cap, theta, m, sums, reported);        \
   }                                                                                                             \
-  extern "C" __global__ void rll_official_coef_##S(T* dist_a, const T* labels, long n, T beta_p, T beta_n,     \
-                                                   T k_p, T k_n, T eps_dir, T cap, const double* sums,          \
-                                                   const double* q, unsigned char* flags, T* stats,             \
-                                                   int stat_exp) {                                              \
-    official_coef<T>(dist_a, labels, n, beta_p, beta_n, k_p, k_n, eps_dir, cap, sums, q, flags, stats,         \
-                     stat_exp);                                                                               \
+  extern "C" __global__ void rll_official_coef_##S(T* dist_a, const T* labels, long n, const int* info,         \
+                                                   T beta_p, T beta_n, T k_p, T k_n, T t_cap, T eps_dir, T cap, \
+                                                   const double* sums, const double* q, unsigned char* flags,   \
+                                                   T* stats) {                                                  \
+    official_coef<T>(dist_a, labels, n, info, beta_p, beta_n, k_p, k_n, t_cap, eps_dir, cap, sums, q, flags,   \
+                     stats);                                                                                    \
+  }                                                                                                             \
+  extern "C" __global__ void rll_finish_value_##S(const double* total, const int* info, const long* status,     \
+                                                  long n, int kind, T* loss) {                                  \
+    finish_value<T>(total, info, status, n, kind, loss);                                                        \
   }                                                                                                             \
   extern "C" __global__ void rll_sum_##S(const T* v, long n, double* out) { sum_to_double<T>(v, n, out); }
 

@@ -329,20 +329,19 @@ pub unsafe extern "C" fn rll_loss_f64(
 /// device call's struct (the same one the cxx bridge passes, src/device_args.rs), filled once here.
 ///
 /// # Safety
-/// `p` is NULL or a valid `rll_params`; `loss` is NULL or host memory (only checked here).
+/// `p` is NULL or a valid `rll_params`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gpu_call<R>(
+unsafe fn gpu_call(
     p: *const rll_params,
     x: usize,
     labels: usize,
     n: i64,
     d: i64,
-    loss: *mut R,
     grad: usize,
     stream: *mut std::ffi::c_void,
     device: c_int,
 ) -> Result<(Params, GpuLoss)> {
-    non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
+    non_null(&[(p.is_null(), "p")])?;
     // SAFETY: non-null; the caller provides a valid rll_params.
     let params = Params::try_from(unsafe { &*p })?;
     let (n, d, _) = crate::validate::c_dims(n, d, 1)?;
@@ -379,17 +378,8 @@ unsafe fn loss_gpu_c<T: GpuReal>(
     report(|| {
         // SAFETY: forwarded under the same contract.
         let (params, args) = unsafe {
-            gpu_call(
-                p,
-                x as usize,
-                labels as usize,
-                n,
-                d,
-                loss,
-                grad as usize,
-                stream,
-                device,
-            )?
+            non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
+            gpu_call(p, x as usize, labels as usize, n, d, grad as usize, stream, device)?
         };
         // SAFETY: the device pointers are the caller's, under this function's contract.
         let value = unsafe { cuda::compute_gpu::<T>(&params, &args, loss_weight)? };
@@ -419,17 +409,8 @@ unsafe fn loss_gpu_half_c<H: cuda::GpuHalf>(
     report(|| {
         // SAFETY: forwarded under the same contract.
         let (params, args) = unsafe {
-            gpu_call(
-                p,
-                x as usize,
-                labels as usize,
-                n,
-                d,
-                loss,
-                grad as usize,
-                stream,
-                device,
-            )?
+            non_null(&[(p.is_null(), "p"), (loss.is_null(), "loss")])?;
+            gpu_call(p, x as usize, labels as usize, n, d, grad as usize, stream, device)?
         };
         // SAFETY: the device pointers are the caller's, under this function's contract.
         let value = unsafe { cuda::compute_gpu_half::<H>(&params, &args, cuda::Labels::SameAsX, loss_weight)? };
@@ -522,6 +503,252 @@ pub unsafe extern "C" fn rll_loss_gpu_f64(
 ) -> c_int {
     // SAFETY: forwarded under the same contract.
     unsafe { loss_gpu_c(p, x, labels, n, d, loss_weight, loss, grad, stream, device) }
+}
+
+/// The workspace bytes of `rll_loss_gpu_async_*` for the given element type: 0 (with the message for
+/// `rll_last_error`) when the parameters or sizes are invalid.
+///
+/// # Safety
+/// `p` is NULL or a valid `rll_params`.
+unsafe fn workspace_bytes_c(
+    p: *const rll_params,
+    n: i64,
+    d: i64,
+    bytes: impl FnOnce(&Params, usize, usize) -> Result<usize>,
+) -> usize {
+    let mut out = 0;
+    let rc = report(|| {
+        non_null(&[(p.is_null(), "p")])?;
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        let (n, d, _) = crate::validate::c_dims(n, d, 1)?;
+        out = bytes(&params, n, d)?;
+        Ok(())
+    });
+    if rc == 0 {
+        out
+    } else {
+        0
+    }
+}
+
+/// The device workspace bytes that `rll_loss_gpu_async_f32` needs for n rows of d values (0 on invalid input).
+///
+/// # Safety
+/// `p` is NULL or a valid `rll_params`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_gpu_workspace_bytes_f32(p: *const rll_params, n: i64, d: i64) -> usize {
+    // SAFETY: forwarded under the same contract.
+    unsafe { workspace_bytes_c(p, n, d, cuda::gpu_workspace_bytes::<f32>) }
+}
+
+/// `rll_gpu_workspace_bytes_f32` for `rll_loss_gpu_async_f64`.
+///
+/// # Safety
+/// As `rll_gpu_workspace_bytes_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_gpu_workspace_bytes_f64(p: *const rll_params, n: i64, d: i64) -> usize {
+    // SAFETY: forwarded under the same contract.
+    unsafe { workspace_bytes_c(p, n, d, cuda::gpu_workspace_bytes::<f64>) }
+}
+
+/// `rll_gpu_workspace_bytes_f32` for `rll_loss_gpu_async_f16`.
+///
+/// # Safety
+/// As `rll_gpu_workspace_bytes_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_gpu_workspace_bytes_f16(p: *const rll_params, n: i64, d: i64) -> usize {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        workspace_bytes_c(p, n, d, |q, n, d| {
+            cuda::gpu_half_workspace_bytes(q, n, d, cuda::Labels::SameAsX)
+        })
+    }
+}
+
+/// `rll_gpu_workspace_bytes_f32` for `rll_loss_gpu_async_bf16`.
+///
+/// # Safety
+/// As `rll_gpu_workspace_bytes_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_gpu_workspace_bytes_bf16(p: *const rll_params, n: i64, d: i64) -> usize {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        workspace_bytes_c(p, n, d, |q, n, d| {
+            cuda::gpu_half_workspace_bytes(q, n, d, cuda::Labels::SameAsX)
+        })
+    }
+}
+
+/// The device pointers of an asynchronous call's outputs and workspace, as the engine takes them.
+fn async_out<L>(
+    loss: *mut L,
+    status: *mut i64,
+    workspace: *mut std::ffi::c_void,
+    workspace_bytes: usize,
+) -> cuda::AsyncOut {
+    cuda::AsyncOut {
+        loss: loss as usize,
+        status: status as usize,
+        workspace: workspace as usize,
+        workspace_bytes,
+    }
+}
+
+/// `rll_loss_gpu_f32` ordered on `stream` and nothing else: `*loss` (1 value), `grad` (n·d or NULL) and `*status`
+/// (1 value or NULL) are device memory, `workspace` is `workspace_bytes` of device memory (at least
+/// `rll_gpu_workspace_bytes_f32`). Between entry and return it allocates nothing, copies nothing to the host and
+/// synchronises nothing. `*status` becomes −1 when every input is finite, else the smallest flat index of a
+/// non-finite x (or n·d + i for labels[i]), and then `*loss` and every gradient value are NaN. Argument errors
+/// return at once with nothing enqueued.
+///
+/// # Safety
+/// The device pointers address the sizes stated on `device` and stay alive (the workspace untouched by anyone else)
+/// until the stream has run the call's work; `stream` is NULL or a live stream there.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_async_f32(
+    p: *const rll_params,
+    x: *const f32,
+    labels: *const f32,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut f32,
+    status: *mut i64,
+    workspace: *mut std::ffi::c_void,
+    workspace_bytes: usize,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    let out = async_out(loss, status, workspace, workspace_bytes);
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_async_c(p, x, labels, n, d, loss_weight, &out, grad, stream, device) }
+}
+
+/// `rll_loss_gpu_async_f32` in double precision (`*loss` one double).
+///
+/// # Safety
+/// As `rll_loss_gpu_async_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_async_f64(
+    p: *const rll_params,
+    x: *const f64,
+    labels: *const f64,
+    n: i64,
+    d: i64,
+    loss_weight: f64,
+    loss: *mut f64,
+    grad: *mut f64,
+    status: *mut i64,
+    workspace: *mut std::ffi::c_void,
+    workspace_bytes: usize,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    let out = async_out(loss, status, workspace, workspace_bytes);
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_async_c(p, x, labels, n, d, loss_weight, &out, grad, stream, device) }
+}
+
+/// `rll_loss_gpu_async_f32` for binary16 `x`, `labels` and `grad` (`*loss` one float).
+///
+/// # Safety
+/// As `rll_loss_gpu_async_f32`, with 16-bit values.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_async_f16(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+    status: *mut i64,
+    workspace: *mut std::ffi::c_void,
+    workspace_bytes: usize,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    let out = async_out(loss, status, workspace, workspace_bytes);
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_half_async_c::<f16>(p, x, labels, n, d, loss_weight, &out, grad, stream, device) }
+}
+
+/// `rll_loss_gpu_async_f16` for bfloat16.
+///
+/// # Safety
+/// As `rll_loss_gpu_async_f32`, with 16-bit values.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_gpu_async_bf16(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut u16,
+    status: *mut i64,
+    workspace: *mut std::ffi::c_void,
+    workspace_bytes: usize,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    let out = async_out(loss, status, workspace, workspace_bytes);
+    // SAFETY: forwarded under the same contract.
+    unsafe { loss_gpu_half_async_c::<bf16>(p, x, labels, n, d, loss_weight, &out, grad, stream, device) }
+}
+
+/// The shared body of `rll_loss_gpu_async_f32` and `_f64`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_gpu_async_c<T: GpuReal>(
+    p: *const rll_params,
+    x: *const T,
+    labels: *const T,
+    n: i64,
+    d: i64,
+    loss_weight: T,
+    out: &cuda::AsyncOut,
+    grad: *mut T,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    report(|| {
+        // SAFETY: `p` is NULL or valid, under this function's contract.
+        let (params, args) = unsafe { gpu_call(p, x as usize, labels as usize, n, d, grad as usize, stream, device)? };
+        // SAFETY: the device pointers are the caller's, under this function's contract.
+        unsafe { cuda::compute_gpu_async::<T>(&params, &args, loss_weight, out) }
+    })
+}
+
+/// The shared body of `rll_loss_gpu_async_f16` and `_bf16`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_gpu_half_async_c<H: cuda::GpuHalf>(
+    p: *const rll_params,
+    x: *const u16,
+    labels: *const u16,
+    n: i64,
+    d: i64,
+    loss_weight: f32,
+    out: &cuda::AsyncOut,
+    grad: *mut u16,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    report(|| {
+        // SAFETY: `p` is NULL or valid, under this function's contract.
+        let (params, args) = unsafe { gpu_call(p, x as usize, labels as usize, n, d, grad as usize, stream, device)? };
+        // SAFETY: the device pointers are the caller's, under this function's contract.
+        unsafe { cuda::compute_gpu_half_async::<H>(&params, &args, cuda::Labels::SameAsX, loss_weight, out) }
+    })
 }
 
 /// A query range of a C call: start ≥ 0 and count ≥ 0 (their place in the batch is checked by the engine).

@@ -49,6 +49,62 @@ pub unsafe fn compute_gpu_half<H: GpuHalf>(_: &Params, _: &GpuLoss, _: Labels, _
     unavailable()
 }
 
+/// Where a stream-ordered call writes and works, as in the CUDA backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsyncOut {
+    pub loss: usize,
+    pub status: usize,
+    pub workspace: usize,
+    pub workspace_bytes: usize,
+}
+
+/// As `cuda::gpu_workspace_bytes`: always the error.
+#[allow(clippy::extra_unused_type_parameters)]
+pub fn gpu_workspace_bytes<T: GpuReal>(_: &Params, _: usize, _: usize) -> Result<usize> {
+    unavailable()
+}
+
+/// As `cuda::gpu_half_workspace_bytes`: always the error.
+pub fn gpu_half_workspace_bytes(_: &Params, _: usize, _: usize, _: Labels) -> Result<usize> {
+    unavailable()
+}
+
+/// As `cuda::compute_gpu_async`: always the error.
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu_async<T: GpuReal>(_: &Params, _: &GpuLoss, _: T, _: &AsyncOut) -> Result<()> {
+    unavailable()
+}
+
+/// As `cuda::compute_gpu_weighted_async`: always the error.
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu_weighted_async<T: GpuReal>(
+    _: &Params,
+    _: &GpuLoss,
+    _: usize,
+    _: T,
+    _: &AsyncOut,
+) -> Result<()> {
+    unavailable()
+}
+
+/// As `cuda::compute_gpu_half_async`: always the error.
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu_half_async<H: GpuHalf>(
+    _: &Params,
+    _: &GpuLoss,
+    _: Labels,
+    _: f32,
+    _: &AsyncOut,
+) -> Result<()> {
+    unavailable()
+}
+
 /// The 16-bit formats, as in the CUDA backend.
 pub trait GpuHalf: crate::half_precision::Half {}
 impl GpuHalf for half::f16 {}

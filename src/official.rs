@@ -47,11 +47,16 @@ impl<T: Real> Official<T> {
     /// The power of two that takes the coefficients to input units: 0 for V2020 (unit directions), `exp` for
     /// V2019, which pushes along raw differences x_i − x_j, and those scale with the input.
     pub fn grad_scale(&self, exp: i32) -> i32 {
-        if self.eps_dir.is_some() {
-            0
-        } else {
+        if self.grad_scales_with_exp() {
             exp
+        } else {
+            0
         }
+    }
+
+    /// Whether [`Self::grad_scale`] is the batch's exponent (V2019) rather than 0.
+    pub fn grad_scales_with_exp(&self) -> bool {
+        self.eps_dir.is_none()
     }
 
     fn exponent(&self, same: bool, d: T) -> Option<T> {

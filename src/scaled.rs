@@ -19,33 +19,57 @@ pub struct Units {
     pub d: usize,
 }
 
-/// A temperature in scaled units, clamped to ±cap so that T·h stays far from overflow (h < 4√d in scaled units);
-/// any finite temperature, negative too.
-fn scaled_temperature<T: Real>(t: f64, s: Units) -> T {
-    let cap = T::max_value() / T::of(64.0 * ((s.d as f64).sqrt() + 1.0));
-    ldexp(T::of(t), s.exp).max(-cap).min(cap)
+/// The largest temperature magnitude in scaled units, so that T·h stays far from overflow (h < 4√d in scaled
+/// units); any finite temperature, negative too, is clamped to ±this.
+pub(crate) fn temperature_cap<T: Real>(d: usize) -> T {
+    T::max_value() / T::of(64.0 * ((d as f64).sqrt() + 1.0))
 }
 
-/// PAPER in scaled units: β_P = (α − m)·2^−exp, β_N = α·2^−exp, T_p and T_n ·2^exp, 1/N and the coefficient cap.
-pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
+/// A length (boundary, margin) in scaled units: b·2^−exp. `scaled_length` in cuda/rll_common.cuh is its twin.
+fn length<T: Real>(b: T, s: Units) -> T {
+    ldexp(b, -s.exp)
+}
+
+/// A temperature in scaled units: t·2^exp clamped to ±[`temperature_cap`]. `scaled_temperature` in
+/// cuda/rll_common.cuh is its twin.
+fn temperature<T: Real>(t: T, s: Units) -> T {
+    let cap = temperature_cap::<T>(s.d);
+    ldexp(t, s.exp).max(-cap).min(cap)
+}
+
+/// PAPER in input units (β_P = α − m, β_N = α, T_p, T_n), with 1/N and the coefficient cap: what the GPU's row
+/// kernel takes, scaling the lengths and temperatures itself by the batch's exponent on the device.
+pub(crate) fn paper_input<T: Real>(p: &Params, n: usize) -> Paper<T> {
     let alpha = p.alpha as f64;
     Paper {
-        beta_p: ldexp(T::of(alpha - p.margin as f64), -s.exp),
-        beta_n: ldexp(T::of(alpha), -s.exp),
-        t_p: scaled_temperature(p.t_p as f64, s),
-        t_n: scaled_temperature(p.t_n as f64, s),
+        beta_p: T::of(alpha - p.margin as f64),
+        beta_n: T::of(alpha),
+        t_p: T::of(p.t_p as f64),
+        t_n: T::of(p.t_n as f64),
         lambda: T::of(p.lambda as f64),
         lambda_p: T::of(p.lambda_p as f64),
-        inv_n: T::of(1.0 / s.n as f64),
+        inv_n: T::of(1.0 / n as f64),
         detach: p.detach_weights,
-        coef_cap: coef_cap(s.n),
-        eps_n: T::of(p.weight_eps as f64 * s.n as f64),
+        coef_cap: coef_cap(n),
+        eps_n: T::of(p.weight_eps as f64 * n as f64),
     }
 }
 
-/// OFFICIAL in scaled units: β = 1 ∓ m/2 (V2020) or α − m, α (V2019), ·2^−exp; k = T ln b ·2^exp (w = e^{k x});
-/// the V2020 direction's 1e-6 ·2^−exp; the reported value's θ = α and m, ·2^−exp.
-pub(crate) fn official_params<T: Real>(p: &Params, s: Units, v2020: bool) -> Official<T> {
+/// PAPER in scaled units: β_P, β_N ·2^−exp, T_p and T_n ·2^exp ([`paper_input`] scaled).
+pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
+    let u = paper_input::<T>(p, s.n);
+    Paper {
+        beta_p: length(u.beta_p, s),
+        beta_n: length(u.beta_n, s),
+        t_p: temperature(u.t_p, s),
+        t_n: temperature(u.t_n, s),
+        ..u
+    }
+}
+
+/// OFFICIAL in input units: β = 1 ∓ m/2 (V2020) or α − m, α (V2019); k = T ln b (w = e^{k x}); the V2020
+/// direction's 1e-6; the reported value's θ = α and m: what the GPU's row kernels take (as [`paper_input`]).
+pub(crate) fn official_input<T: Real>(p: &Params, n: usize, v2020: bool) -> Official<T> {
     let (m, alpha) = (p.margin as f64, p.alpha as f64);
     let (beta_p, beta_n) = if v2020 {
         (1.0 - m / 2.0, 1.0 + m / 2.0)
@@ -53,13 +77,28 @@ pub(crate) fn official_params<T: Real>(p: &Params, s: Units, v2020: bool) -> Off
         (alpha - m, alpha)
     };
     Official {
-        beta_p: ldexp(T::of(beta_p), -s.exp),
-        beta_n: ldexp(T::of(beta_n), -s.exp),
-        k_p: scaled_temperature(p.t_p as f64 * (p.base_p as f64).ln(), s),
-        k_n: scaled_temperature(p.t_n as f64 * (p.base_n as f64).ln(), s),
-        eps_dir: v2020.then(|| ldexp(T::of(EPS_DIR), -s.exp)),
-        coef_cap: coef_cap(s.n),
-        theta: ldexp(T::of(alpha), -s.exp),
-        margin: ldexp(T::of(m), -s.exp),
+        beta_p: T::of(beta_p),
+        beta_n: T::of(beta_n),
+        k_p: T::of(p.t_p as f64 * (p.base_p as f64).ln()),
+        k_n: T::of(p.t_n as f64 * (p.base_n as f64).ln()),
+        eps_dir: v2020.then(|| T::of(EPS_DIR)),
+        coef_cap: coef_cap(n),
+        theta: T::of(alpha),
+        margin: T::of(m),
+    }
+}
+
+/// OFFICIAL in scaled units: lengths ·2^−exp, k ·2^exp ([`official_input`] scaled).
+pub(crate) fn official_params<T: Real>(p: &Params, s: Units, v2020: bool) -> Official<T> {
+    let u = official_input::<T>(p, s.n, v2020);
+    Official {
+        beta_p: length(u.beta_p, s),
+        beta_n: length(u.beta_n, s),
+        k_p: temperature(u.k_p, s),
+        k_n: temperature(u.k_n, s),
+        eps_dir: u.eps_dir.map(|e| length(e, s)),
+        theta: length(u.theta, s),
+        margin: length(u.margin, s),
+        ..u
     }
 }

@@ -633,3 +633,430 @@ fn gpu_calls_leave_the_callers_current_context() {
     try_gpu(&Params::default(), &args).unwrap();
     assert_eq!(get_current().unwrap(), engine);
 }
+
+/// This thread's counts of host synchronisations, device-to-host copies, allocations and frees so far, from the
+/// kernel emulation's `rll_emu_counts` (None on a real driver, which counts nothing for us).
+fn emu_counts() -> Option<[u64; 4]> {
+    type Counts = unsafe extern "C" fn(*mut u64);
+    for name in [c"libcuda.so", c"libcuda.so.1"] {
+        // SAFETY: RTLD_NOLOAD only finds a library cudarc already loaded; the symbol, when there, has the type of
+        // `rll_emu_counts` in tests/cuda_emu/driver.cpp and writes 4 values.
+        unsafe {
+            let h = libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+            if h.is_null() {
+                continue;
+            }
+            let f = libc::dlsym(h, c"rll_emu_counts".as_ptr());
+            if f.is_null() {
+                return None;
+            }
+            let f: Counts = std::mem::transmute(f);
+            let mut out = [0u64; 4];
+            f(out.as_mut_ptr());
+            return Some(out);
+        }
+    }
+    None
+}
+
+/// One element type of the C ABI's device calls: its host call and its stream-ordered call.
+trait AbiType: Copy + PartialEq + std::fmt::Debug + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits {
+    /// The loss's type (the element type, or f32 for 16-bit inputs).
+    type Loss: Real + cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits;
+    const NAME: &'static str;
+    fn of(v: f64) -> Self;
+    fn is_nan(self) -> bool;
+    fn bytes(p: &capi::rll_params, n: i64, d: i64) -> usize;
+    /// # Safety
+    /// The pointers address the sizes `rll_loss_gpu_f32` documents on device 0.
+    unsafe fn sync(p: &capi::rll_params, x: usize, y: usize, n: i64, d: i64, loss: &mut Self::Loss, grad: usize)
+        -> i32;
+    /// # Safety
+    /// As `rll_loss_gpu_async_f32` on device 0.
+    unsafe fn run_async(
+        p: &capi::rll_params,
+        x: usize,
+        y: usize,
+        n: i64,
+        d: i64,
+        out: &ranked_list_loss::cuda::AsyncOut,
+        grad: usize,
+    ) -> i32;
+}
+
+macro_rules! abi_type {
+    ($t:ty, $loss:ty, $name:expr, $of:expr, $nan:expr, $bytes:ident, $sync:ident, $async:ident) => {
+        impl AbiType for $t {
+            type Loss = $loss;
+            const NAME: &'static str = $name;
+            fn of(v: f64) -> Self {
+                $of(v)
+            }
+            fn is_nan(self) -> bool {
+                $nan(self)
+            }
+            fn bytes(p: &capi::rll_params, n: i64, d: i64) -> usize {
+                // SAFETY: a valid rll_params.
+                unsafe { capi::$bytes(p, n, d) }
+            }
+            unsafe fn sync(
+                p: &capi::rll_params,
+                x: usize,
+                y: usize,
+                n: i64,
+                d: i64,
+                loss: &mut $loss,
+                grad: usize,
+            ) -> i32 {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    capi::$sync(
+                        p,
+                        x as _,
+                        y as _,
+                        n,
+                        d,
+                        1.0 as _,
+                        loss,
+                        grad as _,
+                        std::ptr::null_mut(),
+                        0,
+                    )
+                }
+            }
+            unsafe fn run_async(
+                p: &capi::rll_params,
+                x: usize,
+                y: usize,
+                n: i64,
+                d: i64,
+                o: &ranked_list_loss::cuda::AsyncOut,
+                grad: usize,
+            ) -> i32 {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    capi::$async(
+                        p,
+                        x as _,
+                        y as _,
+                        n,
+                        d,
+                        1.0 as _,
+                        o.loss as _,
+                        grad as _,
+                        o.status as _,
+                        o.workspace as _,
+                        o.workspace_bytes,
+                        std::ptr::null_mut(),
+                        0,
+                    )
+                }
+            }
+        }
+    };
+}
+use ranked_list_loss::capi;
+abi_type!(
+    f32,
+    f32,
+    "f32",
+    |v| v as f32,
+    f32::is_nan,
+    rll_gpu_workspace_bytes_f32,
+    rll_loss_gpu_f32,
+    rll_loss_gpu_async_f32
+);
+abi_type!(
+    f64,
+    f64,
+    "f64",
+    |v| v,
+    f64::is_nan,
+    rll_gpu_workspace_bytes_f64,
+    rll_loss_gpu_f64,
+    rll_loss_gpu_async_f64
+);
+abi_type!(
+    u16,
+    f32,
+    "f16",
+    |v| half::f16::from_f64(v).to_bits(),
+    |b| half::f16::from_bits(b).is_nan(),
+    rll_gpu_workspace_bytes_f16,
+    rll_loss_gpu_f16,
+    rll_loss_gpu_async_f16
+);
+
+/// bfloat16 bit patterns (a second 16-bit type, so that `AbiType` can tell it from binary16).
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+#[repr(transparent)]
+struct Bf16(u16);
+// SAFETY: a plain 16-bit value, as u16.
+unsafe impl cudarc::driver::DeviceRepr for Bf16 {}
+// SAFETY: all-zero bits are bfloat16's +0.
+unsafe impl cudarc::driver::ValidAsZeroBits for Bf16 {}
+abi_type!(
+    Bf16,
+    f32,
+    "bf16",
+    |v| Bf16(half::bf16::from_f64(v).to_bits()),
+    |b: Bf16| half::bf16::from_bits(b.0).is_nan(),
+    rll_gpu_workspace_bytes_bf16,
+    rll_loss_gpu_bf16,
+    rll_loss_gpu_async_bf16
+);
+
+/// Per call of `rll_loss_gpu_async_*` (forward and backward): no synchronisation, no device-to-host copy, no
+/// allocation or free (counted by the kernel emulation), and the host call's value and gradient, bit for bit.
+fn async_enqueues_only<T: AbiType>(shapes: &[(usize, usize)], params: &[Params]) {
+    let s = stream();
+    for (k, &(n, d)) in shapes.iter().enumerate() {
+        let data = batch(70 + k as u64, n.max(3), d, 0.9, true);
+        let x: Vec<T> = data.x[..n * d].iter().map(|&v| T::of(v)).collect();
+        let y: Vec<T> = data.labels[..n].iter().map(|&v| T::of(v)).collect();
+        let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
+        let (g_sync, g_async) = (s.alloc_zeros::<T>(n * d).unwrap(), s.alloc_zeros::<T>(n * d).unwrap());
+        let loss_d = s.alloc_zeros::<T::Loss>(1).unwrap();
+        let status_d = s.clone_htod(&[7i64]).unwrap();
+        for p in params {
+            let cp = capi::rll_params::from(p);
+            let bytes = T::bytes(&cp, n as i64, d as i64);
+            assert!(bytes > 0, "{} {p:?}", T::NAME);
+            let ws = s.alloc_zeros::<u8>(bytes).unwrap();
+            let out = ranked_list_loss::cuda::AsyncOut {
+                loss: ptr(&s, &loss_d),
+                status: ptr(&s, &status_d),
+                workspace: ptr(&s, &ws),
+                workspace_bytes: bytes,
+            };
+            let (ni, di) = (n as i64, d as i64);
+            let mut host_loss = <T::Loss as Real>::of(0.0);
+            // SAFETY: the buffers above, of the sizes the calls read and write (the first call also loads the
+            // kernels, which the counted call must not).
+            assert_eq!(
+                unsafe {
+                    T::sync(
+                        &cp,
+                        ptr(&s, &xd),
+                        ptr(&s, &yd),
+                        ni,
+                        di,
+                        &mut host_loss,
+                        ptr(&s, &g_sync),
+                    )
+                },
+                0
+            );
+            let before = emu_counts();
+            // SAFETY: as above; the workspace is `bytes` long.
+            let rc = unsafe { T::run_async(&cp, ptr(&s, &xd), ptr(&s, &yd), ni, di, &out, ptr(&s, &g_async)) };
+            let after = emu_counts();
+            assert_eq!(rc, 0, "{} {n}x{d} {p:?}", T::NAME);
+            if let (Some(b), Some(a)) = (before, after) {
+                let delta: Vec<u64> = a.iter().zip(&b).map(|(a, b)| a - b).collect();
+                assert_eq!(
+                    delta,
+                    [0, 0, 0, 0],
+                    "{} {n}x{d} {p:?}: syncs, D2H copies, allocations, frees",
+                    T::NAME
+                );
+            }
+            let loss = s.clone_dtoh(&loss_d).unwrap()[0];
+            assert_eq!(
+                loss.f64().to_bits(),
+                host_loss.f64().to_bits(),
+                "{} {n}x{d} {p:?}",
+                T::NAME
+            );
+            assert_eq!(s.clone_dtoh(&status_d).unwrap(), [-1], "{} {n}x{d} {p:?}", T::NAME);
+            assert_eq!(
+                s.clone_dtoh(&g_async).unwrap(),
+                s.clone_dtoh(&g_sync).unwrap(),
+                "{} {n}x{d} {p:?}: gradient",
+                T::NAME
+            );
+        }
+    }
+    if emu_counts().is_none() {
+        println!(
+            "{}: counts need the kernel emulation; values checked on this device",
+            T::NAME
+        );
+    }
+}
+
+#[test]
+fn gpu_async_calls_only_enqueue_and_match_the_host_call() {
+    // Every variant at small n, each semantics at n = 130 and (spread over the types) at n = 1000: the emulation
+    // runs one block per row, so its time grows with n times the variants.
+    let small = [(1, 3), (2, 5), (7, 4), (33, 16)];
+    let semantics: Vec<Params> = variants().into_iter().take(3).collect();
+    let medium = [(130, 9)];
+    async_enqueues_only::<f32>(&small, &variants());
+    async_enqueues_only::<f64>(&small, &variants());
+    async_enqueues_only::<u16>(&small, &variants());
+    async_enqueues_only::<Bf16>(&small, &variants());
+    async_enqueues_only::<f32>(&medium, &semantics);
+    async_enqueues_only::<Bf16>(&medium, &semantics);
+    let large = [large((1000, 64), (1000, 4))];
+    async_enqueues_only::<f32>(&large, &semantics[..1]);
+    async_enqueues_only::<f64>(&large, &semantics[1..2]);
+    async_enqueues_only::<u16>(&large, &semantics[2..3]);
+}
+
+/// A planted non-finite value: its index in `*status` (the smallest, when there are two), a NaN loss and NaN in
+/// every gradient value; the host call names it, as on the CPU.
+fn async_reports_non_finite<T: AbiType>(bad: T) {
+    let s = stream();
+    let (n, d) = (12usize, 5usize);
+    let data = batch(90, n, d, 0.9, false);
+    let clean_x: Vec<T> = data.x.iter().map(|&v| T::of(v)).collect();
+    let clean_y: Vec<T> = data.labels.iter().map(|&v| T::of(v)).collect();
+    let nd = n * d;
+    // (planted x indices, planted label indices, the status expected)
+    let cases: [(&[usize], &[usize], usize); 6] = [
+        (&[0], &[], 0),
+        (&[37], &[], 37),
+        (&[nd - 1], &[], nd - 1),
+        (&[44, 9], &[3], 9),
+        (&[], &[5], nd + 5),
+        (&[], &[11, 2], nd + 2),
+    ];
+    let cp = capi::rll_params::from(&Params::default());
+    let bytes = T::bytes(&cp, n as i64, d as i64);
+    let ws = s.alloc_zeros::<u8>(bytes).unwrap();
+    let loss_d = s.alloc_zeros::<T::Loss>(1).unwrap();
+    let status_d = s.alloc_zeros::<i64>(1).unwrap();
+    let gd = s.alloc_zeros::<T>(nd).unwrap();
+    for (xs, ys, expected) in cases {
+        let (mut x, mut y) = (clean_x.clone(), clean_y.clone());
+        xs.iter().for_each(|&k| x[k] = bad);
+        ys.iter().for_each(|&i| y[i] = bad);
+        let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
+        let out = ranked_list_loss::cuda::AsyncOut {
+            loss: ptr(&s, &loss_d),
+            status: ptr(&s, &status_d),
+            workspace: ptr(&s, &ws),
+            workspace_bytes: bytes,
+        };
+        // SAFETY: the buffers above, of the sizes the call reads and writes.
+        let rc = unsafe { T::run_async(&cp, ptr(&s, &xd), ptr(&s, &yd), n as i64, d as i64, &out, ptr(&s, &gd)) };
+        assert_eq!(rc, 0, "{}: the asynchronous call reports through status", T::NAME);
+        assert_eq!(
+            s.clone_dtoh(&status_d).unwrap(),
+            [expected as i64],
+            "{} {xs:?} {ys:?}",
+            T::NAME
+        );
+        assert!(
+            s.clone_dtoh(&loss_d).unwrap()[0].f64().is_nan(),
+            "{} {xs:?} {ys:?}",
+            T::NAME
+        );
+        assert!(
+            s.clone_dtoh(&gd).unwrap().iter().all(|g| g.is_nan()),
+            "{} {xs:?} {ys:?}",
+            T::NAME
+        );
+        let mut loss = <T::Loss as Real>::of(0.0);
+        // SAFETY: as above.
+        let rc = unsafe {
+            T::sync(
+                &cp,
+                ptr(&s, &xd),
+                ptr(&s, &yd),
+                n as i64,
+                d as i64,
+                &mut loss,
+                ptr(&s, &gd),
+            )
+        };
+        assert_eq!(rc, ErrorKind::NonFinite as i32, "{}", T::NAME);
+        // SAFETY: the message of the call just made on this thread.
+        let msg = unsafe { std::ffi::CStr::from_ptr(capi::rll_last_error()) }
+            .to_str()
+            .unwrap()
+            .to_string();
+        let named = if expected < nd {
+            format!("x[{}][{}] = ", expected / d, expected % d)
+        } else {
+            format!("labels[{}] = ", expected - nd)
+        };
+        assert!(
+            msg.starts_with(&named) && msg.ends_with("is not finite"),
+            "{}: {msg}",
+            T::NAME
+        );
+    }
+}
+
+#[test]
+fn gpu_async_calls_report_non_finite_inputs_in_status() {
+    async_reports_non_finite::<f32>(f32::NAN);
+    async_reports_non_finite::<f32>(f32::INFINITY);
+    async_reports_non_finite::<f64>(f64::NEG_INFINITY);
+    async_reports_non_finite::<u16>(half::f16::NAN.to_bits());
+    async_reports_non_finite::<Bf16>(Bf16(half::bf16::INFINITY.to_bits()));
+}
+
+/// The asynchronous call's argument errors come back at once: too small or no workspace, no loss pointer.
+#[test]
+fn gpu_async_calls_check_their_workspace_and_outputs() {
+    let s = stream();
+    let (n, d) = (6usize, 3usize);
+    let data = batch(91, n, d, 0.9, false);
+    let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
+    let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
+    let p = Params::default();
+    let bytes = ranked_list_loss::cuda::gpu_workspace_bytes::<f32>(&p, n, d).unwrap();
+    let ws = s.alloc_zeros::<u8>(bytes).unwrap();
+    let loss = s.alloc_zeros::<f32>(1).unwrap();
+    let args = GpuLoss {
+        x: ptr(&s, &xd),
+        labels: ptr(&s, &yd),
+        n,
+        d,
+        grad: 0,
+        stats: 0,
+        stream: 0,
+        device: 0,
+    };
+    let out = ranked_list_loss::cuda::AsyncOut {
+        loss: ptr(&s, &loss),
+        status: 0,
+        workspace: ptr(&s, &ws),
+        workspace_bytes: bytes,
+    };
+    let call = |o: &ranked_list_loss::cuda::AsyncOut| {
+        // SAFETY: the buffers above; a bad `o` is refused on the host before anything is enqueued.
+        unsafe { ranked_list_loss::cuda::compute_gpu_async::<f32>(&p, &args, 1.0, o) }
+    };
+    let e = call(&ranked_list_loss::cuda::AsyncOut {
+        workspace_bytes: bytes / 2,
+        ..out
+    })
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Size, "{e}");
+    assert!(e.message.contains(&format!("need {bytes}")), "{e}");
+    let e = call(&ranked_list_loss::cuda::AsyncOut { workspace: 0, ..out }).unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (ErrorKind::NullPointer, "workspace is NULL")
+    );
+    let e = call(&ranked_list_loss::cuda::AsyncOut { loss: 0, ..out }).unwrap_err();
+    assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NullPointer, "loss is NULL"));
+    call(&out).unwrap();
+    let (lc, _, _) = cpu(&p, &x, &y, n, d, 1.0);
+    assert!((s.clone_dtoh(&loss).unwrap()[0] - lc).abs() <= 1e-6 * lc.abs());
+    // An unaligned workspace works: the layout aligns itself.
+    let offset = ranked_list_loss::cuda::AsyncOut {
+        workspace: out.workspace + 1,
+        workspace_bytes: bytes - 1,
+        ..out
+    };
+    // A workspace 1 byte short of `bytes` from an odd address still holds the layout (the slack covers it).
+    call(&offset).unwrap();
+    let cp = capi::rll_params::from(&Params { margin: -1.0, ..p });
+    // SAFETY: a valid rll_params.
+    assert_eq!(unsafe { capi::rll_gpu_workspace_bytes_f32(&cp, 6, 3) }, 0);
+}

@@ -12,6 +12,7 @@
 #ifndef RANKED_LIST_LOSS_H_  // NOLINT(build/header_guard)
 #define RANKED_LIST_LOSS_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -83,7 +84,9 @@ int rll_query_ln_mass_f64(const rll_params *p, const double *x,
 /* The same on device memory (built with the cuda feature; otherwise
  * RLL_ERR_DEVICE): x, labels and grad are device pointers of `device`, work is
  * ordered on `stream` (a cudaStream_t; NULL: the legacy default stream); *loss
- * is host memory. */
+ * is host memory: rll_loss_gpu_async_* below on a workspace they allocate, then
+ * one read-back and one synchronization. A non-finite input is
+ * RLL_ERR_NON_FINITE naming it, as on the host; grad then holds NaN. */
 int rll_loss_gpu_f32(const rll_params *p, const float *x, const float *labels,
                      int64_t n, int64_t d, float loss_weight, float *loss,
                      float *grad, void *stream, int device);
@@ -111,6 +114,43 @@ int rll_loss_gpu_bf16(const rll_params *p, const uint16_t *x,
                       const uint16_t *labels, int64_t n, int64_t d,
                       float loss_weight, float *loss, uint16_t *grad,
                       void *stream, int device);
+/* Stream-ordered calls (cuda feature; otherwise RLL_ERR_DEVICE): between entry
+ * and return they only enqueue kernels on `stream`: no allocation, no copy to
+ * the host, no synchronization, so they can be captured in a CUDA graph.
+ * *loss (1 value: float for f16/bf16), grad (n*d values, may be NULL) and
+ * *status (1 value, may be NULL) are device memory; `workspace` is
+ * workspace_bytes of device memory (any alignment), at least
+ * rll_gpu_workspace_bytes_*, used for every temporary and not to be touched
+ * until the stream has run the call. *status becomes -1 when every value of x
+ * and labels is finite, else the smallest flat index of a non-finite x (or
+ * n*d + i for labels[i]); then *loss and every gradient value are NaN.
+ * Argument errors return at once, with nothing enqueued. The caller's current
+ * context is current again on return. rll_gpu_workspace_bytes_* return 0 for
+ * invalid parameters or sizes (the reason in rll_last_error). */
+size_t rll_gpu_workspace_bytes_f32(const rll_params *p, int64_t n, int64_t d);
+size_t rll_gpu_workspace_bytes_f64(const rll_params *p, int64_t n, int64_t d);
+size_t rll_gpu_workspace_bytes_f16(const rll_params *p, int64_t n, int64_t d);
+size_t rll_gpu_workspace_bytes_bf16(const rll_params *p, int64_t n, int64_t d);
+int rll_loss_gpu_async_f32(const rll_params *p, const float *x,
+                           const float *labels, int64_t n, int64_t d,
+                           float loss_weight, float *loss, float *grad,
+                           int64_t *status, void *workspace,
+                           size_t workspace_bytes, void *stream, int device);
+int rll_loss_gpu_async_f64(const rll_params *p, const double *x,
+                           const double *labels, int64_t n, int64_t d,
+                           double loss_weight, double *loss, double *grad,
+                           int64_t *status, void *workspace,
+                           size_t workspace_bytes, void *stream, int device);
+int rll_loss_gpu_async_f16(const rll_params *p, const uint16_t *x,
+                           const uint16_t *labels, int64_t n, int64_t d,
+                           float loss_weight, float *loss, uint16_t *grad,
+                           int64_t *status, void *workspace,
+                           size_t workspace_bytes, void *stream, int device);
+int rll_loss_gpu_async_bf16(const rll_params *p, const uint16_t *x,
+                            const uint16_t *labels, int64_t n, int64_t d,
+                            float loss_weight, float *loss, uint16_t *grad,
+                            int64_t *status, void *workspace,
+                            size_t workspace_bytes, void *stream, int device);
 /* Thread-local message for the last nonzero return ("" if none). */
 const char *rll_last_error(void);
 

@@ -1,9 +1,10 @@
-//! One call's device, stream and temporaries, and the device errors.
+//! One call's device and stream, the synchronous calls' workspace, and the device errors.
 
 use super::launch::{args, launch, DevAddr, Shape};
+use super::workspace::Buf;
 use super::{kernels, table, GpuReal};
 use crate::error::{ErrorKind, Result, RllError};
-use cudarc::driver::{CudaSlice, CudaStream, DeviceRepr, ValidAsZeroBits};
+use cudarc::driver::{CudaSlice, CudaStream};
 use std::sync::Arc;
 
 pub(super) fn dev_err(e: impl std::fmt::Display) -> RllError {
@@ -19,8 +20,6 @@ pub(super) fn alloc_err<T>(e: cudarc::driver::DriverError, len: usize) -> RllErr
         dev_err(e)
     }
 }
-
-pub(super) use crate::kernel_consts::CHECK_BLOCKS;
 
 /// One call on a device: its context is made current for the call, and the caller's current context (or none)
 /// is current again when the `Call` is dropped, so a host's own CUDA state is as it was.
@@ -75,29 +74,23 @@ impl Call {
             _restore: restore,
         })
     }
-    /// A zeroed temporary (stream-ordered).
-    pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(&self, len: usize) -> Result<CudaSlice<T>> {
-        self.stream
-            .alloc_zeros::<T>(len.max(1))
-            .map_err(|e| alloc_err::<T>(e, len))
-    }
-    /// A temporary that the kernels overwrite completely before reading it.
-    pub fn scratch<T: DeviceRepr>(&self, len: usize) -> Result<CudaSlice<T>> {
-        // SAFETY: every use below is written in full by a kernel before any kernel reads it.
-        unsafe { self.stream.alloc::<T>(len.max(1)) }.map_err(|e| alloc_err::<T>(e, len))
+    /// A workspace of `bytes` for the host-synchronous calls (one stream-ordered allocation, freed on drop).
+    pub fn workspace(&self, bytes: usize) -> Result<CudaSlice<u8>> {
+        // SAFETY: the asynchronous call writes every byte it reads (or zeroes it first).
+        unsafe { self.stream.alloc::<u8>(bytes.max(1)) }.map_err(|e| alloc_err::<u8>(e, bytes))
     }
 }
 
 /// Launches the search for the first non-finite value of a device array into `partial[offset..]` (one entry per
-/// block: an index or -1), read back later together with the scaling exponents, in one copy.
+/// block: an index or -1), which `check_status` reduces on the device.
 pub(super) fn find_nonfinite<T: GpuReal>(
     call: &Call,
     ptr: usize,
     count: usize,
-    partial: &mut CudaSlice<i64>,
+    partial: Buf<i64>,
     offset: usize,
 ) -> Result<()> {
-    let view = partial.slice_mut(offset..offset + CHECK_BLOCKS as usize);
+    let view = DevAddr(partial.addr + offset * std::mem::size_of::<i64>());
     let shape = Shape { n: count, d: 1 };
     launch::<T>(
         call,
@@ -105,8 +98,4 @@ pub(super) fn find_nonfinite<T: GpuReal>(
         shape,
         args![v = DevAddr(ptr), count = count as i64, partial = view],
     )
-}
-
-pub(super) fn first_index(partial: &[i64]) -> Option<usize> {
-    partial.iter().filter(|&&k| k >= 0).min().map(|&k| k as usize)
 }

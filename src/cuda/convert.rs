@@ -1,13 +1,13 @@
 //! Half precision on the device (`cuda/convert.cu`): the features (and half labels) widened into float32
-//! temporaries for the float32 pipeline, the gradient narrowed back into the caller's half buffer.
+//! copies in the workspace for the float32 pipeline, the gradient narrowed back into the caller's half buffer.
 
 use super::call::{dev_err, Call};
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table::{self, Kernel};
+use super::workspace::{Buf, Wide};
 use crate::device_args::GpuLoss;
 use crate::error::Result;
 use crate::half_precision::Half;
-use cudarc::driver::{CudaSlice, DevicePtr};
 use half::{bf16, f16};
 
 /// A 16-bit format with its conversion kernels.
@@ -62,20 +62,8 @@ pub unsafe fn convert_gpu<H: GpuHalf>(src: usize, dst: usize, count: usize, dir:
     call.stream.synchronize().map_err(dev_err)
 }
 
-/// The float32 copies and the call's arguments pointing at them.
-pub(super) struct Wide {
-    _x: CudaSlice<f32>,
-    _labels: Option<CudaSlice<f32>>,
-    grad: Option<CudaSlice<f32>>,
-    pub args: GpuLoss,
-}
-
-fn addr(call: &Call, s: &CudaSlice<f32>) -> usize {
-    s.device_ptr(&call.stream).0 as usize
-}
-
 /// `input` (count 16-bit values) widened into `out`.
-fn to_f32<H: GpuHalf>(call: &Call, input: usize, count: usize, out: &CudaSlice<f32>) -> Result<()> {
+fn to_f32<H: GpuHalf>(call: &Call, input: usize, count: usize, out: Buf<f32>) -> Result<()> {
     let shape = Shape { n: count, d: 1 };
     launch::<f32>(
         call,
@@ -85,47 +73,28 @@ fn to_f32<H: GpuHalf>(call: &Call, input: usize, count: usize, out: &CudaSlice<f
     )
 }
 
-pub(super) fn widen<H: GpuHalf>(call: &Call, a: &GpuLoss, labels: Labels, nd: usize) -> Result<Wide> {
-    let x = call.scratch::<f32>(nd)?;
-    to_f32::<H>(call, a.x, nd, &x)?;
-    let wide_labels = match labels {
-        Labels::F32 => None,
-        Labels::SameAsX => {
-            let l = call.scratch::<f32>(a.n)?;
-            to_f32::<H>(call, a.labels, a.n, &l)?;
-            Some(l)
-        }
-    };
-    let grad = if a.grad != 0 {
-        Some(call.scratch::<f32>(nd)?)
-    } else {
-        None
-    };
-    let args = GpuLoss {
-        x: addr(call, &x),
-        labels: wide_labels.as_ref().map_or(a.labels, |l| addr(call, l)),
-        grad: grad.as_ref().map_or(0, |g| addr(call, g)),
+/// x (and 16-bit labels) widened into the workspace's float32 copies; the float32 call's arguments over them.
+pub(super) fn widen<H: GpuHalf>(call: &Call, a: &GpuLoss, wide: &Wide) -> Result<GpuLoss> {
+    let nd = a.n * a.d;
+    to_f32::<H>(call, a.x, nd, wide.x)?;
+    if let Some(l) = wide.labels {
+        to_f32::<H>(call, a.labels, a.n, l)?;
+    }
+    Ok(GpuLoss {
+        x: wide.x.addr,
+        labels: wide.labels.map_or(a.labels, |l| l.addr),
+        grad: if a.grad != 0 { wide.grad.addr } else { 0 },
         ..*a
-    };
-    Ok(Wide {
-        _x: x,
-        _labels: wide_labels,
-        grad,
-        args,
     })
 }
 
-/// The float32 gradient of `wide` narrowed into the caller's `grad` (nd values of H).
+/// The float32 gradient in `wide` narrowed into the caller's `grad` (nd values of H).
 pub(super) fn narrow_grad<H: GpuHalf>(call: &Call, wide: &Wide, grad: usize, nd: usize) -> Result<()> {
-    let g = wide
-        .grad
-        .as_ref()
-        .ok_or_else(|| dev_err("no float32 gradient to narrow"))?;
     let shape = Shape { n: nd, d: 1 };
     launch::<f32>(
         call,
         &H::FROM_F32,
         shape,
-        args![src = g, count = nd as i64, dst = DevAddr(grad)],
+        args![src = wide.grad, count = nd as i64, dst = DevAddr(grad)],
     )
 }

@@ -67,22 +67,6 @@ pub fn device(ordinal: usize) -> Result<Arc<Device>, String> {
     // SAFETY: we only ever hand cudarc raw pointers owned by the host and our own short-lived temporaries, all
     // ordered on one stream per call; cudarc's event tracking would add nothing but cost.
     unsafe { ctx.disable_event_tracking() };
-    // Keep freed stream-ordered allocations in the device's default pool rather than returning them to the driver
-    // at each synchronisation: our temporaries (an N×N matrix) are allocated again on every call.
-    let mut pool: cudarc::driver::sys::CUmemoryPool = std::ptr::null_mut();
-    // SAFETY: plain driver calls on this context's device with valid out-pointers; failure only costs speed.
-    unsafe {
-        if cudarc::driver::sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device())
-            == cudarc::driver::sys::CUresult::CUDA_SUCCESS
-        {
-            let mut threshold: u64 = 1 << 32;
-            cudarc::driver::sys::cuMemPoolSetAttribute(
-                pool,
-                cudarc::driver::sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
-                &mut threshold as *mut u64 as *mut std::ffi::c_void,
-            );
-        }
-    }
     let mut module_of = HashMap::new();
     for (family, src) in PTX {
         // A launch reads its arguments as the table lists them: the PTX must declare the same ones.

@@ -134,6 +134,7 @@ fn blocks(b: Blocks, s: Shape, limit: u32, name: &str) -> Result<u32> {
     let count = match b {
         Blocks::Fixed(c) => Some(c as usize),
         Blocks::Cover(e, per) => extent(e, s).map(|v| v.div_ceil(per as usize)),
+        Blocks::CoverAtMost(e, per, most) => extent(e, s).map(|v| v.div_ceil(per as usize).clamp(1, most as usize)),
     };
     count
         .and_then(|c| u32::try_from(c).ok())

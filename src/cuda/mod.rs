@@ -1,13 +1,15 @@
 //! The CUDA path: the kernels of `cuda/` on the host's device memory (Caffe's `gpu_data()`), launched through
-//! cudarc on the device's primary context and the host's stream. Nothing here frees or owns host memory;
-//! temporaries live for one call. Every failure is an `ErrorKind::Device` error, never a panic.
+//! cudarc on the device's primary context and the host's stream. Nothing here frees or owns host memory. The
+//! asynchronous calls only enqueue work (their temporaries in the caller's workspace, nothing read back); the
+//! synchronous ones add one allocation, one read-back and one synchronisation. Every failure is an error, never
+//! a panic.
 //!
 //! The sequence mirrors the CPU backend: centring and power-of-two scaling (bit-identical to the CPU's), the
 //! distance matrix (tiled Gram product), one block per query for the sets, weights and coefficients, then
 //! ∂E/∂x_i = factor · [(Σ_j A_ij) x_i − (A X)_i] as a tiled product that skips the all-zero tiles of A.
 
 //! Stages, each in its module as in the CPU backend: [`distance`], [`semantics`] (the row stage), [`gradient`];
-//! [`call`] holds the call's device and stream; [`table`] is the one table of the kernels (parameters, launch
+//! [`call`] holds the call's device and stream; [`workspace`] lays out the temporaries; [`table`] is the one table of the kernels (parameters, launch
 //! rules) and [`launch`] launches from it with checked, named arguments; [`convert`] widens and narrows half
 //! precision; [`kernels`] loads the PTX. `src/no_cuda.rs` stands in for this module without the `cuda` feature.
 //! Panics are caught by the hosts, not here.
@@ -20,16 +22,19 @@ pub mod kernels;
 mod launch;
 mod semantics;
 pub mod table;
+mod workspace;
 
 use crate::device_args::{GpuL2, GpuLoss};
 use crate::error::{ErrorKind, Result, RllError};
-use crate::kernel_consts::{FLAG_TILE_COLS, FLAG_TILE_ROWS};
 use crate::params::Params;
-use crate::real::{ldexp, saturate, Real};
+use crate::real::Real;
 use crate::validate;
 use call::{dev_err, Call};
 use cudarc::driver::{DeviceRepr, ValidAsZeroBits};
 use launch::{args, launch, DevAddr, KernelArg, Shape};
+use workspace::Scratch;
+
+pub use workspace::ALIGN;
 
 pub use convert::{convert_gpu, Direction, GpuHalf, Labels};
 
@@ -45,23 +50,126 @@ impl GpuReal for f64 {
     const SUFFIX: &'static str = "f64";
 }
 
-/// The loss of a batch in device memory, as [`crate::compute`] on the host: `loss_gpu` of the C ABI and of the
-/// cxx bridge.
+/// Where a stream-ordered call writes and works, all device memory of the call's device: `loss` (one value of the
+/// call's loss type: T, or f32 for half precision), `status` (one i64, or 0 for none) and a workspace of
+/// `workspace_bytes` bytes at `workspace` (at least [`gpu_workspace_bytes`], any alignment), which the call uses
+/// for all its temporaries and which must stay untouched until the stream has run the call's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsyncOut {
+    pub loss: usize,
+    pub status: usize,
+    pub workspace: usize,
+    pub workspace_bytes: usize,
+}
+
+/// The workspace bytes of [`compute_gpu_async`] and [`compute_gpu_weighted_async`] for n rows of d values of T.
+pub fn gpu_workspace_bytes<T: GpuReal>(params: &Params, n: usize, d: usize) -> Result<usize> {
+    validate::dims(params, n, d)?;
+    validate::device_dims(n, d)?;
+    Ok(Scratch::<T>::bytes(n, d, false, false))
+}
+
+/// The workspace bytes of [`compute_gpu_half_async`] for n rows of d 16-bit values and labels of kind `labels`.
+pub fn gpu_half_workspace_bytes(params: &Params, n: usize, d: usize, labels: Labels) -> Result<usize> {
+    validate::dims(params, n, d)?;
+    validate::device_dims(n, d)?;
+    Ok(Scratch::<f32>::bytes(n, d, true, labels == Labels::SameAsX))
+}
+
+/// The loss of a batch in device memory, as [`crate::compute`] on the host, ordered on `a.stream` and nothing
+/// else: between entry and return it allocates nothing, copies nothing to the host and waits for nothing. It
+/// writes E to `out.loss`, loss_weight · ∂E/∂x to `a.grad` (when not 0) and the statistics to `a.stats` (when not
+/// 0). `*out.status` (when not 0) becomes −1 when every value of x and labels is finite, else the smallest flat
+/// index of a non-finite x, or n·d + i for labels[i]; then the loss and every gradient value are NaN (the
+/// statistics unspecified). Argument errors are found on the host and returned at once, with nothing enqueued.
 ///
 /// # Safety
 /// The addresses in `a` are device memory of `a.device` (or 0 where the field allows none), each holding the
-/// values its field documents (src/device_args.rs: n·d features, n labels, n·d gradient, n·4 statistics), alive and not
-/// written by anyone else until the call returns; `a.stream` is 0 or a live stream of that device.
-pub unsafe fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> Result<T> {
-    let nd = check_args(params, a)?;
-    validate::loss_weight(loss_weight)?;
+/// values its field documents (src/device_args.rs: n·d features, n labels, n·d gradient, n·4 statistics), and
+/// those of `out` as [`AsyncOut`] says; all stay alive, and none but x and labels is read or written by anyone
+/// else, until the stream has run the call's work; `a.stream` is 0 or a live stream of that device.
+pub unsafe fn compute_gpu_async<T: GpuReal>(
+    params: &Params,
+    a: &GpuLoss,
+    loss_weight: T,
+    out: &AsyncOut,
+) -> Result<()> {
+    check_async::<T>(params, a, out, loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
-    run::<T>(&call, params, a, 0, loss_weight, nd)
+    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
+    run_async::<T>(&call, params, a, 0, loss_weight, &w, out)
 }
 
-/// [`compute_gpu`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] for per-query weights u at `weights` (n values of T in
-/// device memory of `a.device`; PAPER only), as [`crate::compute_weighted`] on the host. The weights are not read
-/// back: a non-finite weight gives a non-finite value and gradient.
+/// [`compute_gpu_async`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] for per-query weights u at `weights` (n values of T
+/// on the device; PAPER only), as [`crate::compute_weighted`] on the host. A non-finite weight gives a
+/// non-finite value and gradient.
+///
+/// # Safety
+/// As [`compute_gpu_async`], and `weights` holds n values of T on that device, alive and unchanged until the stream
+/// has run the call's work.
+pub unsafe fn compute_gpu_weighted_async<T: GpuReal>(
+    params: &Params,
+    a: &GpuLoss,
+    weights: usize,
+    loss_weight: T,
+    out: &AsyncOut,
+) -> Result<()> {
+    check_async::<T>(params, a, out, loss_weight)?;
+    check_weights(params, weights)?;
+    let call = Call::new(a.device, a.stream)?;
+    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
+    run_async::<T>(&call, params, a, weights, loss_weight, &w, out)
+}
+
+/// [`compute_gpu_async`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
+/// [`crate::compute_half`] on the host: widened exactly into float32 in the workspace, the float32 pipeline, the
+/// gradient narrowed (nearest even, saturated; NaN stays NaN). `labels` says what `a.labels` holds; the loss is
+/// one f32.
+///
+/// # Safety
+/// As [`compute_gpu_async`], with n·d 16-bit values of H at `a.x` and `a.grad`, and n values at `a.labels` of the
+/// kind `labels` says.
+pub unsafe fn compute_gpu_half_async<H: GpuHalf>(
+    params: &Params,
+    a: &GpuLoss,
+    labels: Labels,
+    loss_weight: f32,
+    out: &AsyncOut,
+) -> Result<()> {
+    check_async::<f32>(params, a, out, loss_weight)?;
+    let call = Call::new(a.device, a.stream)?;
+    let w = Scratch::<f32>::in_workspace(
+        out.workspace,
+        out.workspace_bytes,
+        a.n,
+        a.d,
+        true,
+        labels == Labels::SameAsX,
+    )?;
+    half_pipeline::<H>(&call, params, a, loss_weight, &w, out).map(|_| ())
+}
+
+/// The loss of a batch in device memory, as [`crate::compute`] on the host: [`compute_gpu_async`] on a workspace
+/// it allocates, then one copy of the status and the value to the host and one synchronisation of the stream
+/// (`loss_gpu` of the C ABI and of the cxx bridge). A non-finite input is the error naming it, as on the CPU (the
+/// gradient then holds NaN).
+///
+/// # Safety
+/// As [`compute_gpu_async`], without `out`; everything need only stay alive until the call returns.
+pub unsafe fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> Result<T> {
+    check_args(params, a)?;
+    validate::loss_weight(loss_weight)?;
+    let call = Call::new(a.device, a.stream)?;
+    let bytes = Scratch::<T>::bytes(a.n, a.d, false, false);
+    synchronously::<T>(&call, bytes, a.d, |out| {
+        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
+        run_async::<T>(&call, params, a, 0, loss_weight, &w, out)?;
+        Ok(*a)
+    })
+}
+
+/// [`compute_gpu`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] (as [`compute_gpu_weighted_async`]). The weights are not
+/// read back: a non-finite weight gives a non-finite value and gradient.
 ///
 /// # Safety
 /// As [`compute_gpu`], and `weights` holds n values of T on that device, alive and unchanged until the call returns.
@@ -71,19 +179,19 @@ pub unsafe fn compute_gpu_weighted<T: GpuReal>(
     weights: usize,
     loss_weight: T,
 ) -> Result<T> {
-    let nd = check_args(params, a)?;
+    check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
-    validate::weighted_semantics(params)?;
-    if weights == 0 {
-        return Err(RllError::new(ErrorKind::NullPointer, "weights is NULL"));
-    }
+    check_weights(params, weights)?;
     let call = Call::new(a.device, a.stream)?;
-    run::<T>(&call, params, a, weights, loss_weight, nd)
+    let bytes = Scratch::<T>::bytes(a.n, a.d, false, false);
+    synchronously::<T>(&call, bytes, a.d, |out| {
+        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
+        run_async::<T>(&call, params, a, weights, loss_weight, &w, out)?;
+        Ok(*a)
+    })
 }
 
-/// [`compute_gpu`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
-/// [`crate::compute_half`] on the host: widened exactly into float32 on the device, the float32 pipeline, the
-/// gradient narrowed (nearest even, saturated). `labels` says what `a.labels` holds.
+/// [`compute_gpu`] for half-precision features (as [`compute_gpu_half_async`]).
 ///
 /// # Safety
 /// As [`compute_gpu`], with n·d 16-bit values of H at `a.x` and `a.grad`, and n values at `a.labels` of the kind
@@ -94,16 +202,15 @@ pub unsafe fn compute_gpu_half<H: GpuHalf>(
     labels: Labels,
     loss_weight: f32,
 ) -> Result<f32> {
-    let nd = check_args(params, a)?;
+    check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
-    let wide = convert::widen::<H>(&call, a, labels, nd)?;
-    let value = run::<f32>(&call, params, &wide.args, 0, loss_weight, nd)?;
-    if a.grad != 0 {
-        convert::narrow_grad::<H>(&call, &wide, a.grad, nd)?;
-        call.stream.synchronize().map_err(dev_err)?;
-    }
-    Ok(value)
+    let same = labels == Labels::SameAsX;
+    let bytes = Scratch::<f32>::bytes(a.n, a.d, true, same);
+    synchronously::<f32>(&call, bytes, a.d, |out| {
+        let w = Scratch::<f32>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, true, same)?;
+        half_pipeline::<H>(&call, params, a, loss_weight, &w, out)
+    })
 }
 
 /// The sizes, the pointers and the parameters of a device call; returns n·d.
@@ -118,19 +225,115 @@ fn check_args(params: &Params, a: &GpuLoss) -> Result<usize> {
     Ok(nd)
 }
 
-/// Distances → rows → gradient, on the call's stream; the value once the stream is done. `weights`: PAPER's
-/// per-query weights (device address) or 0 for the mean.
-fn run<T: GpuReal>(call: &Call, params: &Params, a: &GpuLoss, weights: usize, loss_weight: T, nd: usize) -> Result<T> {
-    let dm = distance::distances::<T>(call, a, nd)?;
-    let n = a.n;
-    let flags = call.zeros::<u8>(n.div_ceil(FLAG_TILE_ROWS) * n.div_ceil(FLAG_TILE_COLS))?;
-    let r = semantics::rows(call, params, a, &dm, &flags, weights)?;
-    if a.grad != 0 {
-        let factor = ldexp(loss_weight, r.grad_scale);
-        gradient::gradient(call, a, &dm, &flags, r.symmetric, factor)?;
+/// [`check_args`], the loss weight and the asynchronous call's loss pointer.
+fn check_async<V: Real>(params: &Params, a: &GpuLoss, out: &AsyncOut, loss_weight: V) -> Result<()> {
+    check_args(params, a)?;
+    validate::loss_weight(loss_weight)?;
+    if out.loss == 0 {
+        return Err(RllError::new(ErrorKind::NullPointer, "loss is NULL"));
     }
+    Ok(())
+}
+
+fn check_weights(params: &Params, weights: usize) -> Result<()> {
+    validate::weighted_semantics(params)?;
+    if weights == 0 {
+        return Err(RllError::new(ErrorKind::NullPointer, "weights is NULL"));
+    }
+    Ok(())
+}
+
+/// Distances → rows → gradient, enqueued on the call's stream over the scratch `w`. `weights`: PAPER's per-query
+/// weights (device address) or 0 for the mean.
+fn run_async<T: GpuReal>(
+    call: &Call,
+    params: &Params,
+    a: &GpuLoss,
+    weights: usize,
+    loss_weight: T,
+    w: &Scratch<T>,
+    out: &AsyncOut,
+) -> Result<()> {
+    distance::distances::<T>(call, a, w, out.status)?;
+    let stage = semantics::rows(call, params, a, w, weights, out.loss)?;
+    if a.grad != 0 {
+        gradient::gradient(call, a, w, &stage, loss_weight)?;
+    }
+    Ok(())
+}
+
+/// Widen → the float32 pipeline → narrow; returns the float32 pipeline's arguments.
+fn half_pipeline<H: GpuHalf>(
+    call: &Call,
+    params: &Params,
+    a: &GpuLoss,
+    loss_weight: f32,
+    w: &Scratch<f32>,
+    out: &AsyncOut,
+) -> Result<GpuLoss> {
+    let wide = w.wide.as_ref().ok_or_else(|| {
+        RllError::new(
+            ErrorKind::Internal,
+            "internal error: a half call without its float32 copies",
+        )
+    })?;
+    let args = convert::widen::<H>(call, a, wide)?;
+    run_async::<f32>(call, params, &args, 0, loss_weight, w, out)?;
+    if a.grad != 0 {
+        convert::narrow_grad::<H>(call, wide, a.grad, a.n * a.d)?;
+    }
+    Ok(args)
+}
+
+/// Runs `enqueue` (an asynchronous pipeline of loss type V over a workspace of `bytes`, returning the pipeline's
+/// own arguments) on a workspace allocated here, then reads the status and the value back in one copy and waits
+/// for the stream: the value, or the error naming the first non-finite input (read from the pipeline's x or labels).
+fn synchronously<V: GpuReal>(
+    call: &Call,
+    bytes: usize,
+    d: usize,
+    enqueue: impl FnOnce(&AsyncOut) -> Result<GpuLoss>,
+) -> Result<V> {
+    use cudarc::driver::DevicePtr;
+    let ws = call.workspace(ALIGN.saturating_add(bytes))?;
+    let base = ws.device_ptr(&call.stream).0 as usize;
+    // The status (i64) and the value (V) side by side at the allocation's start, the workspace after them.
+    let out = AsyncOut {
+        status: base,
+        loss: base + std::mem::size_of::<i64>(),
+        workspace: base + ALIGN,
+        workspace_bytes: bytes,
+    };
+    let args = enqueue(&out)?;
+    let mut back = [0u8; 16];
+    // SAFETY: 16 bytes at the start of the allocation above (status and value), read into host memory that lives
+    // until the stream is synchronised just below.
+    unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut back, base as u64, call.stream.cu_stream()) }
+        .map_err(dev_err)?;
     call.stream.synchronize().map_err(dev_err)?;
-    Ok(saturate(r.value))
+    let status = i64::from_ne_bytes(back[..8].try_into().unwrap_or_default());
+    if status >= 0 {
+        let k = status as usize;
+        let nd = args.n * args.d;
+        return Err(if k < nd {
+            validate::non_finite_x(k, d, value_at::<V>(call, args.x, k)?)
+        } else {
+            validate::non_finite_label(k - nd, value_at::<V>(call, args.labels, k - nd)?)
+        });
+    }
+    // SAFETY: bytes 8.. hold one V as the finish kernel wrote it (V is 4 or 8 bytes of plain data).
+    Ok(unsafe { std::ptr::read_unaligned(back[8..].as_ptr() as *const V) })
+}
+
+/// Element `k` of the device array of V at `ptr`, for an error message (the call's stream is idle here).
+fn value_at<V: GpuReal>(call: &Call, ptr: usize, k: usize) -> Result<V> {
+    let mut v = [V::zero()];
+    let at = (ptr + k * std::mem::size_of::<V>()) as u64;
+    // SAFETY: k indexes the array the non-finite search read (n·d features or n labels), which the host keeps
+    // alive for the call; `v` is one V of host memory, and the copy is complete when the stream synchronises.
+    unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut v, at, call.stream.cu_stream()) }.map_err(dev_err)?;
+    call.stream.synchronize().map_err(dev_err)?;
+    Ok(v[0])
 }
 
 /// y_i = x_i / ‖x_i‖ and norms_i = ‖x_i‖ per row of device arrays (the Normalization layer's Forward_gpu).

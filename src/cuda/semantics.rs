@@ -1,107 +1,107 @@
 //! The row stage on the device, one block per query (`cuda/rows.cu`, which mirrors `paper.rs` and `official.rs`):
 //! the sets, weights and coefficients A_ij written over the distance row, the value E, and the stats.
 
-use super::call::{dev_err, Call};
-use super::distance::Distances;
+use super::call::Call;
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
+use super::workspace::Scratch;
 use super::GpuReal;
 use crate::device_args::GpuLoss;
 use crate::error::Result;
 use crate::official::Official;
 use crate::paper::Paper;
 use crate::params::{Params, Semantics};
-use crate::scaled::{official_params, paper_params};
-use cudarc::driver::CudaSlice;
+use crate::scaled::{official_input, paper_input, temperature_cap};
 
-/// What the gradient stage needs from the row stage: E (input units), whether A is to be symmetrised, and the
-/// power of two that takes the coefficients to input units (`cpu::semantics::DeviceRowStage` is its host twin).
-pub(super) struct DeviceRowStage<T> {
-    pub value: T,
+/// What the gradient stage needs from the row stage: whether A is to be symmetrised, and whether the
+/// coefficients take the batch's power of two to input units (`cpu::semantics::DeviceRowStage` is its host twin).
+pub(super) struct DeviceRowStage {
     pub symmetric: bool,
-    pub grad_scale: i32,
+    pub scale_exp: bool,
 }
 
-/// The semantics `params` names; `flags` marks A's nonzero tiles for the gradient product.
+/// The row stage of the semantics `params` names, from the distances in `w.dist`; E in input units into `loss`
+/// (one T of device memory; NaN after a non-finite input). `weights`: PAPER's per-query weights (device address)
+/// or 0 for the mean.
 pub(super) fn rows<T: GpuReal>(
     call: &Call,
     params: &Params,
     a: &GpuLoss,
-    dm: &Distances<T>,
-    flags: &CudaSlice<u8>,
+    w: &Scratch<T>,
     weights: usize,
-) -> Result<DeviceRowStage<T>> {
-    let (n, e) = (dm.units.n, dm.units.exp);
+    loss: usize,
+) -> Result<DeviceRowStage> {
     let c = Ctx {
         call,
         a,
+        w,
         weights,
-        dm,
-        flags,
-        n,
-        e,
-        ni: n as i64,
-        stat_exp: e,
-        total: call.scratch::<f64>(1)?,
-        shape: Shape { n, d: dm.units.d },
+        ni: a.n as i64,
+        shape: Shape { n: a.n, d: a.d },
+        t_cap: temperature_cap::<T>(a.d),
     };
-    match params.semantics {
-        Semantics::Paper => paper(&c, params),
-        Semantics::OfficialV2020 | Semantics::OfficialV2019 => official(&c, params),
-    }
+    let (stage, kind): (_, i32) = match params.semantics {
+        Semantics::Paper => (paper(&c, params)?, if weights == 0 { 0 } else { 1 }),
+        Semantics::OfficialV2020 | Semantics::OfficialV2019 => (official(&c, params)?, 2),
+    };
+    // E from the sum, as Paper::value / Paper::weighted_value / Official::value on the host.
+    launch::<T>(
+        call,
+        &table::FINISH_VALUE,
+        c.shape,
+        args![
+            total = w.total,
+            info = w.info,
+            status = w.status,
+            n = c.ni,
+            kind = kind,
+            loss = DevAddr(loss)
+        ],
+    )?;
+    Ok(stage)
 }
 
-/// What both semantics' row stages read: the call, the batch, the distances, A's tile flags, n, the scaling
-/// exponent and what follows from them, and a one-value device buffer for the value's sum.
+/// What both semantics' row stages read: the call, the batch, the scratch, n, the temperature cap.
 struct Ctx<'a, T: GpuReal> {
     call: &'a Call,
     a: &'a GpuLoss,
+    w: &'a Scratch<T>,
     /// PAPER's per-query weights u (n values of T on the device), or 0 for the mean.
     weights: usize,
-    dm: &'a Distances<T>,
-    flags: &'a CudaSlice<u8>,
-    n: usize,
-    e: i32,
     ni: i64,
-    /// The statistics leave the kernels × 2^stat_exp (input units), as `real::ldexp` on the CPU.
-    stat_exp: i32,
-    total: CudaSlice<f64>,
     /// The batch's shape, for the launch rules.
     shape: Shape,
+    t_cap: T,
 }
 
-/// PAPER: `paper_rows`, then L = (1/N) Σ_i row_loss[i] (with weights u: E = Σ_i u_i row_loss[i]).
-fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T>> {
+/// PAPER: `paper_rows`, then the sum of row_loss (E = (1/N) Σ_i row_loss[i], or Σ_i u_i row_loss[i]).
+fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage> {
     let Ctx {
         call,
         a,
+        w,
         weights,
-        dm,
-        flags,
-        n,
-        e,
         ni,
-        stat_exp,
-        ref total,
         shape,
+        t_cap,
     } = *c;
-    let (units, dist) = (dm.units, &dm.dist);
     let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));
-    let p = paper_params::<T>(params, units);
-    let row_loss = call.scratch::<T>(n)?;
+    let p: Paper<T> = paper_input::<T>(params, a.n);
     let (detach, sym) = (p.detach as i32, (!params.query_only) as i32);
     launch::<T>(
         call,
         &table::PAPER_ROWS,
         shape,
         args![
-            dist_a = dist,
+            dist_a = w.dist,
             labels = labels,
             n = ni,
+            info = w.info,
             beta_p = p.beta_p,
             beta_n = p.beta_n,
             t_p = p.t_p,
             t_n = p.t_n,
+            t_cap = t_cap,
             lambda = p.lambda,
             lambda_p = p.lambda_p,
             inv_n = p.inv_n,
@@ -109,71 +109,59 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T
             eps_n = p.eps_n,
             detach = detach,
             symmetric = sym,
-            flags = flags,
-            row_loss = row_loss,
+            flags = w.flags,
+            row_loss = w.row_loss,
             stats = stats,
-            stat_exp = stat_exp,
             weights = DevAddr(weights)
         ],
     )?;
-    launch::<T>(call, &table::SUM, shape, args![v = row_loss, n = ni, out = total])?;
-    let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
+    launch::<T>(call, &table::SUM, shape, args![v = w.row_loss, n = ni, out = w.total])?;
     Ok(DeviceRowStage {
-        value: if weights == 0 {
-            Paper::<T>::value(t, n, e)
-        } else {
-            Paper::<T>::weighted_value(t, e)
-        },
         symmetric: !params.query_only,
-        grad_scale: Paper::<T>::GRAD_SCALE,
+        // Paper::GRAD_SCALE is 0: PAPER's coefficients multiply unit directions.
+        scale_exp: false,
     })
 }
 
 /// OFFICIAL: each row's sums S±_i and reported term, the query weights q_i, then the coefficients.
-fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage<T>> {
+fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage> {
     let Ctx {
         call,
         a,
-        dm,
-        flags,
-        n,
-        e,
+        w,
         ni,
-        stat_exp,
-        ref total,
         shape,
+        t_cap,
         weights: _,
     } = *c;
-    let (units, dist) = (dm.units, &dm.dist);
     let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));
     let v2020 = params.semantics == Semantics::OfficialV2020;
-    let p = official_params::<T>(params, units, v2020);
-    let sums = call.scratch::<f64>(4 * n)?;
-    let reported = call.scratch::<f64>(n)?;
-    let q = call.scratch::<f64>(n)?;
+    let p: Official<T> = official_input::<T>(params, a.n, v2020);
     launch::<T>(
         call,
         &table::OFFICIAL_SUMS,
         shape,
         args![
-            dist = dist,
+            dist = w.dist,
             labels = labels,
             n = ni,
+            info = w.info,
             beta_p = p.beta_p,
             beta_n = p.beta_n,
             k_p = p.k_p,
             k_n = p.k_n,
+            t_cap = t_cap,
             theta = p.theta,
             m = p.margin,
-            sums = sums,
-            reported = reported
+            sums = w.sums,
+            reported = w.reported
         ],
     )?;
     launch::<T>(
         call,
         &table::OFFICIAL_QUERY_WEIGHTS,
         shape,
-        args![sums = sums, n = ni, q = q],
+        args![sums = w.sums, n = ni, q = w.q],
     )?;
     let eps_dir = p.eps_dir.unwrap_or(-T::one());
     launch::<T>(
@@ -181,29 +169,27 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStag
         &table::OFFICIAL_COEF,
         shape,
         args![
-            dist_a = dist,
+            dist_a = w.dist,
             labels = labels,
             n = ni,
+            info = w.info,
             beta_p = p.beta_p,
             beta_n = p.beta_n,
             k_p = p.k_p,
             k_n = p.k_n,
+            t_cap = t_cap,
             eps_dir = eps_dir,
             cap = p.coef_cap,
-            sums = sums,
-            q = q,
-            flags = flags,
-            stats = stats,
-            stat_exp = stat_exp
+            sums = w.sums,
+            q = w.q,
+            flags = w.flags,
+            stats = stats
         ],
     )?;
     // `reported` holds doubles whatever T is: the f64 instance of `sum`.
-    launch::<f64>(call, &table::SUM, shape, args![v = reported, n = ni, out = total])?;
-    let t = call.stream.clone_dtoh(total).map_err(dev_err)?[0];
-    let value = Official::<T>::value(t, n, e);
+    launch::<f64>(call, &table::SUM, shape, args![v = w.reported, n = ni, out = w.total])?;
     Ok(DeviceRowStage {
-        value,
         symmetric: false,
-        grad_scale: p.grad_scale(e),
+        scale_exp: p.grad_scales_with_exp(),
     })
 }

@@ -43,15 +43,17 @@ pub enum Extent {
     Nn,
 }
 
-/// One grid dimension: a fixed count of blocks, or ⌈extent / per⌉ blocks.
+/// One grid dimension: a fixed count of blocks, ⌈extent / per⌉ blocks, or that many up to a most (a
+/// grid-stride loop's grid).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocks {
     Fixed(u32),
     Cover(Extent, u32),
+    CoverAtMost(Extent, u32, u32),
 }
 
 use ArgType::{Ptr, Real, I32, I64};
-use Blocks::{Cover, Fixed};
+use Blocks::{Cover, CoverAtMost, Fixed};
 use Extent::{Nd, Nn, D, N};
 
 /// One kernel: `rll_<base>_<f32|f64>` when `typed` (a template instantiated per element type), else
@@ -137,8 +139,15 @@ pub const FIRST_NONFINITE: Kernel = k(
     "first_nonfinite",
     true,
     &[("v", Ptr), ("count", I64), ("partial", Ptr)],
-    (Fixed(CHECK_BLOCKS), Fixed(1)),
+    (CoverAtMost(N, THREADS, CHECK_BLOCKS), Fixed(1)),
     (THREADS, 1),
+);
+pub const CHECK_STATUS: Kernel = k(
+    "check_status",
+    false,
+    &[("partial", Ptr), ("nd", I64), ("status", Ptr), ("status_out", Ptr)],
+    ONE,
+    (1, 1),
 );
 pub const CENTRE_SCALE: Kernel = k(
     "centre_scale",
@@ -187,10 +196,12 @@ pub const PAPER_ROWS: Kernel = k(
         ("dist_a", Ptr),
         ("labels", Ptr),
         ("n", I64),
+        ("info", Ptr),
         ("beta_p", Real),
         ("beta_n", Real),
         ("t_p", Real),
         ("t_n", Real),
+        ("t_cap", Real),
         ("lambda", Real),
         ("lambda_p", Real),
         ("inv_n", Real),
@@ -201,7 +212,6 @@ pub const PAPER_ROWS: Kernel = k(
         ("flags", Ptr),
         ("row_loss", Ptr),
         ("stats", Ptr),
-        ("stat_exp", I32),
         ("weights", Ptr),
     ],
     PER_ROW,
@@ -214,10 +224,12 @@ pub const OFFICIAL_SUMS: Kernel = k(
         ("dist", Ptr),
         ("labels", Ptr),
         ("n", I64),
+        ("info", Ptr),
         ("beta_p", Real),
         ("beta_n", Real),
         ("k_p", Real),
         ("k_n", Real),
+        ("t_cap", Real),
         ("theta", Real),
         ("m", Real),
         ("sums", Ptr),
@@ -240,22 +252,37 @@ pub const OFFICIAL_COEF: Kernel = k(
         ("dist_a", Ptr),
         ("labels", Ptr),
         ("n", I64),
+        ("info", Ptr),
         ("beta_p", Real),
         ("beta_n", Real),
         ("k_p", Real),
         ("k_n", Real),
+        ("t_cap", Real),
         ("eps_dir", Real),
         ("cap", Real),
         ("sums", Ptr),
         ("q", Ptr),
         ("flags", Ptr),
         ("stats", Ptr),
-        ("stat_exp", I32),
     ],
     PER_ROW,
     (THREADS, 1),
 );
 pub const SUM: Kernel = k("sum", true, &[("v", Ptr), ("n", I64), ("out", Ptr)], ONE, (THREADS, 1));
+pub const FINISH_VALUE: Kernel = k(
+    "finish_value",
+    true,
+    &[
+        ("total", Ptr),
+        ("info", Ptr),
+        ("status", Ptr),
+        ("n", I64),
+        ("kind", I32),
+        ("loss", Ptr),
+    ],
+    ONE,
+    (1, 1),
+);
 
 // cuda/gradient.cu
 pub const SYMMETRIZE_ADD: Kernel = k("symmetrize_add", true, &[("a", Ptr), ("n", I64)], STRIP_TILES, STRIP);
@@ -277,7 +304,10 @@ pub const GRADIENT: Kernel = k(
         ("c", Ptr),
         ("n", I64),
         ("d", I64),
-        ("factor", Real),
+        ("info", Ptr),
+        ("loss_weight", Real),
+        ("scale_exp", I32),
+        ("status", Ptr),
         ("grad", Ptr),
     ],
     (Cover(D, GRAD_COLS), Cover(N, FLAG_TILE_ROWS as u32)),
@@ -346,6 +376,7 @@ pub const FAMILIES: [(&str, &[Kernel]); 5] = [
             COLUMN_FINISH,
             EXPONENT_OF_MAX,
             FIRST_NONFINITE,
+            CHECK_STATUS,
             CENTRE_SCALE,
             ROW_NORMS,
             GRAM_DISTANCE,
@@ -354,7 +385,14 @@ pub const FAMILIES: [(&str, &[Kernel]); 5] = [
     ),
     (
         "rows",
-        &[PAPER_ROWS, OFFICIAL_SUMS, OFFICIAL_QUERY_WEIGHTS, OFFICIAL_COEF, SUM],
+        &[
+            PAPER_ROWS,
+            OFFICIAL_SUMS,
+            OFFICIAL_QUERY_WEIGHTS,
+            OFFICIAL_COEF,
+            SUM,
+            FINISH_VALUE,
+        ],
     ),
     (
         "gradient",

@@ -102,6 +102,11 @@ struct ProfileReport {
   }
 } profile_report;
 thread_local CUcontext current = nullptr;
+
+// What a stream-ordered call may not do, counted per host thread (rll_emu_counts): host synchronizations (stream,
+// context, event), device-to-host copies, allocations and frees, each API call once.
+enum Counted { kSyncs, kDeviceToHost, kAllocations, kFrees, kCounted };
+thread_local unsigned long long counted[kCounted];
 thread_local const char* running_kernel = nullptr;
 
 // Every failure is also said on stderr: the caller sees only a code.
@@ -397,7 +402,10 @@ CUresult cuCtxGetDevice(CUdevice* dev) {
   return CUDA_SUCCESS;
 }
 
-CUresult cuCtxSynchronize() { return check_context(); }
+CUresult cuCtxSynchronize() {
+  ++rll_emu::counted[rll_emu::kSyncs];
+  return check_context();
+}
 
 CUresult cuMemGetInfo_v2(std::size_t* free_bytes, std::size_t* total) {
   if (CUresult r = check_context()) return r;
@@ -407,6 +415,7 @@ CUresult cuMemGetInfo_v2(std::size_t* free_bytes, std::size_t* total) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr* ptr, std::size_t bytes) {
+  ++rll_emu::counted[rll_emu::kAllocations];
   if (CUresult r = check_context()) return r;
   if (bytes == 0) return CUDA_ERROR_INVALID_VALUE;
   const std::uintptr_t p = device_alloc(bytes);
@@ -421,6 +430,7 @@ CUresult cuMemAllocAsync(CUdeviceptr* ptr, std::size_t bytes, CUstream s) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr ptr) {
+  ++rll_emu::counted[rll_emu::kFrees];
   if (CUresult r = check_context()) return r;
   if (ptr == 0) return CUDA_SUCCESS;
   if (!device_free(ptr)) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFree of a pointer that is not an allocation");
@@ -449,6 +459,7 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, std::size_t n) {
   return copy(reinterpret_cast<void*>(dst), src, n, true, false, "cuMemcpyHtoD");
 }
 CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, std::size_t n) {
+  ++rll_emu::counted[rll_emu::kDeviceToHost];
   return copy(dst, reinterpret_cast<const void*>(src), n, false, true, "cuMemcpyDtoH");
 }
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, std::size_t n) {
@@ -501,12 +512,17 @@ CUresult cuStreamDestroy_v2(CUstream s) {
   delete s;
   return CUDA_SUCCESS;
 }
-CUresult cuStreamSynchronize(CUstream s) {
-  if (!known_stream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamSynchronize: unknown stream");
+static CUresult stream_ready(CUstream s, const char* what) {
+  if (!known_stream(s)) return fail(CUDA_ERROR_INVALID_HANDLE, std::string(what) + ": unknown stream");
   return check_context();
 }
-CUresult cuStreamQuery(CUstream s) { return cuStreamSynchronize(s); }
-CUresult cuStreamWaitEvent(CUstream s, CUevent, unsigned int) { return cuStreamSynchronize(s); }
+CUresult cuStreamSynchronize(CUstream s) {
+  ++rll_emu::counted[rll_emu::kSyncs];
+  return stream_ready(s, "cuStreamSynchronize");
+}
+// Neither waits on a GPU: the host goes on (a query returns at once, a wait orders the stream).
+CUresult cuStreamQuery(CUstream s) { return stream_ready(s, "cuStreamQuery"); }
+CUresult cuStreamWaitEvent(CUstream s, CUevent, unsigned int) { return stream_ready(s, "cuStreamWaitEvent"); }
 
 CUresult cuEventCreate(CUevent* e, unsigned int) {
   if (CUresult r = check_context()) return r;
@@ -520,11 +536,15 @@ CUresult cuEventRecord(CUevent e, CUstream s) {
   std::lock_guard<std::mutex> lock(rll_emu::mutex);
   return events.count(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
-CUresult cuEventSynchronize(CUevent e) {
+static CUresult event_known(CUevent e) {
   std::lock_guard<std::mutex> lock(rll_emu::mutex);
   return events.count(e) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
-CUresult cuEventQuery(CUevent e) { return cuEventSynchronize(e); }
+CUresult cuEventSynchronize(CUevent e) {
+  ++rll_emu::counted[rll_emu::kSyncs];
+  return event_known(e);
+}
+CUresult cuEventQuery(CUevent e) { return event_known(e); }
 CUresult cuEventDestroy_v2(CUevent e) {
   std::lock_guard<std::mutex> lock(rll_emu::mutex);
   if (events.erase(e) == 0) return CUDA_ERROR_INVALID_HANDLE;
@@ -630,6 +650,12 @@ CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
   }
   if (!error.empty()) return fail(CUDA_ERROR_LAUNCH_FAILED, name + ": " + error);
   return CUDA_SUCCESS;
+}
+
+// Not a driver entry point: this thread's counts so far, {synchronizations, device-to-host copies, allocations,
+// frees} (tests/gpu.rs finds it with dlsym; a real libcuda has no such symbol).
+void rll_emu_counts(unsigned long long out[4]) {
+  for (int k = 0; k < rll_emu::kCounted; ++k) out[k] = rll_emu::counted[k];
 }
 
 CUresult cuGetErrorName(CUresult code, const char** text) {

@@ -108,6 +108,42 @@ mod tests {
         ) -> i32;
         let _: (Gpu32<P>, Gpu64<P>) = (h::rll_loss_gpu_f32, h::rll_loss_gpu_f64);
         let _: (Gpu32<R>, Gpu64<R>) = (r::rll_loss_gpu_f32, r::rll_loss_gpu_f64);
+        type Async<P, T, L, G> = unsafe extern "C" fn(
+            *const P,
+            *const T,
+            *const T,
+            i64,
+            i64,
+            L,
+            *mut L,
+            *mut G,
+            *mut i64,
+            *mut c_void,
+            usize,
+            *mut c_void,
+            i32,
+        ) -> i32;
+        let _: (Async<P, f32, f32, f32>, Async<P, f64, f64, f64>) =
+            (h::rll_loss_gpu_async_f32, h::rll_loss_gpu_async_f64);
+        let _: (Async<R, f32, f32, f32>, Async<R, f64, f64, f64>) =
+            (r::rll_loss_gpu_async_f32, r::rll_loss_gpu_async_f64);
+        let _: (Async<P, u16, f32, u16>, Async<P, u16, f32, u16>) =
+            (h::rll_loss_gpu_async_f16, h::rll_loss_gpu_async_bf16);
+        let _: (Async<R, u16, f32, u16>, Async<R, u16, f32, u16>) =
+            (r::rll_loss_gpu_async_f16, r::rll_loss_gpu_async_bf16);
+        type Bytes<P> = unsafe extern "C" fn(*const P, i64, i64) -> usize;
+        let _: [Bytes<P>; 4] = [
+            h::rll_gpu_workspace_bytes_f32,
+            h::rll_gpu_workspace_bytes_f64,
+            h::rll_gpu_workspace_bytes_f16,
+            h::rll_gpu_workspace_bytes_bf16,
+        ];
+        let _: [Bytes<R>; 4] = [
+            r::rll_gpu_workspace_bytes_f32,
+            r::rll_gpu_workspace_bytes_f64,
+            r::rll_gpu_workspace_bytes_f16,
+            r::rll_gpu_workspace_bytes_bf16,
+        ];
         type Queries<P, T> = unsafe extern "C" fn(
             *const P,
             *const T,
