@@ -37,17 +37,20 @@ def exact_labels(labels: Tensor, device: torch.device) -> Tensor:
 
 def _cuda_ids(labels: Tensor, dtype: torch.dtype) -> Tensor:
     """CUDA labels as the engine's CUDA path takes them: dense class ids 0..K-1, equal for equal labels (compared
-    exactly), in float32 (float64 for float64 features). On the CPU the extension maps them itself; on CUDA this
-    costs a host synchronization (torch.unique), until the engine compares labels on the device."""
-    if labels.dtype.is_floating_point:
-        bad = (~torch.isfinite(labels)).nonzero()
-        if bad.numel():
-            k = int(bad[0])
-            raise _fail(f"labels[{k}] = {labels[k].item()} is not finite (class ids are compared exactly)")
+    exactly, as int64 or float64), in float32 (float64 for float64 features). Fixed-size tensor operations only (a
+    sort, a scan, a scatter: no host synchronization, unlike ``torch.unique``); a non-finite label's id is NaN,
+    which the engine reports as a non-finite label. On the CPU the extension maps labels itself."""
     if labels.dim() != 1 or labels.dtype.is_complex:
         return labels  # the extension names what is wrong
-    _, inverse = torch.unique(exact_labels(labels, labels.device), return_inverse=True)
-    return inverse.to(torch.float64 if dtype == torch.float64 else torch.float32)
+    keys = exact_labels(labels, labels.device)
+    ordered, order = torch.sort(keys)
+    starts = torch.ones_like(ordered, dtype=torch.bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    ids = torch.empty_like(order).scatter_(0, order, torch.cumsum(starts, 0) - 1)
+    ids = ids.to(torch.float64 if dtype == torch.float64 else torch.float32)
+    if keys.dtype.is_floating_point:
+        ids = torch.where(torch.isfinite(keys), ids, torch.nan)
+    return ids
 
 
 def compute(embeddings: Tensor, labels: Tensor, params: LossParams, need_grad: bool) -> tuple[Tensor, Tensor]:
@@ -59,18 +62,44 @@ def compute(embeddings: Tensor, labels: Tensor, params: LossParams, need_grad: b
         labels = labels.to(x.device)
     labels = labels.detach().contiguous()
     grad = torch.empty_like(x) if need_grad else None
-    value = _call(x, _cuda_ids(labels, x.dtype) if x.is_cuda else labels, params, grad)
-    return torch.tensor(value, dtype=x.dtype, device=x.device), x.new_empty(0) if grad is None else grad
-
-
-def _call(x: Tensor, labels: Tensor, params: LossParams, grad: Tensor | None, **per_query: Tensor) -> float:
-    """The extension's one call on prepared tensors (CUDA labels as dense ids); ``per_query``: ``weights`` and/or
-    ``stats``."""
     if not x.is_cuda:
-        return _engine.loss(x, labels, params, grad, **per_query)
+        return _call(x, labels, params, grad), x.new_empty(0) if grad is None else grad
+    loss = _call(x, _cuda_ids(labels, x.dtype), params, grad, raw_labels=labels)
+    return loss, x.new_empty(0) if grad is None else grad
+
+
+def _call(x: Tensor, labels: Tensor, params: LossParams, grad: Tensor | None, raw_labels: Tensor | None = None,
+          **per_query: Tensor) -> Tensor:
+    """The extension's one call on prepared tensors (CUDA labels as dense ids, ``raw_labels`` the labels they came
+    from, for an error message): the loss as a 0-dim tensor of x's dtype on x's device; ``per_query``: ``weights``
+    and/or ``stats``. On CUDA the call only enqueues work on the current stream, into outputs and a workspace from
+    PyTorch's caching allocator, unless ``params.check_finite`` (then the engine's host-synchronous call, which
+    raises for a non-finite input)."""
+    if not x.is_cuda:
+        return torch.tensor(_engine.loss(x, labels, params, grad, **per_query), dtype=x.dtype)
     scratch = (torch.empty_like(x), torch.empty_like(x), x.new_empty(x.shape[0])) if params.normalize else None
     stream = torch.cuda.current_stream(x.device).cuda_stream
-    return _engine.loss(x, labels, params, grad, stream, scratch, **per_query)
+    if params.check_finite:
+        try:
+            value = _engine.loss(x, labels, params, grad, stream, scratch, **per_query)
+        except ValueError as e:
+            raise _with_label_value(e, labels if raw_labels is None else raw_labels) from None
+        return torch.tensor(value, dtype=x.dtype, device=x.device)
+    loss = torch.empty((), dtype=torch.float64 if x.dtype == torch.float64 else torch.float32, device=x.device)
+    workspace = torch.empty(_engine.gpu_workspace_bytes(x, params), dtype=torch.uint8, device=x.device)
+    _engine.loss_async(x, labels, params, loss, workspace, grad, stream, scratch, **per_query)
+    return loss if loss.dtype == x.dtype else loss.to(x.dtype)
+
+
+def _with_label_value(e: ValueError, labels: Tensor) -> ValueError:
+    """The engine's error for a non-finite label id (NaN in ``_cuda_ids``) in the CPU path's words, with the
+    label's own value (read back: this is the error path)."""
+    message = str(e)
+    prefix = "RankedListLoss: labels["
+    if not message.startswith(prefix):
+        return e
+    k = int(message[len(prefix):].split("]", 1)[0])
+    return _fail(f"labels[{k}] = {labels[k].item()} is not finite (class ids are compared exactly)")
 
 
 def _compute_values(embeddings: Tensor, labels: Tensor, params: list[float], need_grad: bool) -> tuple[Tensor, Tensor]:
@@ -179,10 +208,11 @@ class PerQueryLossFunction(torch.autograd.Function):
         if labels.device != x.device:
             labels = labels.to(x.device)
         labels = labels.detach().contiguous()
+        raw_labels = labels
         if x.is_cuda:
             labels = _cuda_ids(labels, x.dtype)
         stats = x.new_empty(x.shape[0], 4)  # (L_P, L_N, |P*|, |N*|) per query
-        _call(x, labels, params, None, stats=stats)
+        _call(x, labels, params, None, raw_labels=raw_labels, stats=stats)
         ctx.save_for_backward(x, labels)
         ctx.params = params
         return params.lambda_p * stats[:, 0] + params.lambda_ * stats[:, 1]

@@ -13,7 +13,7 @@ from . import _engine
 SEMANTICS: tuple[str, ...] = tuple(_engine.SEMANTICS)
 
 _NUMBERS = ("margin", "alpha", "t_n", "t_p", "lambda_", "lambda_p", "base_n", "base_p", "weight_eps")
-_FLAGS = ("query_only", "detach_weights", "normalize")
+_FLAGS = ("query_only", "detach_weights", "normalize", "check_finite")
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,10 @@ class LossParams:
     margin m, alpha α (negatives within α, positives beyond α − m), t_n / t_p the weights' temperatures (any
     finite value), lambda_ λ and lambda_p λ_P (each query's λ_P L_P + λ L_N; λ_P = 1 in the proto's loss), base_n / base_p the official layer's bases, semantics ("paper",
     "official_v2020", "official_v2019"), query_only and detach_weights (the gradient's options), weight_eps ε
-    (PAPER: N ε added to each weight sum, pytorch-metric-learning's bias), normalize (the loss of x_i/‖x_i‖).
+    (PAPER: N ε added to each weight sum, pytorch-metric-learning's bias), normalize (the loss of x_i/‖x_i‖),
+    check_finite (CUDA: a non-finite input raises the error naming it, at the cost of one host synchronization;
+    without it, the default, a CUDA call never waits for the GPU and a non-finite input gives a NaN loss and NaN
+    gradients, which ``torch.amp.GradScaler`` skips; on the CPU the error is always raised).
     """
 
     margin: float = 0.4
@@ -39,6 +42,7 @@ class LossParams:
     weight_eps: float = 0.0
     normalize: bool = False
     lambda_p: float = 1.0
+    check_finite: bool = False
 
     def __post_init__(self) -> None:
         if self.semantics not in SEMANTICS:

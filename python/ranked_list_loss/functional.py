@@ -32,6 +32,7 @@ def ranked_list_loss(
     process_group: torch.distributed.ProcessGroup | None = None,
     reduction: str = "mean",
     lambda_p: float = DEFAULTS.lambda_p,
+    check_finite: bool = DEFAULTS.check_finite,
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
 
@@ -61,10 +62,15 @@ def ranked_list_loss(
     concatenated batch on every rank, and the local gradient world_size times its rows for this rank, so that
     ``DistributedDataParallel``'s averaging gives single-process training (docs/distributed.md). Shards may differ
     in size (or be empty); labels are global class ids.
+
+    On CUDA a call never waits for the GPU (labels are mapped and compared on the device, the engine's workspace
+    and outputs come from PyTorch's caching allocator on the current stream): a non-finite embedding or label then
+    gives a NaN loss and NaN gradients, which ``torch.amp.GradScaler`` skips. ``check_finite=True`` raises the
+    error naming it instead, at the cost of one host synchronization; on the CPU the error is always raised.
     """
     params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
                         query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
-                        weight_eps=weight_eps, normalize=normalize, lambda_p=lambda_p)
+                        weight_eps=weight_eps, normalize=normalize, lambda_p=lambda_p, check_finite=check_finite)
     return loss_with(embeddings, labels, params, distributed=distributed, process_group=process_group,
                      reduction=reduction)
 

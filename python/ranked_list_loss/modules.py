@@ -13,7 +13,8 @@ class RankedListLoss(nn.Module):
     """The Ranked List Loss (``ranked_list_loss`` with fixed parameters): ``loss = crit(embeddings, labels)``.
 
     The defaults are the proto's: margin m = 0.4, α = 1.2, T_n = 10, T_p = 0, λ = 1, semantics "paper";
-    ``normalize=True`` L2-normalises the rows first, in the same engine call. ``distributed=True`` ranks each
+    ``normalize=True`` L2-normalises the rows first, in the same engine call; ``check_finite=True`` makes a CUDA
+    call raise for a non-finite input (one host synchronization) instead of returning NaN. ``distributed=True`` ranks each
     rank's queries against the batch of every rank of ``process_group`` (docs/distributed.md); ``reduction`` as in
     ``ranked_list_loss`` ("mean", "sum" or "none": the per-query losses). The parameters are
     checked here, once, and kept in ``self.params`` (a frozen ``LossParams``).
@@ -37,11 +38,13 @@ class RankedListLoss(nn.Module):
         weight_eps: float = DEFAULTS.weight_eps,
         reduction: str = "mean",
         lambda_p: float = DEFAULTS.lambda_p,
+        check_finite: bool = DEFAULTS.check_finite,
     ) -> None:
         super().__init__()
         self.params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
                                  query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
-                                 weight_eps=weight_eps, normalize=normalize, lambda_p=lambda_p)
+                                 weight_eps=weight_eps, normalize=normalize, lambda_p=lambda_p,
+                                 check_finite=check_finite)
         check_reduction(reduction, distributed)
         self.distributed, self.process_group, self.reduction = distributed, process_group, reduction
 

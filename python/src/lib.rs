@@ -14,6 +14,7 @@ mod tensors;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use rll::half_precision::{compute_half, Half};
+use rll::cuda::AsyncOut;
 use rll::{Batch, ErrorKind, GpuLoss, Params, RllError, Semantics};
 use tensors::{check_batch, check_output, internal, Device, Dtype, Tensor};
 
@@ -279,6 +280,7 @@ fn cuda_loss(
     stream: usize,
     scratch: Option<NormScratch>,
     (weights, stats): (usize, usize),
+    out: Option<AsyncOut>,
 ) -> PyResult<f64> {
     let wanted = if x.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
     if labels.dtype != wanted {
@@ -305,16 +307,12 @@ fn cuda_loss(
         // this call), of the checked sizes and dtypes, and the caller's current stream there; `scratch` as stated.
         unsafe {
             match (dtype, scratch) {
-                (Dtype::F32, Some(s)) => device_normalized::<f32>(p, &args, s, weights),
-                (Dtype::F64, Some(s)) => device_normalized::<f64>(p, &args, s, weights),
-                (Dtype::F32, None) => device_loss::<f32>(p, &args, weights),
-                (Dtype::F64, None) => device_loss::<f64>(p, &args, weights),
-                (Dtype::F16, None) => {
-                    rll::cuda::compute_gpu_half::<half::f16>(p, &args, f32_labels, 1.0).map(f64::from)
-                }
-                (Dtype::Bf16, None) => {
-                    rll::cuda::compute_gpu_half::<half::bf16>(p, &args, f32_labels, 1.0).map(f64::from)
-                }
+                (Dtype::F32, Some(s)) => device_normalized::<f32>(p, &args, s, weights, out.as_ref()),
+                (Dtype::F64, Some(s)) => device_normalized::<f64>(p, &args, s, weights, out.as_ref()),
+                (Dtype::F32, None) => device_loss::<f32>(p, &args, weights, out.as_ref()),
+                (Dtype::F64, None) => device_loss::<f64>(p, &args, weights, out.as_ref()),
+                (Dtype::F16, None) => device_half::<half::f16>(p, &args, f32_labels, out.as_ref()),
+                (Dtype::Bf16, None) => device_half::<half::bf16>(p, &args, f32_labels, out.as_ref()),
                 (other, _) => Err(RllError::new(
                     ErrorKind::Internal,
                     format!(
@@ -327,16 +325,47 @@ fn cuda_loss(
     })
 }
 
-/// The loss on the device: the mean, or with `weights` (a device address, 0 for none) E = Σ_i u_i ℓ_i.
+/// The loss on the device: the mean, or with `weights` (a device address, 0 for none) E = Σ_i u_i ℓ_i; with `out`
+/// stream-ordered into its loss and workspace (the value returned is then 0: it is on the device).
 ///
 /// # Safety
-/// `args` addresses device memory of `args.device` of the sizes it states; `weights` 0 or n values of T there.
-unsafe fn device_loss<T: rll::cuda::GpuReal>(p: &Params, args: &GpuLoss, weights: usize) -> rll::Result<f64> {
+/// `args` addresses device memory of `args.device` of the sizes it states; `weights` 0 or n values of T there;
+/// `out`'s loss and workspace are device memory there of the sizes it states, kept alive by the caller until the
+/// stream has run the call.
+unsafe fn device_loss<T: rll::cuda::GpuReal>(
+    p: &Params,
+    args: &GpuLoss,
+    weights: usize,
+    out: Option<&AsyncOut>,
+) -> rll::Result<f64> {
+    use rll::cuda::{compute_gpu, compute_gpu_async, compute_gpu_weighted, compute_gpu_weighted_async};
+    // SAFETY (every call): this function's contract.
+    unsafe {
+        match (out, weights) {
+            (None, 0) => compute_gpu::<T>(p, args, T::one()).map(|v| v.f64()),
+            (None, w) => compute_gpu_weighted::<T>(p, args, w, T::one()).map(|v| v.f64()),
+            (Some(o), 0) => compute_gpu_async::<T>(p, args, T::one(), o).map(|()| 0.0),
+            (Some(o), w) => compute_gpu_weighted_async::<T>(p, args, w, T::one(), o).map(|()| 0.0),
+        }
+    }
+}
+
+/// [`device_loss`] for 16-bit features (the mean only).
+///
+/// # Safety
+/// As [`device_loss`], with 16-bit features and gradient of H and float32 labels.
+unsafe fn device_half<H: rll::cuda::GpuHalf>(
+    p: &Params,
+    args: &GpuLoss,
+    labels: rll::cuda::Labels,
+    out: Option<&AsyncOut>,
+) -> rll::Result<f64> {
     // SAFETY (both): this function's contract.
-    if weights == 0 {
-        unsafe { rll::cuda::compute_gpu::<T>(p, args, T::one()) }.map(|v| v.f64())
-    } else {
-        unsafe { rll::cuda::compute_gpu_weighted::<T>(p, args, weights, T::one()) }.map(|v| v.f64())
+    unsafe {
+        match out {
+            None => rll::cuda::compute_gpu_half::<H>(p, args, labels, 1.0).map(f64::from),
+            Some(o) => rll::cuda::compute_gpu_half_async::<H>(p, args, labels, 1.0, o).map(|()| 0.0),
+        }
     }
 }
 
@@ -350,6 +379,7 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(
     args: &GpuLoss,
     s: NormScratch,
     weights: usize,
+    out: Option<&AsyncOut>,
 ) -> rll::Result<f64> {
     let l2 = rll::GpuL2 {
         x: args.x,
@@ -369,7 +399,7 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(
         grad: if args.grad != 0 { s.dy } else { 0 },
         ..*args
     };
-    let value = unsafe { device_loss::<T>(p, &on_y, weights)? };
+    let value = unsafe { device_loss::<T>(p, &on_y, weights, out)? };
     if args.grad != 0 {
         unsafe { rll::cuda::l2_backward_gpu::<T>(&l2)? };
     }
@@ -394,10 +424,99 @@ fn loss(
     params: LossParams,
     grad: Option<&Bound<'_, PyAny>>,
     stream: usize,
-    scratch: Option<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>)>,
+    scratch: Option<Scratch<'_>>,
     weights: Option<&Bound<'_, PyAny>>,
     stats: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<f64> {
+    let t = CallTensors {
+        embeddings,
+        labels,
+        grad,
+        scratch,
+        weights,
+        stats,
+    };
+    loss_call(py, params, t, stream, None)
+}
+
+/// `loss` on CUDA tensors, stream-ordered: nothing is allocated, read back or waited for; E goes into `loss` (a
+/// 0-dim CUDA tensor of float32, float64 for float64 features) and the call's temporaries into `workspace` (a 1-D
+/// uint8 CUDA tensor of at least `gpu_workspace_bytes` bytes), both kept alive by PyTorch's caching allocator on
+/// the stream. A non-finite input gives a NaN loss and NaN gradients (no error: that needs a synchronisation).
+#[pyfunction]
+#[pyo3(signature = (embeddings, labels, params, loss, workspace, grad=None, stream=0, scratch=None, weights=None,
+                    stats=None))]
+#[allow(clippy::too_many_arguments)] // called from Python by keyword
+fn loss_async(
+    py: Python<'_>,
+    embeddings: &Bound<'_, PyAny>,
+    labels: &Bound<'_, PyAny>,
+    params: LossParams,
+    loss: &Bound<'_, PyAny>,
+    workspace: &Bound<'_, PyAny>,
+    grad: Option<&Bound<'_, PyAny>>,
+    stream: usize,
+    scratch: Option<Scratch<'_>>,
+    weights: Option<&Bound<'_, PyAny>>,
+    stats: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let t = CallTensors {
+        embeddings,
+        labels,
+        grad,
+        scratch,
+        weights,
+        stats,
+    };
+    loss_call(py, params, t, stream, Some((loss, workspace))).map(|_| ())
+}
+
+/// The device workspace bytes `loss_async` needs for `embeddings` (N, D) of its dtype.
+#[pyfunction]
+fn gpu_workspace_bytes(embeddings: &Bound<'_, PyAny>, params: LossParams) -> PyResult<usize> {
+    let p = params.engine()?;
+    let x = Tensor::import(embeddings, "embeddings")?;
+    let [n, d] = x.shape[..] else {
+        return Err(internal(format!("embeddings of shape {:?}", x.shape)));
+    };
+    let bytes = match x.dtype {
+        Dtype::F32 => rll::cuda::gpu_workspace_bytes::<f32>(&p, n, d),
+        Dtype::F64 => rll::cuda::gpu_workspace_bytes::<f64>(&p, n, d),
+        Dtype::F16 | Dtype::Bf16 => rll::cuda::gpu_half_workspace_bytes(&p, n, d, rll::cuda::Labels::F32),
+        other => return Err(internal(format!("workspace for {}", other.torch_name()))),
+    };
+    bytes.map_err(|e| to_py(e, "embeddings"))
+}
+
+/// The CUDA call's normalisation scratch tensors (y, ∂E/∂y, norms).
+type Scratch<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// The tensors of one `loss` or `loss_async` call, as Python passed them.
+struct CallTensors<'a, 'py> {
+    embeddings: &'a Bound<'py, PyAny>,
+    labels: &'a Bound<'py, PyAny>,
+    grad: Option<&'a Bound<'py, PyAny>>,
+    scratch: Option<Scratch<'py>>,
+    weights: Option<&'a Bound<'py, PyAny>>,
+    stats: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// The shared body of `loss` and `loss_async` (`out`: the latter's loss and workspace tensors).
+fn loss_call(
+    py: Python<'_>,
+    params: LossParams,
+    t: CallTensors<'_, '_>,
+    stream: usize,
+    out: Option<(&Bound<'_, PyAny>, &Bound<'_, PyAny>)>,
+) -> PyResult<f64> {
+    let CallTensors {
+        embeddings,
+        labels,
+        grad,
+        scratch,
+        weights,
+        stats,
+    } = t;
     let p = params.engine()?;
     let x = Tensor::import(embeddings, "embeddings")?;
     let l = Tensor::import(labels, "labels")?;
@@ -424,6 +543,9 @@ fn loss(
         check_output(o, "stats", x.dtype, &[n, rll::STATS_PER_SAMPLE], x.device, &inputs)?;
     }
     let Device::Cuda(device) = x.device else {
+        if out.is_some() {
+            return Err(internal("loss_async with CPU tensors".into()));
+        }
         let tensors = HostTensors {
             x: &x,
             labels: &l,
@@ -471,7 +593,28 @@ fn loss(
         None => (None, None),
     };
     let per_query = (u.as_ref().map_or(0, |u| u.addr), st.as_ref().map_or(0, |s| s.addr));
-    cuda_loss(py, &p, &x, &l, g.as_ref(), device, stream, s, per_query)
+    let outputs = match out {
+        None => None,
+        Some((loss, workspace)) => {
+            let (loss, workspace) = (Tensor::import(loss, "loss")?, Tensor::import(workspace, "workspace")?);
+            let mut inputs = vec![&x, &l];
+            inputs.extend(g.as_ref());
+            inputs.extend(u.as_ref());
+            inputs.extend(st.as_ref());
+            let wanted = if x.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
+            check_output(&loss, "loss", wanted, &[], x.device, &inputs)?;
+            inputs.push(&loss);
+            check_output(&workspace, "workspace", Dtype::Uint(8), &[workspace.len()], x.device, &inputs)?;
+            Some((loss, workspace))
+        }
+    };
+    let target = outputs.as_ref().map(|(loss, workspace)| AsyncOut {
+        loss: loss.addr,
+        status: 0,
+        workspace: workspace.addr,
+        workspace_bytes: workspace.len(),
+    });
+    cuda_loss(py, &p, &x, &l, g.as_ref(), device, stream, s, per_query, target)
 }
 
 /// The engine's checks of a parameter record (the package's `LossParams` calls it once, when built).
@@ -659,6 +802,8 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_params, m)?)?;
     m.add_function(wrap_pyfunction!(proto_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(has_cuda, m)?)?;
+    m.add_function(wrap_pyfunction!(loss_async, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_workspace_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(loss_queries, m)?)?;
     m.add_function(wrap_pyfunction!(query_ln_mass, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

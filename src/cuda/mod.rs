@@ -336,7 +336,8 @@ fn value_at<V: GpuReal>(call: &Call, ptr: usize, k: usize) -> Result<V> {
     Ok(v[0])
 }
 
-/// y_i = x_i / ‖x_i‖ and norms_i = ‖x_i‖ per row of device arrays (the Normalization layer's Forward_gpu).
+/// y_i = x_i / ‖x_i‖ and norms_i = ‖x_i‖ per row of device arrays (the Normalization layer's Forward_gpu),
+/// ordered on `a.stream` (nothing allocated, read back or waited for: the next work on the stream sees y).
 ///
 /// # Safety
 /// The addresses in `a` are device memory of `a.device` holding the n·d (`x`, `y`, `dy`, `dx`) and n (`norms`)
@@ -363,11 +364,11 @@ pub unsafe fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
             y = DevAddr(a.y),
             norms = DevAddr(a.norms)
         ],
-    )?;
-    call.stream.synchronize().map_err(dev_err)
+    )
 }
 
-/// dx = (dy − (y·dy) y)/‖x‖ per row of device arrays (the Normalization layer's Backward_gpu).
+/// dx = (dy − (y·dy) y)/‖x‖ per row of device arrays (the Normalization layer's Backward_gpu), ordered on
+/// `a.stream` as [`l2_forward_gpu`].
 ///
 /// # Safety
 /// The addresses in `a` are device memory of `a.device` holding the n·d (`x`, `y`, `dy`, `dx`) and n (`norms`)
@@ -395,8 +396,7 @@ pub unsafe fn l2_backward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
             d = di,
             dx = DevAddr(a.dx)
         ],
-    )?;
-    call.stream.synchronize().map_err(dev_err)
+    )
 }
 
 #[cfg(test)]

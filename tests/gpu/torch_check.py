@@ -2,7 +2,10 @@
 """The PyTorch package on a GPU (tests/gpu/engine_check.sh; the wheel from `make gpu-bundle`, built with the cuda
 feature): torch.autograd.gradcheck on CUDA in float64, CPU against CUDA for every semantics in float32, float64,
 float16 and bfloat16,
-ours (pml) against pytorch-metric-learning on CUDA, and forward+backward timings at 180×512 and 1024×512."""
+the stream-ordered call (no host synchronization under torch.cuda.set_sync_debug_mode("error"), the workspace in
+torch's allocator and nothing growing over 100 steps, CUDA-graph capture and torch.compile(mode="reduce-overhead")
+against eager, a tensor on cuda:1 while cuda:0 is current, NaN outputs or check_finite's error for a non-finite
+input), ours (pml) against pytorch-metric-learning on CUDA, and forward+backward timings at 180×512 and 1024×512."""
 
 from __future__ import annotations
 
@@ -34,6 +37,102 @@ def batch(n: int, d: int, dtype: torch.dtype, device: str, seed: int = 0):
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-30)).item()
+
+
+def stream_ordered(dev: str) -> None:
+    """The package's CUDA call only enqueues work: issue 39's device checks."""
+    from ranked_list_loss import _engine
+
+    x, y = batch(180, 512, torch.float32, dev, 4)
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        e = x.to(dtype).clone().requires_grad_(True)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            rll.ranked_list_loss(e, y).backward()
+            if dtype in (torch.float32, torch.float64):
+                rll.ranked_list_loss(e, y, reduction="none").sum().backward()
+                rll.RankedListLoss(normalize=True)(e, y).backward()
+            what = "ok"
+        except RuntimeError as err:
+            what = str(err).splitlines()[0]
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        check(what == "ok", f"no host synchronization in forward+backward, {dtype}: {what}")
+    # The workspace comes from torch's caching allocator (inside memory_allocated's peak), and nothing grows.
+    e = x.clone().requires_grad_(True)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    rll.ranked_list_loss(e, y).backward()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - before
+    need = _engine.gpu_workspace_bytes(x, rll.LossParams())
+    check(peak >= need, f"the workspace ({need} bytes) is in torch's accounting (peak grew by {peak})")
+    levels = []
+    for step in range(100):
+        e.grad = None
+        rll.ranked_list_loss(e, y).backward()
+        if step in (9, 99):
+            torch.cuda.synchronize()
+            levels.append(torch.cuda.memory_allocated())
+    check(levels[0] == levels[1], f"memory_allocated after 10 and 100 steps: {levels}")
+    # CUDA-graph capture of forward+backward, replayed on new inputs, equals eager bit for bit.
+    static = x.clone().requires_grad_(True)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            static.grad = None
+            rll.ranked_list_loss(static, y).backward()
+    torch.cuda.current_stream().wait_stream(side)
+    static.grad = None
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            static_loss = rll.ranked_list_loss(static, y)
+            static_loss.backward()
+        for trial in range(3):
+            fresh, _ = batch(180, 512, torch.float32, dev, 20 + trial)
+            with torch.no_grad():
+                static.copy_(fresh)
+            graph.replay()
+            eager = fresh.clone().requires_grad_(True)
+            eager_loss = rll.ranked_list_loss(eager, y)
+            eager_loss.backward()
+            check(torch.equal(static_loss, eager_loss) and torch.equal(static.grad, eager.grad),
+                  f"graph replay {trial} equals eager: {static_loss.item()} vs {eager_loss.item()}")
+    except RuntimeError as err:
+        check(False, f"CUDA-graph capture: {err}")
+    try:
+        compiled = torch.compile(lambda v: rll.ranked_list_loss(v, y), mode="reduce-overhead")
+        for trial in range(3):
+            v, _ = batch(180, 512, torch.float32, dev, 30 + trial)
+            got, want = compiled(v).clone(), rll.ranked_list_loss(v, y)
+            check(torch.equal(got, want), f"torch.compile(mode='reduce-overhead') call {trial}: {got} vs {want}")
+    except Exception as err:  # noqa: BLE001 - any failure of compilation is this check's finding
+        check(False, f"torch.compile(mode='reduce-overhead'): {type(err).__name__}: {err}")
+    # A non-finite input: NaN loss and gradients by default, the error naming it with check_finite=True.
+    bad = x.clone()
+    bad[7, 3] = float("nan")
+    e = bad.clone().requires_grad_(True)
+    loss = rll.ranked_list_loss(e, y)
+    loss.backward()
+    check(bool(torch.isnan(loss)) and bool(torch.isnan(e.grad).all()), "a NaN input: NaN loss and gradients")
+    try:
+        rll.ranked_list_loss(bad, y, check_finite=True)
+        check(False, "check_finite=True raised nothing")
+    except ValueError as err:
+        check("embeddings[7][3] = NaN is not finite" in str(err), f"check_finite=True: {err}")
+    if torch.cuda.device_count() >= 2:
+        torch.cuda.set_device(0)
+        xc, yc = batch(60, 32, torch.float32, "cpu", 8)
+        on1 = rll.ranked_list_loss(xc.to("cuda:1"), yc.to("cuda:1"))
+        check(torch.cuda.current_device() == 0 and on1.device == torch.device("cuda:1")
+              and abs(on1.item() - rll.ranked_list_loss(xc, yc).item()) <= 1e-5,
+              f"a tensor on cuda:1 with cuda:0 current: {on1}")
+    else:
+        print("cuda:1 against a current cuda:0: one GPU here, not checked", flush=True)
 
 
 def main() -> None:
@@ -83,6 +182,7 @@ def main() -> None:
         (lc, gc), (lg, gg) = out
         check(rel(lg, lc) < tol and rel(gg, gc) < tol,
               f"CPU vs CUDA reduction='none' {dtype}: losses {rel(lg, lc):.2e}, weighted grad {rel(gg, gc):.2e}")
+    stream_ordered(dev)
     from pytorch_metric_learning.losses import RankedListLoss as PmlLoss
 
     x, y = batch(180, 512, torch.float32, dev, 3)

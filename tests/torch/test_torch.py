@@ -522,3 +522,43 @@ def test_the_package_imports_without_pytorch_metric_learning():
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "pml needs PML"
+
+
+def test_the_device_label_mapping_is_torch_uniques_without_a_synchronization():
+    # The CUDA path's mapping (sort, scan, scatter: fixed-size, so no host synchronization) is pure torch, so it runs
+    # here on CPU tensors against torch.unique's inverse, the mapping it replaces.
+    from ranked_list_loss._ops import _cuda_ids, exact_labels
+
+    g = torch.Generator().manual_seed(5)
+    big = torch.randint(0, 4, (50,), generator=g) + 2**62  # beyond float64's integers: compared as int64
+    cases = [
+        torch.randint(0, 7, (60,), generator=g),
+        big,
+        torch.where(torch.rand(40, generator=g) < 0.5, -0.0, 0.0).to(torch.float64),  # one class, as ==
+        torch.randint(0, 9, (33,), generator=g).to(torch.float16) / 4,
+        (torch.arange(20) % 3 == 0),
+        torch.randint(0, 255, (70,), generator=g).to(torch.uint8),
+        torch.tensor([5]),
+    ]
+    for labels in cases:
+        _, inverse = torch.unique(exact_labels(labels, labels.device), return_inverse=True)
+        for dtype, wanted in [(torch.float32, torch.float32), (torch.float64, torch.float64),
+                              (torch.float16, torch.float32)]:
+            ids = _cuda_ids(labels, dtype)
+            assert ids.dtype == wanted and torch.equal(ids, inverse.to(wanted)), (labels, ids)
+    # A non-finite label's id is NaN (the engine then reports it, or poisons the loss); the others keep theirs.
+    labels = torch.tensor([1.0, float("inf"), 2.0, float("nan"), 1.0], dtype=torch.float64)
+    ids = _cuda_ids(labels, torch.float32)
+    assert torch.isnan(ids[[1, 3]]).all() and ids[[0, 2, 4]].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_check_finite_is_a_call_option_that_the_cpu_path_always_honours():
+    x, labels = batch(12, 4, 3, 13)
+    record = rll.LossParams(check_finite=True)
+    assert rll.LossParams.from_values(record.values()) == record
+    assert rll.RankedListLoss(check_finite=True)(x, labels).item() == rll.ranked_list_loss(x, labels).item()
+    bad = x.clone()
+    bad[2, 1] = float("nan")
+    for check in (False, True):
+        with pytest.raises(ValueError, match=r"embeddings\[2\]\[1\] = NaN is not finite"):
+            rll.ranked_list_loss(bad, labels, check_finite=check)
