@@ -6,7 +6,7 @@
 use crate::batch::Batch;
 use crate::cpu::compute;
 use crate::cuda::{self, GpuReal};
-use crate::device_args::{GpuL2, GpuLoss};
+use crate::device_args::{GpuL2, GpuLoss, GpuOutputs};
 use crate::error::Result;
 use crate::normalize::{l2_backward, l2_forward};
 use crate::params::{pb, Params};
@@ -18,6 +18,7 @@ mod ffi {
         // The device calls' argument structs, shared with the backends (src/device_args.rs).
         include!("ranked-list-loss/src/device_args.rs.h");
         type GpuLoss = crate::device_args::GpuLoss;
+        type GpuOutputs = crate::device_args::GpuOutputs;
         type GpuL2 = crate::device_args::GpuL2;
     }
 
@@ -67,6 +68,13 @@ mod ffi {
         /// `args`. Fails where the library was built without CUDA.
         fn loss_gpu_f32(layer_param: &[u8], args: &GpuLoss, loss_weight: f32) -> Result<f32>;
         fn loss_gpu_f64(layer_param: &[u8], args: &GpuLoss, loss_weight: f64) -> Result<f64>;
+        /// `loss_gpu_f32` stream-ordered: E into `out.loss` (device), the temporaries in the layer's workspace,
+        /// `*out.status` −1 or the first non-finite input's index; nothing allocated, read back or waited for.
+        fn loss_gpu_async_f32(layer_param: &[u8], args: &GpuLoss, loss_weight: f32, out: &GpuOutputs) -> Result<()>;
+        fn loss_gpu_async_f64(layer_param: &[u8], args: &GpuLoss, loss_weight: f64, out: &GpuOutputs) -> Result<()>;
+        /// The workspace bytes of `loss_gpu_async_*` for n rows of d values.
+        fn gpu_workspace_bytes_f32(layer_param: &[u8], n: usize, d: usize) -> Result<usize>;
+        fn gpu_workspace_bytes_f64(layer_param: &[u8], n: usize, d: usize) -> Result<usize>;
         /// L2 normalisation of device rows (the Normalization layer on the GPU), forward and backward.
         fn l2_normalize_gpu_f32(args: &GpuL2) -> Result<()>;
         fn l2_normalize_gpu_f64(args: &GpuL2) -> Result<()>;
@@ -203,6 +211,29 @@ fn l2_normalize_backward_f64(y: &[f64], dy: &[f64], norms: &[f64], n: usize, d: 
 fn loss_gpu<T: GpuReal>(layer_param: &[u8], args: &GpuLoss, loss_weight: T) -> Result<T> {
     // SAFETY: the Caffe layer fills `args` with its blobs' device memory of the sizes it states (rll_bridge.hpp).
     crate::catch(|| unsafe { cuda::compute_gpu(&Params::decode_layer(layer_param)?, args, loss_weight) })
+}
+
+/// The layers' stream-ordered device call (the layer's workspace Blob and status in `out`).
+fn loss_gpu_async<T: GpuReal>(layer_param: &[u8], args: &GpuLoss, loss_weight: T, out: &GpuOutputs) -> Result<()> {
+    // SAFETY: the Caffe layer fills `args` and `out` with its blobs' device memory of the sizes it states
+    // (rll_bridge.hpp), alive across the layer's Forward, whose later work and reads are on the same stream.
+    crate::catch(|| unsafe { cuda::compute_gpu_async(&Params::decode_layer(layer_param)?, args, loss_weight, out) })
+}
+
+fn loss_gpu_async_f32(layer_param: &[u8], args: &GpuLoss, loss_weight: f32, out: &GpuOutputs) -> Result<()> {
+    loss_gpu_async(layer_param, args, loss_weight, out)
+}
+
+fn loss_gpu_async_f64(layer_param: &[u8], args: &GpuLoss, loss_weight: f64, out: &GpuOutputs) -> Result<()> {
+    loss_gpu_async(layer_param, args, loss_weight, out)
+}
+
+fn gpu_workspace_bytes_f32(layer_param: &[u8], n: usize, d: usize) -> Result<usize> {
+    crate::catch(|| cuda::gpu_workspace_bytes::<f32>(&Params::decode_layer(layer_param)?, n, d))
+}
+
+fn gpu_workspace_bytes_f64(layer_param: &[u8], n: usize, d: usize) -> Result<usize> {
+    crate::catch(|| cuda::gpu_workspace_bytes::<f64>(&Params::decode_layer(layer_param)?, n, d))
 }
 
 fn loss_gpu_f32(layer_param: &[u8], args: &GpuLoss, loss_weight: f32) -> Result<f32> {

@@ -586,8 +586,8 @@ fn async_out<L>(
     status: *mut i64,
     workspace: *mut std::ffi::c_void,
     workspace_bytes: usize,
-) -> cuda::AsyncOut {
-    cuda::AsyncOut {
+) -> cuda::GpuOutputs {
+    cuda::GpuOutputs {
         loss: loss as usize,
         status: status as usize,
         workspace: workspace as usize,
@@ -713,7 +713,7 @@ unsafe fn loss_gpu_async_c<T: GpuReal>(
     n: i64,
     d: i64,
     loss_weight: T,
-    out: &cuda::AsyncOut,
+    out: &cuda::GpuOutputs,
     grad: *mut T,
     stream: *mut std::ffi::c_void,
     device: c_int,
@@ -738,7 +738,7 @@ unsafe fn loss_gpu_half_async_c<H: cuda::GpuHalf>(
     n: i64,
     d: i64,
     loss_weight: f32,
-    out: &cuda::AsyncOut,
+    out: &cuda::GpuOutputs,
     grad: *mut u16,
     stream: *mut std::ffi::c_void,
     device: c_int,

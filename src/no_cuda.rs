@@ -50,13 +50,7 @@ pub unsafe fn compute_gpu_half<H: GpuHalf>(_: &Params, _: &GpuLoss, _: Labels, _
 }
 
 /// Where a stream-ordered call writes and works, as in the CUDA backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AsyncOut {
-    pub loss: usize,
-    pub status: usize,
-    pub workspace: usize,
-    pub workspace_bytes: usize,
-}
+pub use crate::device_args::GpuOutputs;
 
 /// As `cuda::gpu_workspace_bytes`: always the error.
 #[allow(clippy::extra_unused_type_parameters)]
@@ -73,7 +67,7 @@ pub fn gpu_half_workspace_bytes(_: &Params, _: usize, _: usize, _: Labels) -> Re
 ///
 /// # Safety
 /// None needed here; the CUDA backend's contract.
-pub unsafe fn compute_gpu_async<T: GpuReal>(_: &Params, _: &GpuLoss, _: T, _: &AsyncOut) -> Result<()> {
+pub unsafe fn compute_gpu_async<T: GpuReal>(_: &Params, _: &GpuLoss, _: T, _: &GpuOutputs) -> Result<()> {
     unavailable()
 }
 
@@ -86,7 +80,7 @@ pub unsafe fn compute_gpu_weighted_async<T: GpuReal>(
     _: &GpuLoss,
     _: usize,
     _: T,
-    _: &AsyncOut,
+    _: &GpuOutputs,
 ) -> Result<()> {
     unavailable()
 }
@@ -100,7 +94,7 @@ pub unsafe fn compute_gpu_half_async<H: GpuHalf>(
     _: &GpuLoss,
     _: Labels,
     _: f32,
-    _: &AsyncOut,
+    _: &GpuOutputs,
 ) -> Result<()> {
     unavailable()
 }

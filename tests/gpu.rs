@@ -679,7 +679,7 @@ trait AbiType: Copy + PartialEq + std::fmt::Debug + cudarc::driver::DeviceRepr +
         y: usize,
         n: i64,
         d: i64,
-        out: &ranked_list_loss::cuda::AsyncOut,
+        out: &ranked_list_loss::cuda::GpuOutputs,
         grad: usize,
     ) -> i32;
 }
@@ -730,7 +730,7 @@ macro_rules! abi_type {
                 y: usize,
                 n: i64,
                 d: i64,
-                o: &ranked_list_loss::cuda::AsyncOut,
+                o: &ranked_list_loss::cuda::GpuOutputs,
                 grad: usize,
             ) -> i32 {
                 // SAFETY: the caller's contract.
@@ -823,7 +823,7 @@ fn async_enqueues_only<T: AbiType>(shapes: &[(usize, usize)], params: &[Params])
             let bytes = T::bytes(&cp, n as i64, d as i64);
             assert!(bytes > 0, "{} {p:?}", T::NAME);
             let ws = s.alloc_zeros::<u8>(bytes).unwrap();
-            let out = ranked_list_loss::cuda::AsyncOut {
+            let out = ranked_list_loss::cuda::GpuOutputs {
                 loss: ptr(&s, &loss_d),
                 status: ptr(&s, &status_d),
                 workspace: ptr(&s, &ws),
@@ -933,7 +933,7 @@ fn async_reports_non_finite<T: AbiType>(bad: T) {
         xs.iter().for_each(|&k| x[k] = bad);
         ys.iter().for_each(|&i| y[i] = bad);
         let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
-        let out = ranked_list_loss::cuda::AsyncOut {
+        let out = ranked_list_loss::cuda::GpuOutputs {
             loss: ptr(&s, &loss_d),
             status: ptr(&s, &status_d),
             workspace: ptr(&s, &ws),
@@ -1021,35 +1021,35 @@ fn gpu_async_calls_check_their_workspace_and_outputs() {
         stream: 0,
         device: 0,
     };
-    let out = ranked_list_loss::cuda::AsyncOut {
+    let out = ranked_list_loss::cuda::GpuOutputs {
         loss: ptr(&s, &loss),
         status: 0,
         workspace: ptr(&s, &ws),
         workspace_bytes: bytes,
     };
-    let call = |o: &ranked_list_loss::cuda::AsyncOut| {
+    let call = |o: &ranked_list_loss::cuda::GpuOutputs| {
         // SAFETY: the buffers above; a bad `o` is refused on the host before anything is enqueued.
         unsafe { ranked_list_loss::cuda::compute_gpu_async::<f32>(&p, &args, 1.0, o) }
     };
-    let e = call(&ranked_list_loss::cuda::AsyncOut {
+    let e = call(&ranked_list_loss::cuda::GpuOutputs {
         workspace_bytes: bytes / 2,
         ..out
     })
     .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Size, "{e}");
     assert!(e.message.contains(&format!("need {bytes}")), "{e}");
-    let e = call(&ranked_list_loss::cuda::AsyncOut { workspace: 0, ..out }).unwrap_err();
+    let e = call(&ranked_list_loss::cuda::GpuOutputs { workspace: 0, ..out }).unwrap_err();
     assert_eq!(
         (e.kind, e.message.as_str()),
         (ErrorKind::NullPointer, "workspace is NULL")
     );
-    let e = call(&ranked_list_loss::cuda::AsyncOut { loss: 0, ..out }).unwrap_err();
+    let e = call(&ranked_list_loss::cuda::GpuOutputs { loss: 0, ..out }).unwrap_err();
     assert_eq!((e.kind, e.message.as_str()), (ErrorKind::NullPointer, "loss is NULL"));
     call(&out).unwrap();
     let (lc, _, _) = cpu(&p, &x, &y, n, d, 1.0);
     assert!((s.clone_dtoh(&loss).unwrap()[0] - lc).abs() <= 1e-6 * lc.abs());
     // An unaligned workspace works: the layout aligns itself.
-    let offset = ranked_list_loss::cuda::AsyncOut {
+    let offset = ranked_list_loss::cuda::GpuOutputs {
         workspace: out.workspace + 1,
         workspace_bytes: bytes - 1,
         ..out

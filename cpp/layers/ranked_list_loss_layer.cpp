@@ -1,3 +1,4 @@
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -88,12 +89,41 @@ void RankedListLossLayer<Dtype>::Forward_gpu(const vector<Blob<Dtype>*>& bottom,
                                              const vector<Blob<Dtype>*>& top) {
   int device = 0;
   CUDA_CHECK(cudaGetDevice(&device));
+  const int num = bottom[0]->shape(0);
+  const int dim = bottom[0]->count(1);
   Dtype* stats = top.size() > 1 ? top[1]->mutable_gpu_data() : NULL;
+  // The engine's temporaries live in workspace_, grown when a batch needs
+  // more and kept across iterations: no allocation per iteration.
+  size_t bytes = 0;
   RLL_CALL(*this, "",
-           top[0]->mutable_cpu_data()[0] = rll_bridge::LossGpu(
+           bytes = rll_bridge::GpuWorkspaceBytes(param_bytes_, num, dim,
+                                                 Dtype(0)));
+  const size_t count = (bytes + sizeof(Dtype) - 1) / sizeof(Dtype);
+  if (count > size_t(INT_MAX)) {
+    RLL_FAIL(*this, "the GPU workspace of " << bytes << " bytes for " << num
+                                            << " x " << dim
+                                            << " features is too large");
+  }
+  if (size_t(workspace_.count()) < count) {
+    workspace_.Reshape(vector<int>(1, static_cast<int>(count)));
+  }
+  RLL_CALL(*this, "",
+           rll_bridge::LossGpuAsync(
                param_bytes_, bottom[0]->gpu_data(), bottom[1]->gpu_data(),
-               bottom[0]->shape(0), bottom[0]->count(1),
-               grad_.mutable_gpu_data(), stats, device));
+               num, dim, grad_.mutable_gpu_data(), stats,
+               top[0]->mutable_gpu_data(),
+               static_cast<int64_t*>(status_.mutable_gpu_data()),
+               workspace_.mutable_gpu_data(),
+               size_t(workspace_.count()) * sizeof(Dtype), device));
+  // Caffe's error for a non-finite input: the status read back (the solver
+  // reads the loss on the host after Forward anyway), then the synchronous
+  // call, which names the value.
+  if (*static_cast<const int64_t*>(status_.cpu_data()) >= 0) {
+    RLL_CALL(*this, "",
+             rll_bridge::LossGpu(param_bytes_, bottom[0]->gpu_data(),
+                                 bottom[1]->gpu_data(), num, dim,
+                                 grad_.mutable_gpu_data(), stats, device));
+  }
 }
 
 template <typename Dtype>

@@ -7,6 +7,7 @@
 #include "caffe/blob.hpp"
 #include "caffe/layer.hpp"
 #include "caffe/proto/caffe.pb.h"
+#include "caffe/syncedmem.hpp"
 
 #include "caffe/layers/loss_layer.hpp"
 
@@ -44,7 +45,7 @@ template <typename Dtype>
 class RankedListLossLayer : public LossLayer<Dtype> {
  public:
   explicit RankedListLossLayer(const LayerParameter& param)
-      : LossLayer<Dtype>(param), grad_() {}
+      : LossLayer<Dtype>(param), grad_(), status_(sizeof(int64_t)) {}
   virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
                           const vector<Blob<Dtype>*>& top);
   virtual void Reshape(const vector<Blob<Dtype>*>& bottom,
@@ -84,6 +85,11 @@ class RankedListLossLayer : public LossLayer<Dtype> {
   std::string param_bytes_;
   /// dE/dx of the last Forward, for a unit loss weight.
   Blob<Dtype> grad_;
+  /// The GPU call's temporaries (the engine's workspace), kept across
+  /// iterations; allocated on the device by the first Forward_gpu only.
+  Blob<Dtype> workspace_;
+  /// The GPU call's input check: -1, or the first non-finite input's index.
+  SyncedMemory status_;
 };
 
 /**

@@ -111,6 +111,43 @@ inline double LossGpu(const std::string& param, const double* x,
       Bytes(param), GpuLossArgs(x, labels, n, d, grad, stats, device), 1.0);
 }
 
+// The stream-ordered call: E into *loss (device memory), the temporaries in
+// `workspace` (bytes of device memory), *status -1 or the first non-finite
+// input's index; nothing allocated, copied back or waited for.
+inline rll::GpuOutputs GpuOutputsArgs(const void* loss, int64_t* status,
+                                      void* workspace, size_t bytes) {
+  rll::GpuOutputs o;
+  o.loss = Addr(loss);
+  o.status = Addr(status);
+  o.workspace = Addr(workspace);
+  o.workspace_bytes = bytes;
+  return o;
+}
+inline size_t GpuWorkspaceBytes(const std::string& param, int n, int d,
+                                float) {
+  return rll::gpu_workspace_bytes_f32(Bytes(param), size_t(n), size_t(d));
+}
+inline size_t GpuWorkspaceBytes(const std::string& param, int n, int d,
+                                double) {
+  return rll::gpu_workspace_bytes_f64(Bytes(param), size_t(n), size_t(d));
+}
+inline void LossGpuAsync(const std::string& param, const float* x,
+                         const float* labels, int n, int d, float* grad,
+                         float* stats, float* loss, int64_t* status,
+                         void* workspace, size_t bytes, int device) {
+  rll::loss_gpu_async_f32(Bytes(param),
+                          GpuLossArgs(x, labels, n, d, grad, stats, device),
+                          1.0f, GpuOutputsArgs(loss, status, workspace, bytes));
+}
+inline void LossGpuAsync(const std::string& param, const double* x,
+                         const double* labels, int n, int d, double* grad,
+                         double* stats, double* loss, int64_t* status,
+                         void* workspace, size_t bytes, int device) {
+  rll::loss_gpu_async_f64(Bytes(param),
+                          GpuLossArgs(x, labels, n, d, grad, stats, device),
+                          1.0, GpuOutputsArgs(loss, status, workspace, bytes));
+}
+
 // Forward: x -> y, norms. Backward: y, dy, norms -> dx.
 template <typename T>
 inline rll::GpuL2 GpuL2Args(const T* x, const T* y, const T* norms, const T* dy,

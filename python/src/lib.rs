@@ -13,8 +13,8 @@ mod tensors;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use rll::cuda::GpuOutputs;
 use rll::half_precision::{compute_half, Half};
-use rll::cuda::AsyncOut;
 use rll::{Batch, ErrorKind, GpuLoss, Params, RllError, Semantics};
 use tensors::{check_batch, check_output, internal, Device, Dtype, Tensor};
 
@@ -280,7 +280,7 @@ fn cuda_loss(
     stream: usize,
     scratch: Option<NormScratch>,
     (weights, stats): (usize, usize),
-    out: Option<AsyncOut>,
+    out: Option<GpuOutputs>,
 ) -> PyResult<f64> {
     let wanted = if x.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
     if labels.dtype != wanted {
@@ -336,7 +336,7 @@ unsafe fn device_loss<T: rll::cuda::GpuReal>(
     p: &Params,
     args: &GpuLoss,
     weights: usize,
-    out: Option<&AsyncOut>,
+    out: Option<&GpuOutputs>,
 ) -> rll::Result<f64> {
     use rll::cuda::{compute_gpu, compute_gpu_async, compute_gpu_weighted, compute_gpu_weighted_async};
     // SAFETY (every call): this function's contract.
@@ -358,7 +358,7 @@ unsafe fn device_half<H: rll::cuda::GpuHalf>(
     p: &Params,
     args: &GpuLoss,
     labels: rll::cuda::Labels,
-    out: Option<&AsyncOut>,
+    out: Option<&GpuOutputs>,
 ) -> rll::Result<f64> {
     // SAFETY (both): this function's contract.
     unsafe {
@@ -379,7 +379,7 @@ unsafe fn device_normalized<T: rll::cuda::GpuReal>(
     args: &GpuLoss,
     s: NormScratch,
     weights: usize,
-    out: Option<&AsyncOut>,
+    out: Option<&GpuOutputs>,
 ) -> rll::Result<f64> {
     let l2 = rll::GpuL2 {
         x: args.x,
@@ -604,11 +604,18 @@ fn loss_call(
             let wanted = if x.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
             check_output(&loss, "loss", wanted, &[], x.device, &inputs)?;
             inputs.push(&loss);
-            check_output(&workspace, "workspace", Dtype::Uint(8), &[workspace.len()], x.device, &inputs)?;
+            check_output(
+                &workspace,
+                "workspace",
+                Dtype::Uint(8),
+                &[workspace.len()],
+                x.device,
+                &inputs,
+            )?;
             Some((loss, workspace))
         }
     };
-    let target = outputs.as_ref().map(|(loss, workspace)| AsyncOut {
+    let target = outputs.as_ref().map(|(loss, workspace)| GpuOutputs {
         loss: loss.addr,
         status: 0,
         workspace: workspace.addr,

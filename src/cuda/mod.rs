@@ -24,6 +24,7 @@ mod semantics;
 pub mod table;
 mod workspace;
 
+pub use crate::device_args::GpuOutputs;
 use crate::device_args::{GpuL2, GpuLoss};
 use crate::error::{ErrorKind, Result, RllError};
 use crate::params::Params;
@@ -50,18 +51,6 @@ impl GpuReal for f64 {
     const SUFFIX: &'static str = "f64";
 }
 
-/// Where a stream-ordered call writes and works, all device memory of the call's device: `loss` (one value of the
-/// call's loss type: T, or f32 for half precision), `status` (one i64, or 0 for none) and a workspace of
-/// `workspace_bytes` bytes at `workspace` (at least [`gpu_workspace_bytes`], any alignment), which the call uses
-/// for all its temporaries and which must stay untouched until the stream has run the call's work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AsyncOut {
-    pub loss: usize,
-    pub status: usize,
-    pub workspace: usize,
-    pub workspace_bytes: usize,
-}
-
 /// The workspace bytes of [`compute_gpu_async`] and [`compute_gpu_weighted_async`] for n rows of d values of T.
 pub fn gpu_workspace_bytes<T: GpuReal>(params: &Params, n: usize, d: usize) -> Result<usize> {
     validate::dims(params, n, d)?;
@@ -86,13 +75,13 @@ pub fn gpu_half_workspace_bytes(params: &Params, n: usize, d: usize, labels: Lab
 /// # Safety
 /// The addresses in `a` are device memory of `a.device` (or 0 where the field allows none), each holding the
 /// values its field documents (src/device_args.rs: n·d features, n labels, n·d gradient, n·4 statistics), and
-/// those of `out` as [`AsyncOut`] says; all stay alive, and none but x and labels is read or written by anyone
+/// those of `out` as [`GpuOutputs`] says; all stay alive, and none but x and labels is read or written by anyone
 /// else, until the stream has run the call's work; `a.stream` is 0 or a live stream of that device.
 pub unsafe fn compute_gpu_async<T: GpuReal>(
     params: &Params,
     a: &GpuLoss,
     loss_weight: T,
-    out: &AsyncOut,
+    out: &GpuOutputs,
 ) -> Result<()> {
     check_async::<T>(params, a, out, loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
@@ -112,7 +101,7 @@ pub unsafe fn compute_gpu_weighted_async<T: GpuReal>(
     a: &GpuLoss,
     weights: usize,
     loss_weight: T,
-    out: &AsyncOut,
+    out: &GpuOutputs,
 ) -> Result<()> {
     check_async::<T>(params, a, out, loss_weight)?;
     check_weights(params, weights)?;
@@ -134,7 +123,7 @@ pub unsafe fn compute_gpu_half_async<H: GpuHalf>(
     a: &GpuLoss,
     labels: Labels,
     loss_weight: f32,
-    out: &AsyncOut,
+    out: &GpuOutputs,
 ) -> Result<()> {
     check_async::<f32>(params, a, out, loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
@@ -226,7 +215,7 @@ fn check_args(params: &Params, a: &GpuLoss) -> Result<usize> {
 }
 
 /// [`check_args`], the loss weight and the asynchronous call's loss pointer.
-fn check_async<V: Real>(params: &Params, a: &GpuLoss, out: &AsyncOut, loss_weight: V) -> Result<()> {
+fn check_async<V: Real>(params: &Params, a: &GpuLoss, out: &GpuOutputs, loss_weight: V) -> Result<()> {
     check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     if out.loss == 0 {
@@ -252,7 +241,7 @@ fn run_async<T: GpuReal>(
     weights: usize,
     loss_weight: T,
     w: &Scratch<T>,
-    out: &AsyncOut,
+    out: &GpuOutputs,
 ) -> Result<()> {
     distance::distances::<T>(call, a, w, out.status)?;
     let stage = semantics::rows(call, params, a, w, weights, out.loss)?;
@@ -269,7 +258,7 @@ fn half_pipeline<H: GpuHalf>(
     a: &GpuLoss,
     loss_weight: f32,
     w: &Scratch<f32>,
-    out: &AsyncOut,
+    out: &GpuOutputs,
 ) -> Result<GpuLoss> {
     let wide = w.wide.as_ref().ok_or_else(|| {
         RllError::new(
@@ -292,13 +281,13 @@ fn synchronously<V: GpuReal>(
     call: &Call,
     bytes: usize,
     d: usize,
-    enqueue: impl FnOnce(&AsyncOut) -> Result<GpuLoss>,
+    enqueue: impl FnOnce(&GpuOutputs) -> Result<GpuLoss>,
 ) -> Result<V> {
     use cudarc::driver::DevicePtr;
     let ws = call.workspace(ALIGN.saturating_add(bytes))?;
     let base = ws.device_ptr(&call.stream).0 as usize;
     // The status (i64) and the value (V) side by side at the allocation's start, the workspace after them.
-    let out = AsyncOut {
+    let out = GpuOutputs {
         status: base,
         loss: base + std::mem::size_of::<i64>(),
         workspace: base + ALIGN,
