@@ -7,6 +7,7 @@
 use crate::batch::Batch;
 use crate::cpu::compute;
 use crate::cpu::queries::{compute_queries, query_ln_mass, Queries};
+use crate::cpu::references::{compute_references, References};
 use crate::cuda::{self, GpuReal};
 use crate::device_args::GpuLoss;
 use crate::error::{ErrorKind, Result, RllError};
@@ -811,6 +812,155 @@ unsafe fn loss_queries_c<T: Real>(
         unsafe { loss.write(value) };
         Ok(())
     })
+}
+
+/// The shared body of `rll_loss_references_f32` and `_f64`.
+///
+/// # Safety
+/// As documented on those functions.
+#[allow(clippy::too_many_arguments)]
+unsafe fn loss_references_c<T: Real>(
+    p: *const rll_params,
+    x: *const T,
+    labels: *const T,
+    n: i64,
+    ref_x: *const T,
+    ref_labels: *const T,
+    n_ref: i64,
+    d: i64,
+    own: *const i64,
+    loss_weight: T,
+    loss: *mut T,
+    grad: *mut T,
+    ref_grad: *mut T,
+) -> c_int {
+    report(|| {
+        non_null(&[
+            (p.is_null(), "p"),
+            (x.is_null(), "x"),
+            (labels.is_null(), "labels"),
+            (ref_x.is_null(), "ref_x"),
+            (ref_labels.is_null(), "ref_labels"),
+            (loss.is_null(), "loss"),
+        ])?;
+        // SAFETY: non-null; the caller provides a valid rll_params.
+        let params = Params::try_from(unsafe { &*p })?;
+        let (n, d, nd) = host_dims(n, d, std::mem::size_of::<T>())?;
+        let (n_ref, _, nrd) = host_dims(n_ref, d as i64, std::mem::size_of::<T>())?;
+        // SAFETY: non-null; the caller guarantees n·d and n readable values at x and labels, n_ref·d and n_ref at
+        // ref_x and ref_labels, n at own when it is non-null, and n·d (n_ref·d) writable values at grad (ref_grad)
+        // when non-null.
+        let (xs, ls) = unsafe { (std::slice::from_raw_parts(x, nd), std::slice::from_raw_parts(labels, n)) };
+        let (rx, rl) = unsafe {
+            (
+                std::slice::from_raw_parts(ref_x, nrd),
+                std::slice::from_raw_parts(ref_labels, n_ref),
+            )
+        };
+        let own = (!own.is_null()).then(|| unsafe { std::slice::from_raw_parts(own, n) });
+        let g = (!grad.is_null()).then(|| unsafe { std::slice::from_raw_parts_mut(grad, nd) });
+        let rg = (!ref_grad.is_null()).then(|| unsafe { std::slice::from_raw_parts_mut(ref_grad, nrd) });
+        let batch = Batch {
+            x: xs,
+            labels: ls,
+            n,
+            d,
+        };
+        let refs = References {
+            x: rx,
+            labels: rl,
+            n: n_ref,
+            own,
+        };
+        let value = compute_references(&params, batch, refs, loss_weight, g, rg)?;
+        // SAFETY: non-null and writable by the caller's contract.
+        unsafe { loss.write(value) };
+        Ok(())
+    })
+}
+
+/// The loss of n queries (`x`, `labels`) ranked against n_ref references (`ref_x`, `ref_labels`; a cross-batch
+/// memory, say), PAPER semantics: E = (1/n) Σ_i [L_P(i) + λ L_N(i)] with each query's sets taken over the
+/// references, leaving out reference `own[i]` (its own copy; `own` n values, −1 for none, or NULL for none at
+/// all). `*loss` receives E, `grad` (n·d, may be NULL) loss_weight · ∂E/∂x and `ref_grad` (n_ref·d, may be NULL)
+/// loss_weight · ∂E/∂ref_x.
+///
+/// # Safety
+/// The pointers address the sizes stated (host memory), or are NULL where allowed; `p` is a valid `rll_params`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_references_f32(
+    p: *const rll_params,
+    x: *const f32,
+    labels: *const f32,
+    n: i64,
+    ref_x: *const f32,
+    ref_labels: *const f32,
+    n_ref: i64,
+    d: i64,
+    own: *const i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut f32,
+    ref_grad: *mut f32,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        loss_references_c(
+            p,
+            x,
+            labels,
+            n,
+            ref_x,
+            ref_labels,
+            n_ref,
+            d,
+            own,
+            loss_weight,
+            loss,
+            grad,
+            ref_grad,
+        )
+    }
+}
+
+/// `rll_loss_references_f32` in double precision.
+///
+/// # Safety
+/// As `rll_loss_references_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_references_f64(
+    p: *const rll_params,
+    x: *const f64,
+    labels: *const f64,
+    n: i64,
+    ref_x: *const f64,
+    ref_labels: *const f64,
+    n_ref: i64,
+    d: i64,
+    own: *const i64,
+    loss_weight: f64,
+    loss: *mut f64,
+    grad: *mut f64,
+    ref_grad: *mut f64,
+) -> c_int {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        loss_references_c(
+            p,
+            x,
+            labels,
+            n,
+            ref_x,
+            ref_labels,
+            n_ref,
+            d,
+            own,
+            loss_weight,
+            loss,
+            grad,
+            ref_grad,
+        )
+    }
 }
 
 /// The part of a batch's loss that query rows `start..start + count` contribute, against all n rows (the

@@ -45,6 +45,7 @@ pub use batch::{Batch, STATS_PER_SAMPLE};
 pub use cpu::normalize;
 pub use cpu::parallel::{num_threads, set_num_threads, threads_for, threads_for_rows, WORK_PER_THREAD};
 pub use cpu::queries::{compute_queries, query_ln_mass, Queries};
+pub use cpu::references::{compute_references, References};
 pub use cpu::{compute, compute_weighted};
 pub use device_args::{GpuL2, GpuLoss, GpuOutputs};
 pub use error::{ErrorKind, Result, RllError};

@@ -1,7 +1,8 @@
 //! PAPER semantics: the published Ranked List Loss and its exact derivative.
 //!
 //! For query i, with β_P = α − m and β_N = α:
-//!   P*_i = {j ≠ i : y_j = y_i, d_ij > β_P},   N*_i = {j : y_j ≠ y_i, d_ij < β_N},
+//!   P*_i = {j ≠ i : y_j = y_i, d_ij > β_P},   N*_i = {j : y_j ≠ y_i, d_ij < β_N}
+//! (j over the query's ranked list: the batch, or references, where "j ≠ i" leaves out the query's own copy),
 //!   L_P(i) = Σ_{P*_i} w⁺ (d − β_P) / Σ_{P*_i} w⁺,   w⁺ = exp(T_p (d − β_P)),
 //!   L_N(i) = Σ_{N*_i} w⁻ (β_N − d) / Σ_{N*_i} w⁻,   w⁻ = exp(T_n (β_N − d)),
 //!   L = (1/N) Σ_i [λ_P L_P(i) + λ L_N(i)]   (λ_P = 1 but in the PyTorch package's PML form),
@@ -32,6 +33,24 @@ pub(crate) struct Paper<T> {
     pub coef_cap: T,
     /// N ε, added to each set's weight sum (unit-free, as the weights).
     pub eps_n: T,
+}
+
+/// The query of a ranked list: its label, and the position of its own row in the list, which is left out of its
+/// positives (usize::MAX when the list holds no copy of it: references without the query).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Query<T> {
+    pub label: T,
+    pub own: usize,
+}
+
+impl<T: Real> Query<T> {
+    /// Row i of a batch ranked against the batch itself.
+    pub fn of_batch(labels: &[T], i: usize) -> Self {
+        Query {
+            label: labels[i],
+            own: i,
+        }
+    }
 }
 
 /// A row's running sums: the largest exponent of each set (pass 1), then the shifted weights' sums W = Σ w and
@@ -188,10 +207,10 @@ impl<T: Real> Paper<T> {
     }
 
     /// Fills `out` with B_ij for j in P*_i ∪ N*_i (see [`Paper::coef`]) and returns the row's statistics;
-    /// `RowStats::loss` is L_P(i) + λ L_N(i).
-    pub fn row(&self, i: usize, scale: T, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowStats<T> {
+    /// `RowStats::loss` is L_P(i) + λ L_N(i). `labels` and `dist` are the query's ranked list.
+    pub fn row(&self, q: Query<T>, scale: T, labels: &[T], dist: &[T], out: &mut SparseRow<T>) -> RowStats<T> {
         out.clear();
-        let yi = labels[i];
+        let (yi, i) = (q.label, q.own);
         let mut s = PaperSums::new();
         // Pass 1: the sets, with each pair's exponent, and the largest exponent of each set.
         for (j, (&y, &d)) in labels.iter().zip(dist).enumerate() {
@@ -217,8 +236,8 @@ impl<T: Real> Paper<T> {
 
     /// [`Paper::row`] for a row where most pairs are active: the same coefficients (0 outside the sets), written
     /// over `row` (the distances of query i on entry), in contiguous passes without index lists. `w` is scratch.
-    pub fn row_dense(&self, i: usize, scale: T, labels: &[T], row: &mut [T], w: &mut Vec<T>) -> RowStats<T> {
-        let yi = labels[i];
+    pub fn row_dense(&self, q: Query<T>, scale: T, labels: &[T], row: &mut [T], w: &mut Vec<T>) -> RowStats<T> {
+        let (yi, i) = (q.label, q.own);
         w.clear();
         w.resize(row.len(), T::zero());
         let mut s = PaperSums::new();
@@ -288,9 +307,15 @@ mod tests {
                     .map(|j| if j == i || j % 17 == 5 { 0.0 } else { 0.4 + 1.2 * next() })
                     .collect();
                 let mut list = Vec::new();
-                let a = p.row(i, p.inv_n, &labels, &dist, &mut list);
+                let a = p.row(Query::of_batch(&labels, i), p.inv_n, &labels, &dist, &mut list);
                 let mut dense = dist.clone();
-                let b = p.row_dense(i, p.inv_n, &labels, &mut dense, &mut Vec::new());
+                let b = p.row_dense(
+                    Query::of_batch(&labels, i),
+                    p.inv_n,
+                    &labels,
+                    &mut dense,
+                    &mut Vec::new(),
+                );
                 let mut sparse = vec![0f32; n];
                 for &(j, v) in &list {
                     sparse[j as usize] = v;

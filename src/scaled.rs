@@ -37,9 +37,10 @@ fn temperature<T: Real>(t: T, s: Units) -> T {
     ldexp(t, s.exp).max(-cap).min(cap)
 }
 
-/// PAPER in input units (β_P = α − m, β_N = α, T_p, T_n), with 1/N and the coefficient cap: what the GPU's row
-/// kernel takes, scaling the lengths and temperatures itself by the batch's exponent on the device.
-pub(crate) fn paper_input<T: Real>(p: &Params, n: usize) -> Paper<T> {
+/// PAPER in input units (β_P = α − m, β_N = α, T_p, T_n), with 1/N for N `rows` queries, ε times the ranked lists'
+/// length `list` (N for a batch against itself) and the coefficient cap: what the GPU's row kernel takes, scaling
+/// the lengths and temperatures itself by the batch's exponent on the device.
+pub(crate) fn paper_input<T: Real>(p: &Params, rows: usize, list: usize) -> Paper<T> {
     let alpha = p.alpha as f64;
     Paper {
         beta_p: T::of(alpha - p.margin as f64),
@@ -48,16 +49,21 @@ pub(crate) fn paper_input<T: Real>(p: &Params, n: usize) -> Paper<T> {
         t_n: T::of(p.t_n as f64),
         lambda: T::of(p.lambda as f64),
         lambda_p: T::of(p.lambda_p as f64),
-        inv_n: T::of(1.0 / n as f64),
+        inv_n: T::of(1.0 / rows as f64),
         detach: p.detach_weights,
-        coef_cap: coef_cap(n),
-        eps_n: T::of(p.weight_eps as f64 * n as f64),
+        coef_cap: coef_cap(rows.max(list)),
+        eps_n: T::of(p.weight_eps as f64 * list as f64),
     }
 }
 
-/// PAPER in scaled units: β_P, β_N ·2^−exp, T_p and T_n ·2^exp ([`paper_input`] scaled).
+/// PAPER in scaled units for a batch against itself: β_P, β_N ·2^−exp, T_p and T_n ·2^exp ([`paper_input`] scaled).
 pub(crate) fn paper_params<T: Real>(p: &Params, s: Units) -> Paper<T> {
-    let u = paper_input::<T>(p, s.n);
+    paper_lists(p, s, s.n, s.n)
+}
+
+/// [`paper_params`] for `rows` queries each ranked against a list of `list` references.
+pub(crate) fn paper_lists<T: Real>(p: &Params, s: Units, rows: usize, list: usize) -> Paper<T> {
+    let u = paper_input::<T>(p, rows, list);
     Paper {
         beta_p: length(u.beta_p, s),
         beta_n: length(u.beta_n, s),

@@ -81,6 +81,24 @@ int rll_query_ln_mass_f64(const rll_params *p, const double *x,
                           const double *labels, int64_t n, int64_t d,
                           int64_t start, int64_t count, double *ln_mass);
 
+/* Queries against references (a cross-batch memory, say), PAPER semantics:
+ * each of the n queries (x, labels) ranked against the n_ref references
+ * (ref_x, ref_labels), leaving out reference own[i], its own copy (own: n
+ * values, -1 for none; NULL: none at all). *loss receives E = (1/n) sum_i
+ * [L_P(i) + lambda L_N(i)], grad (n*d, may be NULL) loss_weight * dE/dx and
+ * ref_grad (n_ref*d, may be NULL) loss_weight * dE/dref_x. */
+int rll_loss_references_f32(const rll_params *p, const float *x,
+                            const float *labels, int64_t n, const float *ref_x,
+                            const float *ref_labels, int64_t n_ref, int64_t d,
+                            const int64_t *own, float loss_weight, float *loss,
+                            float *grad, float *ref_grad);
+int rll_loss_references_f64(const rll_params *p, const double *x,
+                            const double *labels, int64_t n,
+                            const double *ref_x, const double *ref_labels,
+                            int64_t n_ref, int64_t d, const int64_t *own,
+                            double loss_weight, double *loss, double *grad,
+                            double *ref_grad);
+
 /* The same on device memory (built with the cuda feature; otherwise
  * RLL_ERR_DEVICE): x, labels and grad are device pointers of `device`, work is
  * ordered on `stream` (a cudaStream_t; NULL: the legacy default stream); *loss

@@ -10,6 +10,7 @@ pub(crate) mod parallel;
 pub(crate) mod passes;
 pub mod queries;
 pub(crate) mod recycle;
+pub mod references;
 pub(crate) mod semantics;
 
 use crate::batch::{Batch, STATS_PER_SAMPLE};

@@ -12,7 +12,7 @@ use super::parallel::{for_blocks, row_blocks, threads_for_rows, with_threads, BL
 use crate::batch::Batch;
 use crate::error::{try_filled, Result};
 use crate::official::{Official, OfficialSums};
-use crate::paper::Paper;
+use crate::paper::{Paper, Query};
 use crate::params::{Params, Semantics};
 use crate::real::{ldexp, saturate, Real};
 use crate::rows::SparseRow;
@@ -30,13 +30,13 @@ pub struct Queries<'a> {
 }
 
 /// The features, scaled, and the count×n distances of the query rows with their close pairs.
-struct QueryRows<T: Copy + 'static> {
-    scaled: Scaled<T>,
-    dist: Vec<T>,
-    close: Close,
+pub(super) struct QueryRows<T: Copy + 'static> {
+    pub scaled: Scaled<T>,
+    pub dist: Vec<T>,
+    pub close: Close,
 }
 
-fn query_rows<T: Real>(batch: &Batch<'_, T>, start: usize, count: usize) -> Result<QueryRows<T>> {
+pub(super) fn query_rows<T: Real>(batch: &Batch<'_, T>, start: usize, count: usize) -> Result<QueryRows<T>> {
     let n = batch.n;
     let mut dist = try_filled(count * n, T::zero(), &format!("the {count}×{n} distance rows"))?;
     let scaled = center_and_scale(batch.x, n, batch.d);
@@ -178,7 +178,8 @@ fn paper_coefs<T: Real>(p: &Paper<T>, labels: &[T], dist: &mut [T], start: usize
     for_blocks(blocks, |b, (rows, out)| {
         let mut w = Vec::new();
         for (k, (row, o)) in rows.chunks_exact_mut(n).zip(out).enumerate() {
-            *o = p.row_dense(start + b * BLOCK + k, p.inv_n, labels, row, &mut w).loss;
+            let q = Query::of_batch(labels, start + b * BLOCK + k);
+            *o = p.row_dense(q, p.inv_n, labels, row, &mut w).loss;
         }
     });
     losses.iter().fold(0f64, |a, l| a + l.f64())

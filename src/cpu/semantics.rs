@@ -3,7 +3,7 @@
 
 use super::passes::{each_row, is_dense, Coefs};
 use crate::official::{Official, OfficialSums};
-use crate::paper::Paper;
+use crate::paper::{Paper, Query};
 use crate::params::{Params, Semantics};
 use crate::real::Real;
 use crate::rows::{RowStats, SparseRow};
@@ -35,8 +35,8 @@ fn paper<T: Real>(
     let scale = |i: usize| weights.map_or(p.inv_n, |u| u[i]);
     each_row(&mut dist, row_stats, &mut lists, |r, sc| {
         *r.out = match r.list {
-            Some(list) => p.row(r.i, scale(r.i), labels, r.dist, list),
-            None => p.row_dense(r.i, scale(r.i), labels, r.dist, &mut sc.w),
+            Some(list) => p.row(Query::of_batch(labels, r.i), scale(r.i), labels, r.dist, list),
+            None => p.row_dense(Query::of_batch(labels, r.i), scale(r.i), labels, r.dist, &mut sc.w),
         }
     });
     let value = match weights {

@@ -86,7 +86,7 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage> 
         t_cap,
     } = *c;
     let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));
-    let p: Paper<T> = paper_input::<T>(params, a.n);
+    let p: Paper<T> = paper_input::<T>(params, a.n, a.n);
     let (detach, sym) = (p.detach as i32, (!params.query_only) as i32);
     launch::<T>(
         call,

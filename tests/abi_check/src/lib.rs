@@ -159,6 +159,23 @@ mod tests {
         ) -> i32;
         let _: (Queries<P, f32>, Queries<P, f64>) = (h::rll_loss_queries_f32, h::rll_loss_queries_f64);
         let _: (Queries<R, f32>, Queries<R, f64>) = (r::rll_loss_queries_f32, r::rll_loss_queries_f64);
+        type Refs<P, T> = unsafe extern "C" fn(
+            *const P,
+            *const T,
+            *const T,
+            i64,
+            *const T,
+            *const T,
+            i64,
+            i64,
+            *const i64,
+            T,
+            *mut T,
+            *mut T,
+            *mut T,
+        ) -> i32;
+        let _: (Refs<P, f32>, Refs<P, f64>) = (h::rll_loss_references_f32, h::rll_loss_references_f64);
+        let _: (Refs<R, f32>, Refs<R, f64>) = (r::rll_loss_references_f32, r::rll_loss_references_f64);
         type Masses<P, T> = unsafe extern "C" fn(*const P, *const T, *const T, i64, i64, i64, i64, *mut f64) -> i32;
         let _: (Masses<P, f32>, Masses<P, f64>) = (h::rll_query_ln_mass_f32, h::rll_query_ln_mass_f64);
         let _: (Masses<R, f32>, Masses<R, f64>) = (r::rll_query_ln_mass_f32, r::rll_query_ln_mass_f64);
