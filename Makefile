@@ -243,7 +243,7 @@ test-torch: torch-install build
 	  tools/demo_torch.py bench/bench_distributed.py tools/distributed_vs_pml.py tools/fuzz_all.py fuzz/apply/fuzz_apply.py \
 	  examples/torch_half_precision.py tools/pml_suite.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
-	  test_distributed.py
+	  test_distributed.py test_memory.py
 	$(TORCH_PY) examples/torch_half_precision.py
 
 # Fuzzing (docs/reliability.md): cargo-fuzz on stable Rust (--sanitizer none) for the C ABI and rll-migrate's parsing,
@@ -282,7 +282,7 @@ test-torch-debug: torch-env build
 	PATH=$(TORCH_VENV)/bin:$$PATH MATURIN_PEP517_ARGS="--profile dev" $(TORCH_PY) -m pip install -q --no-build-isolation \
 	  --force-reinstall --no-deps ./python
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
-	  test_distributed.py
+	  test_distributed.py test_memory.py
 	$(MAKE) torch-install
 
 # pytorch-metric-learning's own tests/losses/test_ranked_list_loss.py against ours (tools/pml_suite.py: its one

@@ -13,11 +13,12 @@ arguments and gives its value. docs/pytorch.md has the details.
 from ._engine import set_num_threads
 from ._params import LossParams
 from .functional import ranked_list_loss
+from .memory import CrossBatchMemory
 from .modules import RankedListLoss
 
 # rll.pml (pytorch-metric-learning's class) is imported on first use, so it is not in __all__: a star import does not
 # need PML.
-__all__ = ["LossParams", "RankedListLoss", "ranked_list_loss", "set_num_threads"]
+__all__ = ["CrossBatchMemory", "LossParams", "RankedListLoss", "ranked_list_loss", "set_num_threads"]
 
 
 def __getattr__(name: str):

@@ -9,6 +9,7 @@ from torch import Tensor
 from ._ops import EagerLossFunction, LossFunction, PerQueryLossFunction, check_tensors, loss_and_grad
 from ._params import DEFAULTS, LossParams
 from .distributed import DistributedLossFunction
+from .references import references_loss
 
 _SIXTEEN_BIT = (torch.float16, torch.bfloat16)
 
@@ -33,6 +34,8 @@ def ranked_list_loss(
     reduction: str = "mean",
     lambda_p: float = DEFAULTS.lambda_p,
     check_finite: bool = DEFAULTS.check_finite,
+    ref_emb: Tensor | None = None,
+    ref_labels: Tensor | None = None,
 ) -> Tensor:
     """The Ranked List Loss of a batch (Wang et al., CVPR 2019; formulas in docs/semantics.md).
 
@@ -67,10 +70,20 @@ def ranked_list_loss(
     and outputs come from PyTorch's caching allocator on the current stream): a non-finite embedding or label then
     gives a NaN loss and NaN gradients, which ``torch.amp.GradScaler`` skips. ``check_finite=True`` raises the
     error naming it instead, at the cost of one host synchronization; on the CPU the error is always raised.
+
+    ``ref_emb`` (N_r, D) and ``ref_labels`` (N_r,): each query (row of ``embeddings``) is ranked against these
+    references instead of its own batch (PAPER; reduction "mean" or "sum"; CPU tensors; docs/memory.md), the
+    gradient reaching ``ref_emb`` too when it requires one. ``rll.CrossBatchMemory`` builds them from a queue.
     """
     params = LossParams(margin=margin, alpha=alpha, t_n=t_n, t_p=t_p, lambda_=lambda_, semantics=semantics,
                         query_only=query_only, detach_weights=detach_weights, base_n=base_n, base_p=base_p,
                         weight_eps=weight_eps, normalize=normalize, lambda_p=lambda_p, check_finite=check_finite)
+    if ref_emb is not None or ref_labels is not None:
+        if ref_emb is None or ref_labels is None:
+            raise ValueError("RankedListLoss: ref_emb and ref_labels go together")
+        if distributed:
+            raise ValueError("RankedListLoss: ref_emb with distributed=True is not supported")
+        return references_loss(embeddings, labels, ref_emb, ref_labels, params, reduction=reduction)
     return loss_with(embeddings, labels, params, distributed=distributed, process_group=process_group,
                      reduction=reduction)
 

@@ -7,6 +7,7 @@ from torch.distributed import ProcessGroup
 
 from ._params import DEFAULTS, LossParams
 from .functional import check_reduction, loss_with
+from .references import references_loss
 
 
 class RankedListLoss(nn.Module):
@@ -48,7 +49,16 @@ class RankedListLoss(nn.Module):
         check_reduction(reduction, distributed)
         self.distributed, self.process_group, self.reduction = distributed, process_group, reduction
 
-    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+    def forward(self, embeddings: Tensor, labels: Tensor, ref_emb: Tensor | None = None,
+                ref_labels: Tensor | None = None) -> Tensor:
+        """The loss of the batch, or with ``ref_emb`` and ``ref_labels`` of its queries ranked against those
+        references (docs/memory.md)."""
+        if ref_emb is not None or ref_labels is not None:
+            if ref_emb is None or ref_labels is None:
+                raise ValueError("RankedListLoss: ref_emb and ref_labels go together")
+            if self.distributed:
+                raise ValueError("RankedListLoss: ref_emb with distributed=True is not supported")
+            return references_loss(embeddings, labels, ref_emb, ref_labels, self.params, reduction=self.reduction)
         return loss_with(embeddings, labels, self.params, distributed=self.distributed,
                          process_group=self.process_group, reduction=self.reduction)
 

@@ -12,6 +12,8 @@ given), on the distances of ``LpDistance(p=2, power=1)`` (rows L2-normalised unl
 ``weight_eps``). That is ours with λ_P = 1 − imbalance and λ = imbalance (docs/pytorch.md).
 With PML's default reducer (the mean) and no regularizer, the mean comes from one engine call per forward; any
 other reducer gets the per-query losses (``reduction="none"``, CPU tensors).
+``ref_emb``/``ref_labels`` (beyond PML, whose loss refuses them) rank the queries against references, and
+``rll.CrossBatchMemory`` takes this class (docs/memory.md).
 Needs pytorch-metric-learning installed (``import ranked_list_loss`` does not).
 """
 
@@ -28,6 +30,7 @@ from torch.distributed import ProcessGroup
 
 from ._params import LossParams
 from .functional import loss_with
+from .references import references_loss
 
 # What PML 2.9 adds to each weight of a row before summing them (`torch.sum(w + 1e-5, dim=1)`).
 PML_WEIGHT_EPS = 1e-5
@@ -77,14 +80,21 @@ class RankedListLoss(BaseMetricLossFunction):
         c_f.labels_required(labels)
         c_f.indices_tuple_not_supported(indices_tuple)
         if ref_emb is not None or ref_labels is not None:
-            raise ValueError("ref_emb is not supported for this loss function")
+            # Beyond PML (whose RankedListLoss refuses ref_emb): the queries ranked against the references.
+            if ref_emb is None or ref_labels is None:
+                raise ValueError("RankedListLoss (pml): ref_emb and ref_labels go together")
+            if self.distributed:
+                raise ValueError("RankedListLoss (pml): ref_emb with distributed=True is not supported")
+            return references_loss(embeddings, labels, ref_emb, ref_labels, self.params)
         return loss_with(embeddings, labels, self.params, distributed=self.distributed,
                          process_group=self.process_group)
 
     def compute_loss(self, embeddings: Tensor, labels: Tensor, indices_tuple: Any, ref_emb: Tensor,
                      ref_labels: Tensor) -> dict:
         c_f.labels_required(labels)
-        c_f.ref_not_supported(embeddings, labels, ref_emb, ref_labels)
+        if ref_emb is not None and ref_emb is not embeddings:  # PML's forward passes the batch as its own ref_emb
+            raise ValueError("RankedListLoss (pml): ref_emb takes PML's default reducer (the mean) and no "
+                             "embedding_regularizer")
         c_f.indices_tuple_not_supported(indices_tuple)
         losses = loss_with(embeddings, labels, self.params, reduction="none")
         return {"loss": {"losses": losses, "indices": c_f.torch_arange_from_size(losses),

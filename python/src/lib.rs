@@ -9,6 +9,7 @@
 //! `RuntimeError`. Nothing a Python caller passes makes the engine read or write memory it does not own.
 
 mod labels;
+mod references;
 mod tensors;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -47,11 +48,14 @@ unsafe fn values_at_mut<'a, T>(ptr: usize, len: usize) -> &'a mut [T] {
 }
 
 /// The element types of the features, with their dtype tag.
-trait Feature: Copy + Send + Sync + 'static {
+pub(crate) trait Feature: Copy + Send + Sync + 'static {
     const DTYPE: Dtype;
 }
 impl Feature for f32 {
     const DTYPE: Dtype = Dtype::F32;
+}
+impl Feature for i64 {
+    const DTYPE: Dtype = Dtype::Int(64);
 }
 impl Feature for f64 {
     const DTYPE: Dtype = Dtype::F64;
@@ -102,7 +106,7 @@ pub(crate) fn py_float(v: f64) -> String {
 
 /// The package's parameter record (`ranked_list_loss.LossParams`), read by attribute name.
 #[derive(FromPyObject)]
-struct LossParams {
+pub(crate) struct LossParams {
     margin: f32,
     alpha: f32,
     t_n: f32,
@@ -119,7 +123,7 @@ struct LossParams {
 }
 
 impl LossParams {
-    fn engine(&self) -> PyResult<Params> {
+    pub(crate) fn engine(&self) -> PyResult<Params> {
         let semantics = match SEMANTICS.iter().position(|s| *s == self.semantics) {
             Some(k) => Semantics::from_i32(k as i32).map_err(|e| to_py(e, ""))?,
             None => return Err(internal(format!("semantics = {:?}", self.semantics))),
@@ -156,7 +160,11 @@ fn to_py(e: RllError, features: &str) -> PyErr {
 }
 
 /// `f` with the GIL released and a panic caught (no unwinding into Python).
-fn detached<R: Send>(py: Python<'_>, features: &str, f: impl FnOnce() -> rll::Result<R> + Send) -> PyResult<R> {
+pub(crate) fn detached<R: Send>(
+    py: Python<'_>,
+    features: &str,
+    f: impl FnOnce() -> rll::Result<R> + Send,
+) -> PyResult<R> {
     let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
     match outcome {
         Ok(r) => r.map_err(|e| to_py(e, features)),
@@ -811,6 +819,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(has_cuda, m)?)?;
     m.add_function(wrap_pyfunction!(loss_async, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_workspace_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(references::loss_references, m)?)?;
     m.add_function(wrap_pyfunction!(loss_queries, m)?)?;
     m.add_function(wrap_pyfunction!(query_ln_mass, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

@@ -1,0 +1,90 @@
+"""``CrossBatchMemory``: a queue of the embeddings of recent batches (Wang et al., "Cross-Batch Memory for
+Embedding Learning", CVPR 2020) that each batch's queries are ranked against, with pytorch-metric-learning's
+contract: the batch is enqueued (detached) before the loss, each query's own copy in the queue is left out of its
+list, ``enqueue_mask`` enqueues only the rows it marks (the others are the queries, and none of them has a copy),
+``reset_queue()`` empties the queue. The queue, its position and whether it has wrapped are buffers, so a state
+dict resumes a run where it stopped (docs/memory.md)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ._params import LossParams
+from .references import references_loss
+
+
+class CrossBatchMemory(nn.Module):
+    """``CrossBatchMemory(loss, embedding_size, memory_size=1024)``: ``loss`` is an ``rll.RankedListLoss`` or
+    ``rll.pml.RankedListLoss`` (its ``params`` are used); ``memory(embeddings, labels, enqueue_mask=None)``
+    returns the loss of the queries against the queue."""
+
+    def __init__(self, loss: nn.Module, embedding_size: int, memory_size: int = 1024) -> None:
+        super().__init__()
+        params = getattr(loss, "params", None)
+        if not isinstance(params, LossParams):
+            raise TypeError(f"CrossBatchMemory: loss = {type(loss).__name__}: an rll.RankedListLoss or "
+                            "rll.pml.RankedListLoss expected")
+        if getattr(loss, "distributed", False):
+            raise NotImplementedError("CrossBatchMemory: a loss with distributed=True is not supported yet")
+        reducer = getattr(loss, "reducer", None)
+        if reducer is not None and type(reducer).__name__ != "MeanReducer":
+            raise ValueError(f"CrossBatchMemory: reducer = {type(reducer).__name__}: the mean only")
+        if memory_size < 1 or embedding_size < 1:
+            raise ValueError(f"CrossBatchMemory: memory_size = {memory_size} and embedding_size = {embedding_size} "
+                             "must be positive")
+        self.loss, self.embedding_size, self.memory_size = loss, embedding_size, memory_size
+        self.reduction = getattr(loss, "reduction", "mean")
+        self.register_buffer("embedding_memory", torch.zeros(memory_size, embedding_size))
+        self.register_buffer("label_memory", torch.zeros(memory_size, dtype=torch.int64))
+        self.register_buffer("queue_idx", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("has_been_filled", torch.zeros((), dtype=torch.bool))
+
+    def reset_queue(self) -> None:
+        """Empties the queue."""
+        self.embedding_memory.zero_()
+        self.label_memory.zero_()
+        self.queue_idx.zero_()
+        self.has_been_filled.zero_()
+
+    def forward(self, embeddings: Tensor, labels: Tensor, enqueue_mask: Tensor | None = None) -> Tensor:
+        if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_size:
+            raise ValueError(f"CrossBatchMemory: embeddings {tuple(embeddings.shape)}: (N, {self.embedding_size}) "
+                             "expected")
+        labels = labels.to(embeddings.device)
+        self.embedding_memory = self.embedding_memory.to(device=embeddings.device, dtype=embeddings.dtype)
+        self.label_memory = self.label_memory.to(device=embeddings.device, dtype=labels.dtype)
+        if enqueue_mask is not None:
+            if enqueue_mask.dtype != torch.bool or enqueue_mask.shape != (len(embeddings),):
+                raise ValueError(f"CrossBatchMemory: enqueue_mask {tuple(enqueue_mask.shape)} "
+                                 f"{enqueue_mask.dtype}: one bool per row of embeddings expected")
+            enqueue_mask = enqueue_mask.to(embeddings.device)
+            queued, queued_labels = embeddings[enqueue_mask], labels[enqueue_mask]
+            embeddings, labels = embeddings[~enqueue_mask], labels[~enqueue_mask]
+        else:
+            if len(embeddings) > self.memory_size:
+                raise ValueError(f"CrossBatchMemory: a batch of {len(embeddings)} rows does not fit a memory of "
+                                 f"{self.memory_size}")
+            queued, queued_labels = embeddings, labels
+        slots = self._enqueue(queued, queued_labels)
+        filled = bool(self.has_been_filled)
+        end = self.memory_size if filled else int(self.queue_idx)
+        refs, ref_labels = self.embedding_memory[:end], self.label_memory[:end]
+        if len(embeddings) == 0:  # every row was enqueued: no queries
+            return embeddings.sum() * 0
+        own = slots if enqueue_mask is None else None
+        return references_loss(embeddings, labels, refs, ref_labels, self.loss.params, own=own,
+                               reduction=self.reduction)
+
+    def _enqueue(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """Writes the rows (detached) at the queue's position, wrapping around; returns their slots."""
+        start = int(self.queue_idx)
+        slots = (start + torch.arange(len(embeddings), device=embeddings.device)) % self.memory_size
+        with torch.no_grad():
+            self.embedding_memory[slots] = embeddings.detach()
+            self.label_memory[slots] = labels.detach()
+        end = (start + len(embeddings)) % self.memory_size
+        self.queue_idx.fill_(end)
+        if len(embeddings) and end <= start:
+            self.has_been_filled.fill_(True)
+        return slots
