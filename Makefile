@@ -32,7 +32,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 .PHONY: sccache all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	bench-distributed distributed-vs-pml deps-fuzz fuzz test-fuzz test-sanitize \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
-	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch demo-torch \
+	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch bench-memory demo-torch \
 	test-pml-suite test-torch-debug
 
 all: build
@@ -240,7 +240,7 @@ torch-install: torch-env
 # float16 and bfloat16 with autocast; the half-precision example (PML's NaN beside our finite loss).
 test-torch: torch-install build
 	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tests/gpu/nccl_check.py \
-	  tools/demo_torch.py bench/bench_distributed.py tools/distributed_vs_pml.py tools/fuzz_all.py fuzz/apply/fuzz_apply.py \
+	  tools/demo_torch.py bench/bench_distributed.py bench/bench_memory.py tools/distributed_vs_pml.py tools/fuzz_all.py fuzz/apply/fuzz_apply.py \
 	  examples/torch_half_precision.py tools/pml_suite.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
 	  test_distributed.py test_memory.py
@@ -296,6 +296,11 @@ test-pml-suite: torch-install
 # each round, forward+backward, 1 and 2 threads, medians and ratios (docs/pytorch.md).
 bench-torch: torch-install build
 	RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) bench/bench_torch.py
+
+# Queries against a memory of 8,192 and 65,536 references: ours beside a dense torch implementation of the same
+# loss, time and peak memory (docs/memory.md).
+bench-memory: torch-install
+	$(TORCH_PY) bench/bench_memory.py
 
 # Global ranking on 1-4 gloo processes: time per step and bytes per rank (docs/distributed.md).
 bench-distributed: torch-install
