@@ -32,7 +32,7 @@ APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninterac
 .PHONY: sccache all build check test test-rust test-c test-abi lint bench bench-pml deps-rust clean caffe test-caffe test-patch \
 	bench-distributed distributed-vs-pml deps-fuzz fuzz test-fuzz test-sanitize \
 	matcaffe test-octave pycaffe test-pycaffe test-fork demo demo-seeds demo-tune deps-demo ptx-check gpu-bundle gpu-layers-syntax caffe-gpu \
-	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch bench-memory demo-torch \
+	test-caffe-gpu-build gpu-check-dry cuda-emu test-cuda-emu test-cuda-emu-mutants torch-env torch-install test-torch bench-torch bench-memory demo-memory demo-torch \
 	test-pml-suite test-torch-debug
 
 all: build
@@ -240,7 +240,7 @@ torch-install: torch-env
 # float16 and bfloat16 with autocast; the half-precision example (PML's NaN beside our finite loss).
 test-torch: torch-install build
 	$(TORCH_PY) -m ruff check python tests/torch bench/bench_torch.py tests/gpu/torch_check.py tests/gpu/nccl_check.py \
-	  tools/demo_torch.py bench/bench_distributed.py bench/bench_memory.py tools/distributed_vs_pml.py tools/fuzz_all.py fuzz/apply/fuzz_apply.py \
+	  tools/demo_torch.py tools/demo_memory.py bench/bench_distributed.py bench/bench_memory.py tools/distributed_vs_pml.py tools/fuzz_all.py fuzz/apply/fuzz_apply.py \
 	  examples/torch_half_precision.py tools/pml_suite.py
 	cd tests/torch && RLL_LIB=$(abspath $(LIB_SO)) $(TORCH_PY) -m pytest -q -p no:cacheprovider test_torch.py \
 	  test_distributed.py test_memory.py
@@ -274,6 +274,13 @@ test-sanitize: test-c
 # pytorch-metric-learning, Recall@K and NMI for both protocols, time per step (tools/demo_torch.py).
 demo-torch: deps-demo torch-install
 	$(TORCH_PY) tools/demo_torch.py --seed $(SEED) --iters $(ITERS) --out demo_torch_out/results.json
+
+# The main job's protocol with and without a cross-batch memory, several seeds, mean ± std (docs/memory.md; about
+# 6 minutes for 3 seeds here).
+SEEDS ?= 1 2 3
+MEMORY ?= 1200
+demo-memory: deps-demo torch-install
+	$(TORCH_PY) tools/demo_memory.py --seeds $(SEEDS) --memory $(MEMORY) --out demo_memory_out/results.json
 
 # The torch suite against a debug build of the extension (Rust's debug assertions: a slice from a null pointer, an
 # overflow or an index out of range panics instead of passing unseen), about 75 s; then the release build again
