@@ -74,7 +74,9 @@ template <typename T> __device__ void row_norms(const T* xs, long n, long d, T* 
   norms[i] = a;
 }
 
-// Launch: grid (ceil(n / RLL_GRAM_TILE), ceil(n / RLL_GRAM_TILE)), block (RLL_GRAM_THREADS, RLL_GRAM_THREADS).
+// Launch: grid (ceil(n / RLL_GRAM_TILE), ceil(m / RLL_GRAM_TILE)), block (RLL_GRAM_THREADS, RLL_GRAM_THREADS).
+// m = n: the batch against itself, as below. m < n: the m query rows (the first m) against all n rows, an m x n
+// matrix of row stride n, every tile computed, no mirror, close[i n + j] only (queries against references).
 // Each block computes one RLL_GRAM_TILE-square tile of the Gram matrix (only tiles on or above the diagonal), each
 // thread an RLL_GS-square sub-tile (rows ty + RLL_GB a, columns tx + RLL_GB b), k in chunks of RLL_GRAM_K through
 // shared memory; the epilogue turns g_ij into d_ij = sqrt(n_i + n_j - 2 g_ij)
@@ -86,9 +88,10 @@ template <typename T> __device__ void row_norms(const T* xs, long n, long d, T* 
 #define RLL_GB RLL_GRAM_THREADS
 #define RLL_GS (RLL_GRAM_TILE / RLL_GRAM_THREADS)  // the side of one thread's sub-tile
 template <typename T>
-__device__ void gram_distance(const T* xs, const T* norms, const T* x, const int* info, long n, long d, T* dist,
-                              unsigned char* close) {
-  if (blockIdx.y > blockIdx.x) return;
+__device__ void gram_distance(const T* xs, const T* norms, const T* x, const int* info, long n, long m, long d,
+                              T* dist, unsigned char* close) {
+  const bool square = m == n;  // else the m query rows against all n rows: every tile, no mirror
+  if (square && blockIdx.y > blockIdx.x) return;
   __shared__ T as[RLL_GK][RLL_GT];
   __shared__ T bs[RLL_GK][RLL_GT];
   const long row0 = (long)blockIdx.y * RLL_GT, col0 = (long)blockIdx.x * RLL_GT;
@@ -100,7 +103,7 @@ __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int
     // RLL_GT rows x RLL_GK k per matrix, k fastest (RLL_GK consecutive values of a row).
     for (int l = tid; l < RLL_GT * RLL_GK; l += RLL_GB * RLL_GB) {
       const int r = l / RLL_GK, k = l % RLL_GK;
-      as[k][r] = (row0 + r < n && k0 + k < d) ? xs[(row0 + r) * d + k0 + k] : (T)0;
+      as[k][r] = (row0 + r < m && k0 + k < d) ? xs[(row0 + r) * d + k0 + k] : (T)0;
       bs[k][r] = (col0 + r < n && k0 + k < d) ? xs[(col0 + r) * d + k0 + k] : (T)0;
     }
     __syncthreads();
@@ -120,10 +123,10 @@ __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int
   }
   for (int a = 0; a < RLL_GS; ++a) {
     const long i = row0 + ty + RLL_GB * a;
-    if (i >= n) continue;
+    if (i >= m) continue;
     for (int b = 0; b < RLL_GS; ++b) {
       const long j = col0 + tx + RLL_GB * b;
-      if (j >= n || j < i) continue;
+      if (j >= n || (square && j < i)) continue;
       if (j == i) {
         dist[i * n + i] = 0;
         continue;
@@ -138,7 +141,7 @@ __device__ void gram_distance(const T* xs, const T* norms, const T* x, const int
         }
         dist[i * n + j] = (T)::sqrt(s);
         close[i * n + j] = 1;
-        close[j * n + i] = 1;
+        if (square) close[j * n + i] = 1;
       } else {
         dist[i * n + j] = Num<T>::sqrt(rll_max(sq, (T)0));
       }
@@ -216,8 +219,8 @@ __device__ void check_status(const long* partial, long nd, long* status, long* s
   }                                                                                                            \
   extern "C" __global__ void rll_mirror_lower_##S(T* dist, long n) { mirror_lower<T>(dist, n); }              \
   extern "C" __global__ void rll_gram_distance_##S(const T* xs, const T* norms, const T* x, const int* info,   \
-                                                   long n, long d, T* dist, unsigned char* close) {            \
-    gram_distance<T>(xs, norms, x, info, n, d, dist, close);                                                   \
+                                                   long n, long m, long d, T* dist, unsigned char* close) {    \
+    gram_distance<T>(xs, norms, x, info, n, m, d, dist, close);                                                \
   }
 
 RLL_INSTANTIATE(float, f32)

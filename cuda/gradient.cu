@@ -4,7 +4,7 @@
 // back as C_i = sum_close A_ij (x_i - x_j) along their exact differences (close_terms, then zero_close).
 #include "rll_common.cuh"
 
-// Launch: grid n, block RLL_THREADS. Row i of C (n x d, double): thread t owns the columns t, t + RLL_THREADS, ...;
+// Launch: grid m (the query rows: m = n for a batch; A is m x n, row stride n), block RLL_THREADS. Row i of C (m x d, double): thread t owns the columns t, t + RLL_THREADS, ...;
 // the row's close flags are read RLL_THREADS at a time into shared memory, then walked in order j = 0, 1, ... by
 // every thread alike (a uniform branch), so each column is summed in j order: deterministic, no atomics.
 template <typename T>
@@ -26,10 +26,10 @@ __device__ void close_terms(const T* a, const T* x, const int* info, const unsig
   }
 }
 
-// Launch: grid ceil(n n / RLL_THREADS), block RLL_THREADS. A_ij := 0 for the close pairs (their terms are in C).
-template <typename T> __device__ void zero_close(T* a, const unsigned char* close, long n) {
+// Launch: grid ceil(count / RLL_THREADS), block RLL_THREADS, count = m n. A_ij := 0 for the close pairs (their terms are in C).
+template <typename T> __device__ void zero_close(T* a, const unsigned char* close, long count) {
   const long k = blockIdx.x * (long)blockDim.x + threadIdx.x;
-  if (k < n * n && close[k]) a[k] = 0;
+  if (k < count && close[k]) a[k] = 0;
 }
 
 // Launch: grid (ceil(n / RLL_STRIP_TILE), ceil(n / RLL_STRIP_TILE)), block (RLL_STRIP_TILE, RLL_STRIP_ROWS). A := A + A^T: the block of tile (I, J), I <= J, owns
@@ -55,7 +55,7 @@ template <typename T> __device__ void symmetrize_add(T* a, long n) {
   }
 }
 
-// Launch: grid n, block RLL_THREADS. rsum[i] = sum_j A_ij (a fixed tree).
+// Launch: grid m, block RLL_THREADS. rsum[i] = sum_j A_ij over the n columns of row i (a fixed tree).
 template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
   __shared__ T buf[RLL_THREADS];
   T s = 0;
@@ -64,7 +64,8 @@ template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
   if (threadIdx.x == 0) rsum[blockIdx.x] = s;
 }
 
-// Launch: grid (ceil(d / TN), ceil(n / TM)), block (RLL_GRAD_THREADS, RLL_GRAD_THREADS). One TM x TN tile of G = A X
+// Launch: grid (ceil(d / TN), ceil(m / TM)), block (RLL_GRAD_THREADS, RLL_GRAD_THREADS). A is m x n (m = n for a
+// batch), X n x d, the gradient's m rows. One TM x TN tile of G = A X
 // per block (4 x 4 per thread), k in chunks of TK through shared memory; a chunk whose TM x TK block of A is all zero (flags, the same
 // tiles) is skipped, which leaves every sum unchanged. The epilogue writes factor * (rsum_i x_i - G_i + C_i),
 // saturated, with factor = loss_weight 2^e when scale_exp (V2019's raw differences), else loss_weight; every value
@@ -76,7 +77,7 @@ template <typename T> __device__ void row_sums(const T* a, long n, T* rsum) {
 static_assert(TM == 4 * TB && TN == 4 * TB && TK == TB, "the thread mapping below assumes 4 x 4 values per thread");
 template <typename T>
 __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned char* flags, const double* c, long n,
-                         long d, const int* info, T loss_weight, int scale_exp, const long* status, T* grad) {
+                         long m, long d, const int* info, T loss_weight, int scale_exp, const long* status, T* grad) {
   __shared__ T as[TK][TM + 1];
   __shared__ T bs[TK][TN + 1];
   const long row0 = blockIdx.y * TM, col0 = blockIdx.x * TN;
@@ -90,7 +91,7 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
     const long k0 = kt * TK;
     for (int l = tid; l < TK * TM; l += TB * TB) {
       const int r = l / TK, k = l % TK;       // A: TM rows x TK k, k fastest
-      as[k][r] = (row0 + r < n && k0 + k < n) ? a[(row0 + r) * n + k0 + k] : (T)0;
+      as[k][r] = (row0 + r < m && k0 + k < n) ? a[(row0 + r) * n + k0 + k] : (T)0;
       const int kk = l / TN, c = l % TN;      // X: TK k x TN columns, columns fastest
       bs[kk][c] = (k0 + kk < n && col0 + c < d) ? xs[(k0 + kk) * d + col0 + c] : (T)0;
     }
@@ -108,7 +109,7 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
   const bool poisoned = status[0] >= 0;
   for (int p = 0; p < 4; ++p) {
     const long i = row0 + ty + TB * p;
-    if (i >= n) continue;
+    if (i >= m) continue;
     for (int q = 0; q < 4; ++q) {
       const long col = col0 + tx + TB * q;
       if (col < d)
@@ -122,16 +123,16 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
   extern "C" __global__ void rll_symmetrize_add_##S(T* a, long n) { symmetrize_add<T>(a, n); }                 \
   extern "C" __global__ void rll_row_sums_##S(const T* a, long n, T* rsum) { row_sums<T>(a, n, rsum); }        \
   extern "C" __global__ void rll_gradient_##S(const T* a, const T* xs, const T* rsum, const unsigned char* flags, \
-                                              const double* c, long n, long d, const int* info, T loss_weight,  \
-                                              int scale_exp, const long* status, T* grad) {                     \
-    gradient<T>(a, xs, rsum, flags, c, n, d, info, loss_weight, scale_exp, status, grad);                       \
+                                              const double* c, long n, long m, long d, const int* info,         \
+                                              T loss_weight, int scale_exp, const long* status, T* grad) {      \
+    gradient<T>(a, xs, rsum, flags, c, n, m, d, info, loss_weight, scale_exp, status, grad);                    \
   }                                                                                                             \
   extern "C" __global__ void rll_close_terms_##S(const T* a, const T* x, const int* info,                       \
                                                  const unsigned char* close, long n, long d, double* c) {       \
     close_terms<T>(a, x, info, close, n, d, c);                                                                 \
   }                                                                                                             \
-  extern "C" __global__ void rll_zero_close_##S(T* a, const unsigned char* close, long n) {                     \
-    zero_close<T>(a, close, n);                                                                                 \
+  extern "C" __global__ void rll_zero_close_##S(T* a, const unsigned char* close, long count) {                 \
+    zero_close<T>(a, close, count);                                                                             \
   }
 
 RLL_INSTANTIATE(float, f32)

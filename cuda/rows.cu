@@ -8,16 +8,17 @@ __device__ inline void mark(unsigned char* flags, long n, long i, long j) {
   flags[(i / RLL_FLAG_TILE_ROWS) * ((n + RLL_FLAG_TILE_COLS - 1) / RLL_FLAG_TILE_COLS) + j / RLL_FLAG_TILE_COLS] = 1;
 }
 
-// PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; PaperSums). Launch: grid n, block RLL_THREADS; one
-// block per query i. Boundaries and temperatures in input units, scaled here by the batch's exponent (info) as
+// PAPER, mirroring src/paper.rs (Paper::exponent, hinge, coef; PaperSums). Launch: grid m, block RLL_THREADS; one
+// block per query i. Query i's ranked list is columns col0..n of its row (row stride n), its own copy column i
+// (own null) or col0 + own[i] (own[i] < 0: none); the columns before col0 get 0 (m = n, col0 = 0: the batch). Boundaries and temperatures in input units, scaled here by the batch's exponent (info) as
 // src/scaled.rs does on the host, so that no value of the batch is read back before the launch.
 // A_ij = s_i dL_i/dd_ij / d_ij (0 outside P*_i and N*_i), s_i = 1/N or weights[i] when weights is not null;
 // row_loss[i] = lambda_p L_P(i) + lambda L_N(i), times weights[i] when given;
 // stats[i] = (L_P, L_N, |P*|, |N*|) when stats is not null, L_P and L_N times 2^stat_exp (input units).
 template <typename T>
-__device__ void paper_rows(T* dist_a, const T* labels, long n, const int* info, T beta_p, T beta_n, T t_p, T t_n,
-                           T t_cap, T lambda, T lambda_p, T inv_n, T cap, T eps_n, int detach, int symmetric,
-                           unsigned char* flags, T* row_loss, T* stats, const T* weights) {
+__device__ void paper_rows(T* dist_a, const T* labels, long n, long col0, const long* own, const int* info, T beta_p,
+                           T beta_n, T t_p, T t_n, T t_cap, T lambda, T lambda_p, T inv_n, T cap, T eps_n, int detach,
+                           int symmetric, unsigned char* flags, T* row_loss, T* stats, const T* weights) {
   __shared__ T buf[RLL_THREADS];
   const int stat_exp = batch_exponent(info);
   beta_p = scaled_length(beta_p, stat_exp);
@@ -27,12 +28,13 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, const int* info, 
   const long i = blockIdx.x;
   T* row = dist_a + i * n;
   const T yi = labels[i];
+  const long self = own ? (own[i] >= 0 ? col0 + own[i] : -1) : i;
   // The maxima start below every exponent (not at 0), so that a negative temperature gets its largest weight 1.
   T max_p = -Num<T>::max_value(), max_n = -Num<T>::max_value(), cnt_p = 0, cnt_n = 0;
-  for (long j = threadIdx.x; j < n; j += RLL_THREADS) {
+  for (long j = col0 + threadIdx.x; j < n; j += RLL_THREADS) {
     const T d = row[j];
     if (labels[j] == yi) {
-      if (d > beta_p && j != i) { max_p = rll_max(max_p, t_p * (d - beta_p)); cnt_p += 1; }
+      if (d > beta_p && j != self) { max_p = rll_max(max_p, t_p * (d - beta_p)); cnt_p += 1; }
     } else if (d < beta_n) {
       max_n = rll_max(max_n, t_n * (beta_n - d)); cnt_n += 1;
     }
@@ -42,10 +44,10 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, const int* info, 
   cnt_p = block_sum(cnt_p, buf);
   cnt_n = block_sum(cnt_n, buf);
   T wp = 0, hp = 0, wn = 0, hn = 0;
-  for (long j = threadIdx.x; j < n; j += RLL_THREADS) {
+  for (long j = col0 + threadIdx.x; j < n; j += RLL_THREADS) {
     const T d = row[j];
     if (labels[j] == yi) {
-      if (d > beta_p && j != i) {
+      if (d > beta_p && j != self) {
         const T h = d - beta_p, w = Num<T>::exp(t_p * h - max_p);
         wp += w; hp += w * h;
       }
@@ -64,11 +66,12 @@ __device__ void paper_rows(T* dist_a, const T* labels, long n, const int* info, 
   const T l_n = cnt_n > 0 ? hn / wn : (T)0;
   // The row's weight in E: 1/N for the mean, the caller's u_i for E = sum_i u_i l_i (Paper::coef's `scale`).
   const T scale = weights ? weights[i] : inv_n;
-  for (long j = threadIdx.x; j < n; j += RLL_THREADS) {
+  for (long j = threadIdx.x; j < col0; j += RLL_THREADS) row[j] = 0;
+  for (long j = col0 + threadIdx.x; j < n; j += RLL_THREADS) {
     const T d = row[j];
     T c = 0;
     if (labels[j] == yi) {
-      if (d > beta_p && j != i && d > 0) {
+      if (d > beta_p && j != self && d > 0) {
         const T h = d - beta_p, w = Num<T>::exp(t_p * h - max_p);
         const T bracket = detach ? (T)1 : (T)1 + t_p * (h - l_p);
         c = lambda_p * (w / wp) * bracket;
@@ -250,12 +253,13 @@ __device__ void finish_value(const double* total, const int* info, const long* s
 }
 
 #define RLL_INSTANTIATE(T, S)                                                                                   \
-  extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, const int* info, T beta_p,  \
-                                                T beta_n, T t_p, T t_n, T t_cap, T lambda, T lambda_p, T inv_n, \
-                                                T cap, T eps_n, int detach, int symmetric, unsigned char* flags, \
-                                                T* row_loss, T* stats, const T* weights) {                      \
-    paper_rows<T>(dist_a, labels, n, info, beta_p, beta_n, t_p, t_n, t_cap, lambda, lambda_p, inv_n, cap, eps_n, \
-                  detach, symmetric, flags, row_loss, stats, weights);                                          \
+  extern "C" __global__ void rll_paper_rows_##S(T* dist_a, const T* labels, long n, long col0, const long* own, \
+                                                const int* info, T beta_p, T beta_n, T t_p, T t_n, T t_cap,     \
+                                                T lambda, T lambda_p, T inv_n, T cap, T eps_n, int detach,      \
+                                                int symmetric, unsigned char* flags, T* row_loss, T* stats,     \
+                                                const T* weights) {                                             \
+    paper_rows<T>(dist_a, labels, n, col0, own, info, beta_p, beta_n, t_p, t_n, t_cap, lambda, lambda_p, inv_n,  \
+                  cap, eps_n, detach, symmetric, flags, row_loss, stats, weights);                             \
   }                                                                                                             \
   extern "C" __global__ void rll_official_sums_##S(const T* dist, const T* labels, long n, const int* info,     \
                                                    T beta_p, T beta_n, T k_p, T k_n, T t_cap, T theta, T m,     \

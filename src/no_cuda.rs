@@ -99,6 +99,35 @@ pub unsafe fn compute_gpu_half_async<H: GpuHalf>(
     unavailable()
 }
 
+/// As `cuda::gpu_references_workspace_bytes`: always the error.
+#[allow(clippy::extra_unused_type_parameters)]
+pub fn gpu_references_workspace_bytes<T: GpuReal>(_: &Params, _: usize, _: usize, _: usize) -> Result<usize> {
+    unavailable()
+}
+
+/// As `cuda::compute_gpu_references_async`: always the error.
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu_references_async<T: GpuReal>(
+    _: &Params,
+    _: &GpuLoss,
+    _: usize,
+    _: usize,
+    _: T,
+    _: &GpuOutputs,
+) -> Result<()> {
+    unavailable()
+}
+
+/// As `cuda::compute_gpu_references`: always the error.
+///
+/// # Safety
+/// None needed here; the CUDA backend's contract.
+pub unsafe fn compute_gpu_references<T: GpuReal>(_: &Params, _: &GpuLoss, _: usize, _: usize, _: T) -> Result<T> {
+    unavailable()
+}
+
 /// The 16-bit formats, as in the CUDA backend.
 pub trait GpuHalf: crate::half_precision::Half {}
 impl GpuHalf for half::f16 {}

@@ -98,6 +98,16 @@ pub(crate) fn loss_weight<T: Real>(w: T) -> Result<()> {
     Ok(())
 }
 
+/// Queries against references need the PAPER semantics: the error (the official layer's value and weights are
+/// defined on one batch).
+pub(crate) fn references_semantics(params: &Params) -> RllError {
+    RllError::param(format!(
+        "semantics = {:?}: queries against references apply to the PAPER semantics only (the official layer's \
+         value and weights are defined on one batch)",
+        params.semantics
+    ))
+}
+
 /// Per-query weights need the PAPER semantics (the official layer's value has no per-query split).
 pub(crate) fn weighted_semantics(params: &Params) -> Result<()> {
     if params.semantics != Semantics::Paper {

@@ -1060,3 +1060,125 @@ fn gpu_async_calls_check_their_workspace_and_outputs() {
     // SAFETY: a valid rll_params.
     assert_eq!(unsafe { capi::rll_gpu_workspace_bytes_f32(&cp, 6, 3) }, 0);
 }
+
+/// Queries against references on the device (the stacked batch [Q; R], the first rows the queries) against the host's
+/// `compute_references`: with and without own indices, every PAPER option, f32 and f64; the stream-ordered call
+/// makes no synchronisation, copy or allocation (under the emulation) and gives the synchronous call's bits.
+fn references_agree<T: GpuReal>(tol: f64) {
+    let s = stream();
+    for (k, &(nq, nr, d)) in [(12usize, 40usize, 8usize), (1, 9, 3), (70, 150, 16)]
+        .iter()
+        .enumerate()
+    {
+        let data = batch(100 + k as u64, nq + nr, d, 0.8, true);
+        let mut x = to::<T>(&data.x);
+        let y = to::<T>(&data.labels);
+        // Query i's copy sits among the references at own[i] (7 does not divide nr), with its label.
+        let mut y = y;
+        let own: Vec<i64> = (0..nq).map(|i| ((7 * i + 1) % nr) as i64).collect();
+        for (i, &j) in own.iter().enumerate() {
+            let j = nq + j as usize;
+            let row: Vec<T> = x[i * d..(i + 1) * d].to_vec();
+            x[j * d..(j + 1) * d].copy_from_slice(&row);
+            y[j] = y[i];
+        }
+        let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
+        let own_d = s.clone_htod(&own).unwrap();
+        let gd = s.alloc_zeros::<T>(nq * d).unwrap();
+        let args = GpuLoss {
+            x: ptr(&s, &xd),
+            labels: ptr(&s, &yd),
+            n: nq + nr,
+            d,
+            grad: ptr(&s, &gd),
+            stats: 0,
+            stream: s.cu_stream() as usize,
+            device: 0,
+        };
+        for p in variants()
+            .into_iter()
+            .filter(|p| p.semantics == ranked_list_loss::Semantics::Paper)
+        {
+            for with_own in [true, false] {
+                let mut gc = vec![T::zero(); nq * d];
+                let queries = Batch {
+                    x: &x[..nq * d],
+                    labels: &y[..nq],
+                    n: nq,
+                    d,
+                };
+                let refs = ranked_list_loss::References {
+                    x: &x[nq * d..],
+                    labels: &y[nq..],
+                    n: nr,
+                    own: with_own.then_some(&own[..]),
+                };
+                let lc =
+                    ranked_list_loss::compute_references(&p, queries, refs, T::one(), Some(&mut gc), None).unwrap();
+                let own_addr = if with_own { ptr(&s, &own_d) } else { 0 };
+                // SAFETY: the buffers above: n rows and labels, nq·d gradient, nq own indices.
+                let lg =
+                    unsafe { ranked_list_loss::cuda::compute_gpu_references::<T>(&p, &args, nq, own_addr, T::one()) }
+                        .unwrap();
+                let le = (lg.f64() - lc.f64()).abs() / lc.f64().abs().max(1e-30);
+                assert!(
+                    le < tol,
+                    "{} {nq}x{nr} {p:?} own {with_own}: loss gpu {lg} cpu {lc}",
+                    T::NAME
+                );
+                let g_sync = s.clone_dtoh(&gd).unwrap();
+                let ge = rel(&g_sync, &gc);
+                assert!(ge < tol, "{} {nq}x{nr} {p:?} own {with_own}: gradient {ge}", T::NAME);
+                // The stream-ordered call: nothing but launches, and the same bits.
+                let bytes = ranked_list_loss::cuda::gpu_references_workspace_bytes::<T>(&p, nq + nr, d, nq).unwrap();
+                let ws = s.alloc_zeros::<u8>(bytes).unwrap();
+                let loss_d = s.alloc_zeros::<T>(1).unwrap();
+                let out = ranked_list_loss::GpuOutputs {
+                    loss: ptr(&s, &loss_d),
+                    status: 0,
+                    workspace: ptr(&s, &ws),
+                    workspace_bytes: bytes,
+                };
+                let before = emu_counts();
+                // SAFETY: as above, and the workspace and loss just allocated.
+                unsafe {
+                    ranked_list_loss::cuda::compute_gpu_references_async::<T>(&p, &args, nq, own_addr, T::one(), &out)
+                }
+                .unwrap();
+                if let (Some(b), Some(a)) = (before, emu_counts()) {
+                    assert_eq!(a, b, "{} {p:?}: syncs, D2H copies, allocations, frees", T::NAME);
+                }
+                assert_eq!(s.clone_dtoh(&loss_d).unwrap()[0].f64().to_bits(), lg.f64().to_bits());
+                assert_eq!(s.clone_dtoh(&gd).unwrap(), g_sync);
+            }
+        }
+    }
+}
+
+#[test]
+fn gpu_queries_against_references_match_the_host() {
+    references_agree::<f32>(1e-5);
+    references_agree::<f64>(1e-11);
+    // OFFICIAL and a call without references are refused on the host.
+    let s = stream();
+    let x = s.clone_htod(&[0.0f32; 8]).unwrap();
+    let y = s.clone_htod(&[0.0f32, 1.0, 0.0, 1.0]).unwrap();
+    let args = GpuLoss {
+        x: ptr(&s, &x),
+        labels: ptr(&s, &y),
+        n: 4,
+        d: 2,
+        grad: 0,
+        stats: 0,
+        stream: 0,
+        device: 0,
+    };
+    let official = params(ranked_list_loss::Semantics::OfficialV2020);
+    // SAFETY: refused before the device is touched.
+    let e = unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&official, &args, 2, 0, 1.0) }.unwrap_err();
+    assert!(e.message.contains("PAPER semantics only"), "{e}");
+    // SAFETY: as above.
+    let e = unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&Params::default(), &args, 4, 0, 1.0) }
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Size, "{e}");
+}

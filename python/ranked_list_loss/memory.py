@@ -39,6 +39,12 @@ class CrossBatchMemory(nn.Module):
         self.register_buffer("label_memory", torch.zeros(memory_size, dtype=torch.int64))
         self.register_buffer("queue_idx", torch.zeros((), dtype=torch.int64))
         self.register_buffer("has_been_filled", torch.zeros((), dtype=torch.bool))
+        # Host copies of the two, so that a call on CUDA never reads them back (the buffers are for state dicts).
+        self._position, self._filled = 0, False
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._position, self._filled = int(self.queue_idx), bool(self.has_been_filled)
 
     def reset_queue(self) -> None:
         """Empties the queue."""
@@ -46,6 +52,7 @@ class CrossBatchMemory(nn.Module):
         self.label_memory.zero_()
         self.queue_idx.zero_()
         self.has_been_filled.zero_()
+        self._position, self._filled = 0, False
 
     def forward(self, embeddings: Tensor, labels: Tensor, enqueue_mask: Tensor | None = None) -> Tensor:
         if embeddings.dim() != 2 or embeddings.shape[1] != self.embedding_size:
@@ -67,8 +74,7 @@ class CrossBatchMemory(nn.Module):
                                  f"{self.memory_size}")
             queued, queued_labels = embeddings, labels
         slots = self._enqueue(queued, queued_labels)
-        filled = bool(self.has_been_filled)
-        end = self.memory_size if filled else int(self.queue_idx)
+        end = self.memory_size if self._filled else self._position
         refs, ref_labels = self.embedding_memory[:end], self.label_memory[:end]
         if len(embeddings) == 0:  # every row was enqueued: no queries
             return embeddings.sum() * 0
@@ -78,13 +84,14 @@ class CrossBatchMemory(nn.Module):
 
     def _enqueue(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Writes the rows (detached) at the queue's position, wrapping around; returns their slots."""
-        start = int(self.queue_idx)
+        start = self._position
         slots = (start + torch.arange(len(embeddings), device=embeddings.device)) % self.memory_size
         with torch.no_grad():
             self.embedding_memory[slots] = embeddings.detach()
             self.label_memory[slots] = labels.detach()
         end = (start + len(embeddings)) % self.memory_size
+        self._position = end
+        self._filled = self._filled or (len(embeddings) > 0 and end <= start)
         self.queue_idx.fill_(end)
-        if len(embeddings) and end <= start:
-            self.has_been_filled.fill_(True)
+        self.has_been_filled.fill_(self._filled)
         return slots

@@ -1,7 +1,8 @@
 """Queries ranked against references (``ref_emb``, ``ref_labels``): the loss of each query's ranked list over the
 reference rows instead of its own batch, with the query's own copy among them left out by index (``own``: what
-``CrossBatchMemory`` passes). One engine call, ``_engine.loss_references`` (PAPER semantics, CPU tensors;
-docs/memory.md)."""
+``CrossBatchMemory`` passes). One engine call (PAPER semantics; docs/memory.md): ``_engine.loss_references`` on the
+CPU; on CUDA ``_engine.loss_references_async`` on the stacked rows [Q; R], stream-ordered, the queries' gradient
+only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import _engine
-from ._ops import exact_labels
+from ._ops import _cuda_ids, exact_labels
 from ._params import LossParams
 
 _SIXTEEN_BIT = (torch.float16, torch.bfloat16)
@@ -20,9 +21,10 @@ def _fail(message: str) -> ValueError:
     return ValueError(f"RankedListLoss: {message}")
 
 
-def _keys(labels: Tensor, ref_labels: Tensor) -> Tensor:
-    """Both label sets in one dtype that holds every value exactly (one mapping to class ids for both)."""
-    a, b = exact_labels(labels, torch.device("cpu")), exact_labels(ref_labels, torch.device("cpu"))
+def _keys(labels: Tensor, ref_labels: Tensor, device: torch.device) -> Tensor:
+    """Both label sets on ``device`` in one dtype that holds every value exactly (one mapping to class ids for
+    both)."""
+    a, b = exact_labels(labels, device), exact_labels(ref_labels, device)
     if a.dtype != b.dtype:
         a, b = a.to(torch.float64), b.to(torch.float64)
     return torch.cat([a, b]).contiguous()
@@ -41,11 +43,15 @@ class ReferencesFunction(torch.autograd.Function):
         need_grad, need_ref_grad = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad = torch.empty_like(x) if need_grad else None
         ref_grad = torch.empty_like(r) if need_ref_grad else None
-        own = None if own is None else own.to(device="cpu", dtype=torch.int64).contiguous()
-        value = _engine.loss_references(x, r, _keys(labels, ref_labels), params, own, grad, ref_grad)
+        own = None if own is None else own.to(device=x.device, dtype=torch.int64).contiguous()
+        keys = _keys(labels, ref_labels, x.device)
+        if x.is_cuda:
+            loss = _cuda_call(x, r, keys, params, own, grad)
+        else:
+            loss = torch.tensor(_engine.loss_references(x, r, keys, params, own, grad, ref_grad), dtype=x.dtype)
         ctx.save_for_backward(x.new_empty(0) if grad is None else grad, r.new_empty(0) if ref_grad is None
                               else ref_grad)
-        return torch.tensor(value, dtype=x.dtype)
+        return loss
 
     @staticmethod
     def backward(ctx, grad_loss: Tensor):
@@ -55,6 +61,20 @@ class ReferencesFunction(torch.autograd.Function):
         g = grad_loss * grad if ctx.needs_input_grad[0] else None
         rg = grad_loss * ref_grad if ctx.needs_input_grad[1] else None
         return g, rg, None, None, None, None
+
+
+def _cuda_call(x: Tensor, r: Tensor, keys: Tensor, params: LossParams, own: Tensor | None,
+               grad: Tensor | None) -> Tensor:
+    """The stream-ordered CUDA call on the stacked rows [Q; R] (outputs and workspace from PyTorch's caching
+    allocator on the current stream; nothing read back: a non-finite input gives NaN)."""
+    stacked = torch.cat([x, r]).contiguous()
+    ids = _cuda_ids(keys, x.dtype)
+    loss = torch.empty((), dtype=x.dtype, device=x.device)
+    workspace = torch.empty(_engine.gpu_references_workspace_bytes(stacked, params, len(x)), dtype=torch.uint8,
+                            device=x.device)
+    stream = torch.cuda.current_stream(x.device).cuda_stream
+    _engine.loss_references_async(stacked, ids, params, len(x), loss, workspace, own, grad, stream)
+    return loss
 
 
 def references_loss(embeddings: Tensor, labels: Tensor, ref_emb: Tensor, ref_labels: Tensor, params: LossParams,
@@ -70,9 +90,11 @@ def references_loss(embeddings: Tensor, labels: Tensor, ref_emb: Tensor, ref_lab
                     "the paper semantics only")
     if reduction not in ("mean", "sum"):
         raise _fail(f"reduction = {reduction!r} with ref_emb: 'mean' or 'sum' expected")
-    if embeddings.is_cuda or ref_emb.is_cuda:
-        raise NotImplementedError("RankedListLoss: ref_emb with CUDA tensors is not implemented yet (the engine's "
-                                  "queries-against-references call is CPU-only so far; docs/memory.md)")
+    if embeddings.device != ref_emb.device:
+        raise _fail(f"embeddings on {embeddings.device} and ref_emb on {ref_emb.device}: one device expected")
+    if embeddings.is_cuda and ref_emb.requires_grad and torch.is_grad_enabled():
+        raise NotImplementedError("RankedListLoss: a gradient for ref_emb on CUDA is not implemented yet (the CUDA "
+                                  "call computes the queries' gradient; detach ref_emb, as a memory is)")
     if embeddings.dim() != 2 or ref_emb.dim() != 2 or ref_emb.shape[1] != embeddings.shape[1]:
         raise _fail(f"embeddings {tuple(embeddings.shape)} and ref_emb {tuple(ref_emb.shape)}: two (N, D) "
                     "tensors of one D expected")

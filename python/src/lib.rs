@@ -146,7 +146,7 @@ impl LossParams {
 }
 
 /// An engine error as a Python exception; the engine names the features `x`, renamed `features` here.
-fn to_py(e: RllError, features: &str) -> PyErr {
+pub(crate) fn to_py(e: RllError, features: &str) -> PyErr {
     match e.kind {
         ErrorKind::Device | ErrorKind::Internal => PyRuntimeError::new_err(e.message),
         _ => {
@@ -820,6 +820,8 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(loss_async, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_workspace_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(references::loss_references, m)?)?;
+    m.add_function(wrap_pyfunction!(references::loss_references_async, m)?)?;
+    m.add_function(wrap_pyfunction!(references::gpu_references_workspace_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(loss_queries, m)?)?;
     m.add_function(wrap_pyfunction!(query_ln_mass, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;

@@ -105,3 +105,115 @@ fn run<T: Feature + rll::Real>(py: Python<'_>, p: &rll::Params, t: Refs<'_>) -> 
         rll::compute_references(p, queries, refs, T::one(), g, rg).map(|v| v.f64())
     })
 }
+
+/// The device workspace bytes of `loss_references_async` for the stacked `embeddings` (N, D) of its dtype, whose
+/// first `queries` rows are the queries.
+#[pyfunction]
+pub fn gpu_references_workspace_bytes(
+    embeddings: &Bound<'_, PyAny>,
+    params: LossParams,
+    queries: usize,
+) -> PyResult<usize> {
+    let p = params.engine()?;
+    let x = Tensor::import(embeddings, "embeddings")?;
+    let [n, d] = x.shape[..] else {
+        return Err(internal(format!("embeddings of shape {:?}", x.shape)));
+    };
+    let bytes = match x.dtype {
+        Dtype::F32 => rll::cuda::gpu_references_workspace_bytes::<f32>(&p, n, d, queries),
+        Dtype::F64 => rll::cuda::gpu_references_workspace_bytes::<f64>(&p, n, d, queries),
+        other => return Err(internal(format!("references of {}", other.torch_name()))),
+    };
+    bytes.map_err(|e| crate::to_py(e, "embeddings"))
+}
+
+/// Queries against references on CUDA, stream-ordered (nothing allocated, read back or waited for): `stacked`
+/// (N, D) float32/float64 holds the `queries` query rows and then the references, `ids` (N,) their dense class ids
+/// in the features' dtype, `own` (queries,) int64 or None, `loss` a 0-dim tensor of the features' dtype,
+/// `workspace` a 1-D uint8 tensor of at least `gpu_references_workspace_bytes`, `grad` (queries, D) or None, all
+/// on one CUDA device; ordered on `stream`.
+#[pyfunction]
+#[pyo3(signature = (stacked, ids, params, queries, loss, workspace, own=None, grad=None, stream=0))]
+#[allow(clippy::too_many_arguments)] // called from Python by keyword
+pub fn loss_references_async(
+    py: Python<'_>,
+    stacked: &Bound<'_, PyAny>,
+    ids: &Bound<'_, PyAny>,
+    params: LossParams,
+    queries: usize,
+    loss: &Bound<'_, PyAny>,
+    workspace: &Bound<'_, PyAny>,
+    own: Option<&Bound<'_, PyAny>>,
+    grad: Option<&Bound<'_, PyAny>>,
+    stream: usize,
+) -> PyResult<()> {
+    let p = params.engine()?;
+    let x = Tensor::import(stacked, "embeddings")?;
+    let l = Tensor::import(ids, "labels")?;
+    let Device::Cuda(device) = x.device else {
+        return Err(internal("loss_references_async with CPU tensors".into()));
+    };
+    let [n, d] = x.shape[..] else {
+        return Err(internal(format!("stacked of shape {:?}", x.shape)));
+    };
+    if !matches!(x.dtype, Dtype::F32 | Dtype::F64) || !x.contiguous || queries > n {
+        return Err(internal(format!(
+            "stacked {} {:?}, {queries} queries",
+            x.dtype.torch_name(),
+            x.shape
+        )));
+    }
+    let mut inputs = vec![&x];
+    check_output(&l, "labels", x.dtype, &[n], x.device, &inputs)?;
+    inputs.push(&l);
+    let own = own.map(|o| Tensor::import(o, "own")).transpose()?;
+    if let Some(o) = &own {
+        check_output(o, "own", Dtype::Int(64), &[queries], x.device, &inputs)?;
+        inputs.push(o);
+    }
+    let g = grad.map(|g| Tensor::import(g, "grad")).transpose()?;
+    if let Some(g) = &g {
+        check_output(g, "grad", x.dtype, &[queries, d], x.device, &inputs)?;
+        inputs.push(g);
+    }
+    let (loss, workspace) = (Tensor::import(loss, "loss")?, Tensor::import(workspace, "workspace")?);
+    check_output(&loss, "loss", x.dtype, &[], x.device, &inputs)?;
+    inputs.push(&loss);
+    check_output(
+        &workspace,
+        "workspace",
+        Dtype::Uint(8),
+        &[workspace.len()],
+        x.device,
+        &inputs,
+    )?;
+    let args = rll::GpuLoss {
+        x: x.addr,
+        labels: l.addr,
+        n,
+        d,
+        grad: g.as_ref().map_or(0, |g| g.addr),
+        stats: 0,
+        stream,
+        device,
+    };
+    let out = rll::GpuOutputs {
+        loss: loss.addr,
+        status: 0,
+        workspace: workspace.addr,
+        workspace_bytes: workspace.len(),
+    };
+    let own = own.as_ref().map_or(0, |o| o.addr);
+    let dtype = x.dtype;
+    detached(py, "embeddings", move || {
+        // SAFETY: `args`, `out` and `own` hold the addresses of live contiguous CUDA tensors of `device` (imported,
+        // alive for this call; PyTorch's caching allocator keeps them for the stream's work), of the checked sizes and
+        // dtypes, and the caller's current stream there.
+        unsafe {
+            match dtype {
+                Dtype::F32 => rll::cuda::compute_gpu_references_async::<f32>(&p, &args, queries, own, 1.0, &out),
+                _ => rll::cuda::compute_gpu_references_async::<f64>(&p, &args, queries, own, 1.0, &out),
+            }
+        }
+    })
+}

@@ -121,11 +121,7 @@ fn check<T: Real>(
     ref_grad: Option<&[T]>,
 ) -> Result<()> {
     if params.semantics != Semantics::Paper {
-        return Err(RllError::param(format!(
-            "semantics = {:?}: queries against references apply to the PAPER semantics only (the official layer's \
-             value and weights are defined on one batch)",
-            params.semantics
-        )));
+        return Err(validate::references_semantics(params));
     }
     validate::host_batch(params, q, grad, None)?;
     let refs = Batch {

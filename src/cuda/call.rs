@@ -91,7 +91,7 @@ pub(super) fn find_nonfinite<T: GpuReal>(
     offset: usize,
 ) -> Result<()> {
     let view = DevAddr(partial.addr + offset * std::mem::size_of::<i64>());
-    let shape = Shape { n: count, d: 1 };
+    let shape = Shape::new(count, 1);
     launch::<T>(
         call,
         &table::FIRST_NONFINITE,

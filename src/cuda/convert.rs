@@ -52,7 +52,7 @@ pub unsafe fn convert_gpu<H: GpuHalf>(src: usize, dst: usize, count: usize, dir:
         Direction::Widen => H::TO_F32,
         Direction::Narrow => H::FROM_F32,
     };
-    let shape = Shape { n: count, d: 1 };
+    let shape = Shape::new(count, 1);
     launch::<f32>(
         &call,
         &kernel,
@@ -64,7 +64,7 @@ pub unsafe fn convert_gpu<H: GpuHalf>(src: usize, dst: usize, count: usize, dir:
 
 /// `input` (count 16-bit values) widened into `out`.
 fn to_f32<H: GpuHalf>(call: &Call, input: usize, count: usize, out: Buf<f32>) -> Result<()> {
-    let shape = Shape { n: count, d: 1 };
+    let shape = Shape::new(count, 1);
     launch::<f32>(
         call,
         &H::TO_F32,
@@ -90,7 +90,7 @@ pub(super) fn widen<H: GpuHalf>(call: &Call, a: &GpuLoss, wide: &Wide) -> Result
 
 /// The float32 gradient in `wide` narrowed into the caller's `grad` (nd values of H).
 pub(super) fn narrow_grad<H: GpuHalf>(call: &Call, wide: &Wide, grad: usize, nd: usize) -> Result<()> {
-    let shape = Shape { n: nd, d: 1 };
+    let shape = Shape::new(nd, 1);
     launch::<f32>(
         call,
         &H::FROM_F32,

@@ -5,20 +5,30 @@
 use super::call::{find_nonfinite, Call};
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
-use super::workspace::Scratch;
+use super::workspace::{Lists, Scratch};
 use super::GpuReal;
 use crate::device_args::GpuLoss;
 use crate::error::Result;
 use crate::kernel_consts::CHECK_BLOCKS;
 
-/// The distance stage of the batch `a` (n·d = `nd` values) into the scratch `w`: the input checks into
+/// The distance stage of the batch `a` (n·d values) into the scratch `w`, for the query rows of `lists` (all n
+/// rows, mirrored, for a batch against itself; the first m rows against all n otherwise): the input checks into
 /// `w.status` (and the caller's `status_out`, a device address or 0), the exponents into `w.info`, the scaled rows,
 /// the distances and the close pairs. Nothing is read back: a non-finite input poisons the value and the gradient
 /// on the device (`finish_value`, `gradient`).
-pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuLoss, w: &Scratch<T>, status_out: usize) -> Result<()> {
+pub(super) fn distances<T: GpuReal>(
+    call: &Call,
+    a: &GpuLoss,
+    w: &Scratch<T>,
+    status_out: usize,
+    lists: Lists,
+) -> Result<()> {
     let (n, d) = (a.n, a.d);
     let nd = n * d;
-    let shape = Shape { n, d };
+    let shape = Shape {
+        m: lists.m,
+        ..Shape::new(n, d)
+    };
     let (ni, di) = (n as i64, d as i64);
     w.clear(call)?;
     find_nonfinite::<T>(call, a.x, nd, w.check, 0)?;
@@ -96,10 +106,14 @@ pub(super) fn distances<T: GpuReal>(call: &Call, a: &GpuLoss, w: &Scratch<T>, st
             x = x,
             info = info,
             n = ni,
+            m = lists.m as i64,
             d = di,
             dist = w.dist,
             close = w.close
         ],
     )?;
+    if !lists.square(n) {
+        return Ok(()); // the m query rows were computed whole
+    }
     launch::<T>(call, &table::MIRROR_LOWER, shape, args![dist = w.dist, n = ni])
 }

@@ -6,22 +6,23 @@ use super::call::Call;
 use super::launch::{args, launch, DevAddr, Shape};
 use super::semantics::DeviceRowStage;
 use super::table;
-use super::workspace::Scratch;
+use super::workspace::{Lists, Scratch};
 use super::GpuReal;
 use crate::device_args::GpuLoss;
 use crate::error::Result;
 
-/// Writes loss_weight · ∂E/∂x into `a.grad` from the coefficients in `w.dist` (NaN everywhere after a non-finite
-/// input, from `w.status`).
+/// Writes loss_weight · ∂E/∂x into `a.grad` (the m query rows of `lists`) from the coefficients in `w.dist` (NaN
+/// everywhere after a non-finite input, from `w.status`).
 pub(super) fn gradient<T: GpuReal>(
     call: &Call,
     a: &GpuLoss,
     w: &Scratch<T>,
     stage: &DeviceRowStage,
     loss_weight: T,
+    lists: Lists,
 ) -> Result<()> {
-    let (n, d) = (a.n, a.d);
-    let shape = Shape { n, d };
+    let (n, d, m) = (a.n, a.d, lists.m);
+    let shape = Shape { m, ..Shape::new(n, d) };
     let (ni, di) = (n as i64, d as i64);
     let (dist, close) = (w.dist, w.close);
     if stage.symmetric {
@@ -42,7 +43,13 @@ pub(super) fn gradient<T: GpuReal>(
             c = w.close_c
         ],
     )?;
-    launch::<T>(call, &table::ZERO_CLOSE, shape, args![a = dist, close = close, n = ni])?;
+    let count = (m * n) as i64;
+    launch::<T>(
+        call,
+        &table::ZERO_CLOSE,
+        shape,
+        args![a = dist, close = close, count = count],
+    )?;
     launch::<T>(call, &table::ROW_SUMS, shape, args![a = dist, n = ni, rsum = w.rsum])?;
     launch::<T>(
         call,
@@ -55,6 +62,7 @@ pub(super) fn gradient<T: GpuReal>(
             flags = w.flags,
             c = w.close_c,
             n = ni,
+            m = m as i64,
             d = di,
             info = w.info,
             loss_weight = loss_weight,

@@ -11,11 +11,20 @@ use cudarc::driver::{CudaSlice, CudaStream, CudaView, CudaViewMut, DevicePtr};
 use std::ffi::c_void;
 use std::sync::Arc;
 
-/// The batch's sizes, from which the launch rules compute grids.
+/// The batch's sizes, from which the launch rules compute grids: n rows of d values, of which the first m are the
+/// queries (m = n for a batch against itself).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Shape {
     pub n: usize,
     pub d: usize,
+    pub m: usize,
+}
+
+impl Shape {
+    /// A batch against itself (m = n).
+    pub fn new(n: usize, d: usize) -> Self {
+        Shape { n, d, m: n }
+    }
 }
 
 /// A device address owned by the host (Caffe's blobs, a C caller's buffers), as a kernel argument.
@@ -123,9 +132,10 @@ pub(super) use args;
 fn extent(e: Extent, s: Shape) -> Option<usize> {
     match e {
         Extent::N => Some(s.n),
+        Extent::M => Some(s.m),
         Extent::D => Some(s.d),
         Extent::Nd => s.n.checked_mul(s.d),
-        Extent::Nn => s.n.checked_mul(s.n),
+        Extent::Mn => s.m.checked_mul(s.n),
     }
 }
 

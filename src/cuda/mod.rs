@@ -33,7 +33,7 @@ use crate::validate;
 use call::{dev_err, Call};
 use cudarc::driver::{DeviceRepr, ValidAsZeroBits};
 use launch::{args, launch, DevAddr, KernelArg, Shape};
-use workspace::Scratch;
+use workspace::{Lists, Scratch, Size};
 
 pub use workspace::ALIGN;
 
@@ -55,14 +55,14 @@ impl GpuReal for f64 {
 pub fn gpu_workspace_bytes<T: GpuReal>(params: &Params, n: usize, d: usize) -> Result<usize> {
     validate::dims(params, n, d)?;
     validate::device_dims(n, d)?;
-    Ok(Scratch::<T>::bytes(n, d, false, false))
+    Ok(Scratch::<T>::bytes(Size::batch(n, d)))
 }
 
 /// The workspace bytes of [`compute_gpu_half_async`] for n rows of d 16-bit values and labels of kind `labels`.
 pub fn gpu_half_workspace_bytes(params: &Params, n: usize, d: usize, labels: Labels) -> Result<usize> {
     validate::dims(params, n, d)?;
     validate::device_dims(n, d)?;
-    Ok(Scratch::<f32>::bytes(n, d, true, labels == Labels::SameAsX))
+    Ok(Scratch::<f32>::bytes(Size::half(n, d, labels)))
 }
 
 /// The loss of a batch in device memory, as [`crate::compute`] on the host, ordered on `a.stream` and nothing
@@ -85,8 +85,8 @@ pub unsafe fn compute_gpu_async<T: GpuReal>(
 ) -> Result<()> {
     check_async::<T>(params, a, out, loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
-    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
-    run_async::<T>(&call, params, a, 0, loss_weight, &w, out)
+    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
+    run_async::<T>(&call, params, a, Lists::batch(a.n), 0, loss_weight, &w, out)
 }
 
 /// [`compute_gpu_async`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] for per-query weights u at `weights` (n values of T
@@ -106,8 +106,8 @@ pub unsafe fn compute_gpu_weighted_async<T: GpuReal>(
     check_async::<T>(params, a, out, loss_weight)?;
     check_weights(params, weights)?;
     let call = Call::new(a.device, a.stream)?;
-    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
-    run_async::<T>(&call, params, a, weights, loss_weight, &w, out)
+    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
+    run_async::<T>(&call, params, a, Lists::batch(a.n), weights, loss_weight, &w, out)
 }
 
 /// [`compute_gpu_async`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
@@ -127,14 +127,7 @@ pub unsafe fn compute_gpu_half_async<H: GpuHalf>(
 ) -> Result<()> {
     check_async::<f32>(params, a, out, loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
-    let w = Scratch::<f32>::in_workspace(
-        out.workspace,
-        out.workspace_bytes,
-        a.n,
-        a.d,
-        true,
-        labels == Labels::SameAsX,
-    )?;
+    let w = Scratch::<f32>::in_workspace(out.workspace, out.workspace_bytes, Size::half(a.n, a.d, labels))?;
     half_pipeline::<H>(&call, params, a, loss_weight, &w, out).map(|_| ())
 }
 
@@ -149,10 +142,10 @@ pub unsafe fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight:
     check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
-    let bytes = Scratch::<T>::bytes(a.n, a.d, false, false);
+    let bytes = Scratch::<T>::bytes(Size::batch(a.n, a.d));
     synchronously::<T>(&call, bytes, a.d, |out| {
-        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
-        run_async::<T>(&call, params, a, 0, loss_weight, &w, out)?;
+        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
+        run_async::<T>(&call, params, a, Lists::batch(a.n), 0, loss_weight, &w, out)?;
         Ok(*a)
     })
 }
@@ -172,10 +165,10 @@ pub unsafe fn compute_gpu_weighted<T: GpuReal>(
     validate::loss_weight(loss_weight)?;
     check_weights(params, weights)?;
     let call = Call::new(a.device, a.stream)?;
-    let bytes = Scratch::<T>::bytes(a.n, a.d, false, false);
+    let bytes = Scratch::<T>::bytes(Size::batch(a.n, a.d));
     synchronously::<T>(&call, bytes, a.d, |out| {
-        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, false, false)?;
-        run_async::<T>(&call, params, a, weights, loss_weight, &w, out)?;
+        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
+        run_async::<T>(&call, params, a, Lists::batch(a.n), weights, loss_weight, &w, out)?;
         Ok(*a)
     })
 }
@@ -194,12 +187,107 @@ pub unsafe fn compute_gpu_half<H: GpuHalf>(
     check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     let call = Call::new(a.device, a.stream)?;
-    let same = labels == Labels::SameAsX;
-    let bytes = Scratch::<f32>::bytes(a.n, a.d, true, same);
+    let size = Size::half(a.n, a.d, labels);
+    let bytes = Scratch::<f32>::bytes(size);
     synchronously::<f32>(&call, bytes, a.d, |out| {
-        let w = Scratch::<f32>::in_workspace(out.workspace, out.workspace_bytes, a.n, a.d, true, same)?;
+        let w = Scratch::<f32>::in_workspace(out.workspace, out.workspace_bytes, size)?;
         half_pipeline::<H>(&call, params, a, loss_weight, &w, out)
     })
+}
+
+/// The workspace bytes of [`compute_gpu_references_async`] for a stacked batch of n rows of d values of T whose
+/// first `queries` rows are the queries.
+pub fn gpu_references_workspace_bytes<T: GpuReal>(
+    params: &Params,
+    n: usize,
+    d: usize,
+    queries: usize,
+) -> Result<usize> {
+    validate::dims(params, n, d)?;
+    validate::device_dims(n, d)?;
+    check_queries(params, n, queries)?;
+    Ok(Scratch::<T>::bytes(Size {
+        m: queries,
+        ..Size::batch(n, d)
+    }))
+}
+
+/// Queries against references on the device, as [`crate::compute_references`] on the host, stream-ordered as
+/// [`compute_gpu_async`]: `a` is the stacked batch [Q; R] (n rows: the first `queries` are the queries, the rest the
+/// references; n labels), `a.grad` 0 or queries·d values receiving loss_weight · ∂E/∂Q (the references get no
+/// gradient here), `a.stats` 0 or queries·4 values; `own` 0 or `queries` i64 on the device, each query's own copy
+/// among the references (−1: none), left out of its list (an index outside the references, or one of another
+/// label, leaves nothing out: the host does not read them). PAPER semantics.
+///
+/// # Safety
+/// As [`compute_gpu_async`], with the sizes above.
+pub unsafe fn compute_gpu_references_async<T: GpuReal>(
+    params: &Params,
+    a: &GpuLoss,
+    queries: usize,
+    own: usize,
+    loss_weight: T,
+    out: &GpuOutputs,
+) -> Result<()> {
+    check_async::<T>(params, a, out, loss_weight)?;
+    check_queries(params, a.n, queries)?;
+    let call = Call::new(a.device, a.stream)?;
+    let size = Size {
+        m: queries,
+        ..Size::batch(a.n, a.d)
+    };
+    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, size)?;
+    let lists = Lists {
+        m: queries,
+        col0: queries,
+        own,
+    };
+    run_async::<T>(&call, params, a, lists, 0, loss_weight, &w, out)
+}
+
+/// [`compute_gpu_references_async`] on a workspace it allocates, then one read-back and one synchronisation (as
+/// [`compute_gpu`]); a non-finite input is the error naming it.
+///
+/// # Safety
+/// As [`compute_gpu_references_async`], without `out`; everything need only stay alive until the call returns.
+pub unsafe fn compute_gpu_references<T: GpuReal>(
+    params: &Params,
+    a: &GpuLoss,
+    queries: usize,
+    own: usize,
+    loss_weight: T,
+) -> Result<T> {
+    check_args(params, a)?;
+    validate::loss_weight(loss_weight)?;
+    check_queries(params, a.n, queries)?;
+    let call = Call::new(a.device, a.stream)?;
+    let size = Size {
+        m: queries,
+        ..Size::batch(a.n, a.d)
+    };
+    synchronously::<T>(&call, Scratch::<T>::bytes(size), a.d, |out| {
+        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, size)?;
+        let lists = Lists {
+            m: queries,
+            col0: queries,
+            own,
+        };
+        run_async::<T>(&call, params, a, lists, 0, loss_weight, &w, out)?;
+        Ok(*a)
+    })
+}
+
+/// PAPER, and at least one query and one reference among the n rows.
+fn check_queries(params: &Params, n: usize, queries: usize) -> Result<()> {
+    if params.semantics != crate::params::Semantics::Paper {
+        return Err(validate::references_semantics(params));
+    }
+    if queries == 0 || queries >= n {
+        return Err(RllError::size(format!(
+            "queries = {queries} of n = {n} rows: at least one query and one reference expected"
+        )));
+    }
+    Ok(())
 }
 
 /// The sizes, the pointers and the parameters of a device call; returns n·d.
@@ -232,21 +320,23 @@ fn check_weights(params: &Params, weights: usize) -> Result<()> {
     Ok(())
 }
 
-/// Distances → rows → gradient, enqueued on the call's stream over the scratch `w`. `weights`: PAPER's per-query
-/// weights (device address) or 0 for the mean.
+/// Distances → rows → gradient, enqueued on the call's stream over the scratch `w`, for the ranked lists `lists`.
+/// `weights`: PAPER's per-query weights (device address) or 0 for the mean.
+#[allow(clippy::too_many_arguments)]
 fn run_async<T: GpuReal>(
     call: &Call,
     params: &Params,
     a: &GpuLoss,
+    lists: Lists,
     weights: usize,
     loss_weight: T,
     w: &Scratch<T>,
     out: &GpuOutputs,
 ) -> Result<()> {
-    distance::distances::<T>(call, a, w, out.status)?;
-    let stage = semantics::rows(call, params, a, w, weights, out.loss)?;
+    distance::distances::<T>(call, a, w, out.status, lists)?;
+    let stage = semantics::rows(call, params, a, w, weights, out.loss, lists)?;
     if a.grad != 0 {
-        gradient::gradient(call, a, w, &stage, loss_weight)?;
+        gradient::gradient(call, a, w, &stage, loss_weight, lists)?;
     }
     Ok(())
 }
@@ -267,7 +357,7 @@ fn half_pipeline<H: GpuHalf>(
         )
     })?;
     let args = convert::widen::<H>(call, a, wide)?;
-    run_async::<f32>(call, params, &args, 0, loss_weight, w, out)?;
+    run_async::<f32>(call, params, &args, Lists::batch(a.n), 0, loss_weight, w, out)?;
     if a.grad != 0 {
         convert::narrow_grad::<H>(call, wide, a.grad, a.n * a.d)?;
     }
@@ -345,7 +435,7 @@ pub unsafe fn l2_forward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     launch::<T>(
         &call,
         &table::L2_FORWARD,
-        Shape { n: a.n, d: a.d },
+        Shape::new(a.n, a.d),
         args![
             x = DevAddr(a.x),
             n = ni,
@@ -376,7 +466,7 @@ pub unsafe fn l2_backward_gpu<T: GpuReal>(a: &GpuL2) -> Result<()> {
     launch::<T>(
         &call,
         &table::L2_BACKWARD,
-        Shape { n: a.n, d: a.d },
+        Shape::new(a.n, a.d),
         args![
             y = DevAddr(a.y),
             dy = DevAddr(a.dy),

@@ -4,7 +4,7 @@
 use super::call::Call;
 use super::launch::{args, launch, DevAddr, Shape};
 use super::table;
-use super::workspace::Scratch;
+use super::workspace::{Lists, Scratch};
 use super::GpuReal;
 use crate::device_args::GpuLoss;
 use crate::error::Result;
@@ -30,18 +30,24 @@ pub(super) fn rows<T: GpuReal>(
     w: &Scratch<T>,
     weights: usize,
     loss: usize,
+    lists: Lists,
 ) -> Result<DeviceRowStage> {
     let c = Ctx {
         call,
         a,
         w,
         weights,
+        lists,
         ni: a.n as i64,
-        shape: Shape { n: a.n, d: a.d },
+        shape: Shape {
+            m: lists.m,
+            ..Shape::new(a.n, a.d)
+        },
         t_cap: temperature_cap::<T>(a.d),
     };
     let (stage, kind): (_, i32) = match params.semantics {
         Semantics::Paper => (paper(&c, params)?, if weights == 0 { 0 } else { 1 }),
+        _ if !lists.square(a.n) => return Err(crate::validate::references_semantics(params)),
         Semantics::OfficialV2020 | Semantics::OfficialV2019 => (official(&c, params)?, 2),
     };
     // E from the sum, as Paper::value / Paper::weighted_value / Official::value on the host.
@@ -53,7 +59,7 @@ pub(super) fn rows<T: GpuReal>(
             total = w.total,
             info = w.info,
             status = w.status,
-            n = c.ni,
+            n = lists.m as i64,
             kind = kind,
             loss = DevAddr(loss)
         ],
@@ -68,6 +74,7 @@ struct Ctx<'a, T: GpuReal> {
     w: &'a Scratch<T>,
     /// PAPER's per-query weights u (n values of T on the device), or 0 for the mean.
     weights: usize,
+    lists: Lists,
     ni: i64,
     /// The batch's shape, for the launch rules.
     shape: Shape,
@@ -81,13 +88,16 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage> 
         a,
         w,
         weights,
+        lists,
         ni,
         shape,
         t_cap,
     } = *c;
     let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));
-    let p: Paper<T> = paper_input::<T>(params, a.n, a.n);
-    let (detach, sym) = (p.detach as i32, (!params.query_only) as i32);
+    let p: Paper<T> = paper_input::<T>(params, lists.m, a.n - lists.col0);
+    // Queries against references: the queries' side only (A is m × n, never symmetrised).
+    let symmetric = !params.query_only && lists.square(a.n);
+    let (detach, sym) = (p.detach as i32, symmetric as i32);
     launch::<T>(
         call,
         &table::PAPER_ROWS,
@@ -96,6 +106,8 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage> 
             dist_a = w.dist,
             labels = labels,
             n = ni,
+            col0 = lists.col0 as i64,
+            own = DevAddr(lists.own),
             info = w.info,
             beta_p = p.beta_p,
             beta_n = p.beta_n,
@@ -115,9 +127,10 @@ fn paper<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStage> 
             weights = DevAddr(weights)
         ],
     )?;
-    launch::<T>(call, &table::SUM, shape, args![v = w.row_loss, n = ni, out = w.total])?;
+    let m = lists.m as i64;
+    launch::<T>(call, &table::SUM, shape, args![v = w.row_loss, n = m, out = w.total])?;
     Ok(DeviceRowStage {
-        symmetric: !params.query_only,
+        symmetric,
         // Paper::GRAD_SCALE is 0: PAPER's coefficients multiply unit directions.
         scale_exp: false,
     })
@@ -133,6 +146,7 @@ fn official<T: GpuReal>(c: &Ctx<'_, T>, params: &Params) -> Result<DeviceRowStag
         shape,
         t_cap,
         weights: _,
+        lists: _,
     } = *c;
     let (labels, stats) = (DevAddr(a.labels), DevAddr(a.stats));
     let v2020 = params.semantics == Semantics::OfficialV2020;

@@ -36,11 +36,13 @@ impl ArgType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extent {
     N,
+    /// The query rows (m = n for a batch against itself, m < n for queries against references).
+    M,
     D,
     /// n·d values.
     Nd,
-    /// n² values.
-    Nn,
+    /// m·n values.
+    Mn,
 }
 
 /// One grid dimension: a fixed count of blocks, ⌈extent / per⌉ blocks, or that many up to a most (a
@@ -54,7 +56,7 @@ pub enum Blocks {
 
 use ArgType::{Ptr, Real, I32, I64};
 use Blocks::{Cover, CoverAtMost, Fixed};
-use Extent::{Nd, Nn, D, N};
+use Extent::{Mn, Nd, D, M, N};
 
 /// One kernel: `rll_<base>_<f32|f64>` when `typed` (a template instantiated per element type), else
 /// `rll_<base>`; its parameters in order; grid (x, y) and block (x, y).
@@ -94,8 +96,10 @@ const fn k(
     }
 }
 
-/// One block per query row (n blocks of THREADS).
+/// One block per row of the batch (n blocks of THREADS).
 const PER_ROW: (Blocks, Blocks) = (Cover(N, 1), Fixed(1));
+/// One block per query row (m blocks of THREADS).
+const PER_QUERY: (Blocks, Blocks) = (Cover(M, 1), Fixed(1));
 /// One block of THREADS.
 const ONE: (Blocks, Blocks) = (Fixed(1), Fixed(1));
 const fn flat(e: Extent) -> (Blocks, Blocks) {
@@ -179,11 +183,12 @@ pub const GRAM_DISTANCE: Kernel = k(
         ("x", Ptr),
         ("info", Ptr),
         ("n", I64),
+        ("m", I64),
         ("d", I64),
         ("dist", Ptr),
         ("close", Ptr),
     ],
-    (Cover(N, GRAM_TILE), Cover(N, GRAM_TILE)),
+    (Cover(N, GRAM_TILE), Cover(M, GRAM_TILE)),
     (GRAM_THREADS, GRAM_THREADS),
 );
 pub const MIRROR_LOWER: Kernel = k("mirror_lower", true, &[("dist", Ptr), ("n", I64)], STRIP_TILES, STRIP);
@@ -196,6 +201,8 @@ pub const PAPER_ROWS: Kernel = k(
         ("dist_a", Ptr),
         ("labels", Ptr),
         ("n", I64),
+        ("col0", I64),
+        ("own", Ptr),
         ("info", Ptr),
         ("beta_p", Real),
         ("beta_n", Real),
@@ -214,7 +221,7 @@ pub const PAPER_ROWS: Kernel = k(
         ("stats", Ptr),
         ("weights", Ptr),
     ],
-    PER_ROW,
+    PER_QUERY,
     (THREADS, 1),
 );
 pub const OFFICIAL_SUMS: Kernel = k(
@@ -290,7 +297,7 @@ pub const ROW_SUMS: Kernel = k(
     "row_sums",
     true,
     &[("a", Ptr), ("n", I64), ("rsum", Ptr)],
-    PER_ROW,
+    PER_QUERY,
     (THREADS, 1),
 );
 pub const GRADIENT: Kernel = k(
@@ -303,6 +310,7 @@ pub const GRADIENT: Kernel = k(
         ("flags", Ptr),
         ("c", Ptr),
         ("n", I64),
+        ("m", I64),
         ("d", I64),
         ("info", Ptr),
         ("loss_weight", Real),
@@ -310,7 +318,7 @@ pub const GRADIENT: Kernel = k(
         ("status", Ptr),
         ("grad", Ptr),
     ],
-    (Cover(D, GRAD_COLS), Cover(N, FLAG_TILE_ROWS as u32)),
+    (Cover(D, GRAD_COLS), Cover(M, FLAG_TILE_ROWS as u32)),
     (GRAD_THREADS, GRAD_THREADS),
 );
 pub const CLOSE_TERMS: Kernel = k(
@@ -325,14 +333,14 @@ pub const CLOSE_TERMS: Kernel = k(
         ("d", I64),
         ("c", Ptr),
     ],
-    PER_ROW,
+    PER_QUERY,
     (THREADS, 1),
 );
 pub const ZERO_CLOSE: Kernel = k(
     "zero_close",
     true,
-    &[("a", Ptr), ("close", Ptr), ("n", I64)],
-    flat(Nn),
+    &[("a", Ptr), ("close", Ptr), ("count", I64)],
+    flat(Mn),
     (THREADS, 1),
 );
 
@@ -482,8 +490,8 @@ mod tests {
     #[test]
     fn a_changed_parameter_list_is_found() {
         let ptx = PTX[0].1.replacen(
-            ".param .u64 rll_gram_distance_f32_param_7\n",
-            ".param .u64 rll_gram_distance_f32_param_7,\n\t.param .u32 rll_gram_distance_f32_param_8\n",
+            ".param .u64 rll_gram_distance_f32_param_8\n",
+            ".param .u64 rll_gram_distance_f32_param_8,\n\t.param .u32 rll_gram_distance_f32_param_9\n",
             1,
         );
         assert_ne!(ptx, PTX[0].1);

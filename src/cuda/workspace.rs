@@ -72,7 +72,8 @@ pub(super) struct Wide {
     pub grad: Buf<f32>,
 }
 
-/// Every temporary of one loss call of n rows, d columns, element type T (and the half call's copies).
+/// Every temporary of one loss call of n rows, d columns, element type T, whose first m rows are the queries (m = n
+/// for a batch against itself), and the half call's copies.
 pub(super) struct Scratch<T> {
     /// The first non-finite search's partials: CHECK_BLOCKS for x, CHECK_BLOCKS for the labels.
     pub check: Buf<i64>,
@@ -88,9 +89,9 @@ pub(super) struct Scratch<T> {
     pub mean: Buf<f64>,
     pub xs: Buf<T>,
     pub norms: Buf<T>,
-    /// n·n distances, overwritten with the coefficients A.
+    /// m·n distances, overwritten with the coefficients A.
     pub dist: Buf<T>,
-    /// n·n close-pair flags, zeroed.
+    /// m·n close-pair flags, zeroed.
     pub close: Buf<u8>,
     /// A's nonzero tiles, zeroed.
     pub flags: Buf<u8>,
@@ -99,26 +100,77 @@ pub(super) struct Scratch<T> {
     pub sums: Buf<f64>,
     pub reported: Buf<f64>,
     pub q: Buf<f64>,
-    /// The close pairs' gradient terms (n·d, double).
+    /// The close pairs' gradient terms (m·d, double).
     pub close_c: Buf<f64>,
     pub rsum: Buf<T>,
     pub wide: Option<Wide>,
 }
 
-/// The flags' count: one per FLAG_TILE_ROWS × FLAG_TILE_COLS tile of A.
-pub(super) fn flag_count(n: usize) -> usize {
-    n.div_ceil(FLAG_TILE_ROWS) * n.div_ceil(FLAG_TILE_COLS)
+/// The flags' count: one per FLAG_TILE_ROWS × FLAG_TILE_COLS tile of A (m × n).
+pub(super) fn flag_count(m: usize, n: usize) -> usize {
+    m.div_ceil(FLAG_TILE_ROWS) * n.div_ceil(FLAG_TILE_COLS)
+}
+
+/// The ranked lists of a call: the first `m` rows of the batch are the queries, each ranked against columns
+/// `col0..n`, with its own copy at column i (`own` 0) or `col0 + own[i]` (`own`: m device i64, −1 for none).
+/// m = n, col0 = 0: the batch against itself; col0 = m: queries against the references that follow them.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Lists {
+    pub m: usize,
+    pub col0: usize,
+    pub own: usize,
+}
+
+impl Lists {
+    pub fn batch(n: usize) -> Self {
+        Lists { m: n, col0: 0, own: 0 }
+    }
+    /// Whether every row ranks every row (a batch against itself).
+    pub fn square(&self, n: usize) -> bool {
+        self.m == n && self.col0 == 0
+    }
+}
+
+/// The size of a call: n rows of d values, the first m of them the queries.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Size {
+    pub n: usize,
+    pub d: usize,
+    pub m: usize,
+    /// A half call (float32 copies of x and the gradient), with 16-bit labels to widen too when `wide_labels`.
+    pub wide: bool,
+    pub wide_labels: bool,
+}
+
+impl Size {
+    pub fn batch(n: usize, d: usize) -> Self {
+        Size {
+            n,
+            d,
+            m: n,
+            wide: false,
+            wide_labels: false,
+        }
+    }
+    pub fn half(n: usize, d: usize, labels: super::Labels) -> Self {
+        Size {
+            wide: true,
+            wide_labels: labels == super::Labels::SameAsX,
+            ..Size::batch(n, d)
+        }
+    }
 }
 
 impl<T> Scratch<T> {
-    /// The layout from `base` on; `wide`: a half call, with 16-bit labels when `wide_labels`.
-    fn carve(base: usize, n: usize, d: usize, wide: bool, wide_labels: bool) -> (Self, usize) {
+    /// The layout from `base` on.
+    fn carve(base: usize, z: Size) -> (Self, usize) {
+        let Size { n, d, m, .. } = z;
         let mut c = Carver { next: base };
         let nd = n * d;
-        let wide = wide.then(|| Wide {
+        let wide = z.wide.then(|| Wide {
             x: c.take(nd),
-            labels: wide_labels.then(|| c.take(n)),
-            grad: c.take(nd),
+            labels: z.wide_labels.then(|| c.take(n)),
+            grad: c.take(m * d),
         });
         let s = Scratch {
             check: c.take(2 * CHECK_BLOCKS as usize),
@@ -130,37 +182,38 @@ impl<T> Scratch<T> {
             mean: c.take(d),
             xs: c.take(nd),
             norms: c.take(n),
-            dist: c.take(n * n),
-            close: c.take(n * n),
-            flags: c.take(flag_count(n)),
-            row_loss: c.take(n),
-            sums: c.take(4 * n),
-            reported: c.take(n),
-            q: c.take(n),
-            close_c: c.take(nd),
-            rsum: c.take(n),
+            dist: c.take(m * n),
+            close: c.take(m * n),
+            flags: c.take(flag_count(m, n)),
+            row_loss: c.take(m),
+            sums: c.take(4 * m),
+            reported: c.take(m),
+            q: c.take(m),
+            close_c: c.take(m * d),
+            rsum: c.take(m),
             wide,
         };
         (s, c.next)
     }
 
     /// The workspace bytes a call needs (its layout plus the slack for aligning the caller's address).
-    pub fn bytes(n: usize, d: usize, wide: bool, wide_labels: bool) -> usize {
-        let (_, end) = Self::carve(0, n, d, wide, wide_labels);
+    pub fn bytes(z: Size) -> usize {
+        let (_, end) = Self::carve(0, z);
         end.saturating_add(ALIGN)
     }
 
     /// The layout in the caller's workspace of `bytes` bytes at `addr`, if it is large enough.
-    pub fn in_workspace(addr: usize, bytes: usize, n: usize, d: usize, wide: bool, wide_labels: bool) -> Result<Self> {
+    pub fn in_workspace(addr: usize, bytes: usize, z: Size) -> Result<Self> {
         if addr == 0 {
             return Err(RllError::new(ErrorKind::NullPointer, "workspace is NULL"));
         }
-        let (scratch, end) = Self::carve(addr, n, d, wide, wide_labels);
+        let (scratch, end) = Self::carve(addr, z);
         // The layout from this address (an aligned one needs up to ALIGN bytes less than `bytes` says).
         if end - addr > bytes {
-            let need = Self::bytes(n, d, wide, wide_labels);
+            let need = Self::bytes(z);
             return Err(RllError::size(format!(
-                "workspace_bytes = {bytes} is too small: n = {n}, d = {d} need {need} (rll_gpu_workspace_bytes)"
+                "workspace_bytes = {bytes} is too small: n = {}, d = {} need {need} (rll_gpu_workspace_bytes)",
+                z.n, z.d
             )));
         }
         Ok(scratch)

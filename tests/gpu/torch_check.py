@@ -124,6 +124,39 @@ def stream_ordered(dev: str) -> None:
         check(False, "check_finite=True raised nothing")
     except ValueError as err:
         check("embeddings[7][3] = NaN is not finite" in str(err), f"check_finite=True: {err}")
+    # Queries against references and the cross-batch memory on CUDA: the CPU's values, no host synchronization.
+    from ranked_list_loss.references import references_loss
+
+    g = torch.Generator().manual_seed(12)
+    r = F.normalize(torch.randn(4096, 128, generator=g, dtype=torch.float64), dim=1)
+    yr = torch.randint(0, 50, (4096,), generator=g)
+    own = torch.randperm(4096, generator=g)[:256]
+    q, yq = r[own].clone(), yr[own].clone()
+    for dtype, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+        out = []
+        for device in ("cpu", dev):
+            e = q.to(dtype=dtype, device=device).requires_grad_(True)
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error" if device != "cpu" else 0)
+            try:
+                loss = references_loss(e, yq.to(device), r.to(dtype=dtype, device=device), yr.to(device),
+                                       rll.LossParams(t_p=1.0), own=own.to(device))
+                loss.backward()
+                what = "ok"
+            except RuntimeError as err:
+                what = str(err).splitlines()[0]
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+            check(what == "ok", f"ref_emb on {device} {dtype}: {what}")
+            out.append((loss.detach().cpu(), e.grad.cpu()))
+        (lc, gc), (lg, gg) = out
+        check(rel(lg, lc) < tol and rel(gg, gc) < tol,
+              f"ref_emb CPU vs CUDA {dtype}: loss {rel(lg, lc):.2e}, grad {rel(gg, gc):.2e}")
+    memories = [rll.CrossBatchMemory(rll.RankedListLoss(), 64, 600).to(device) for device in ("cpu", dev)]
+    for step in range(5):
+        x, y = batch(120, 64, torch.float32, "cpu", 40 + step)
+        values = [m(x.to(m.embedding_memory.device), y.to(m.embedding_memory.device)).item() for m in memories]
+        check(abs(values[0] - values[1]) <= 1e-5 * abs(values[0]), f"CrossBatchMemory step {step}: {values}")
     if torch.cuda.device_count() >= 2:
         torch.cuda.set_device(0)
         xc, yc = batch(60, 32, torch.float32, "cpu", 8)
