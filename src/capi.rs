@@ -752,6 +752,128 @@ unsafe fn loss_gpu_half_async_c<H: cuda::GpuHalf>(
     })
 }
 
+/// `rll_gpu_workspace_bytes_f32` for `rll_loss_references_gpu_async_f32`: n stacked rows of d values, the first
+/// `queries` of them the queries (0 on invalid input).
+///
+/// # Safety
+/// `p` is NULL or a valid `rll_params`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_gpu_references_workspace_bytes_f32(
+    p: *const rll_params,
+    n: i64,
+    queries: i64,
+    d: i64,
+) -> usize {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        workspace_bytes_c(p, n, d, |q, n, d| {
+            cuda::gpu_references_workspace_bytes::<f32>(q, n, d, queries.max(0) as usize)
+        })
+    }
+}
+
+/// `rll_gpu_references_workspace_bytes_f32` for `rll_loss_references_gpu_async_f64`.
+///
+/// # Safety
+/// As `rll_gpu_references_workspace_bytes_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_gpu_references_workspace_bytes_f64(
+    p: *const rll_params,
+    n: i64,
+    queries: i64,
+    d: i64,
+) -> usize {
+    // SAFETY: forwarded under the same contract.
+    unsafe {
+        workspace_bytes_c(p, n, d, |q, n, d| {
+            cuda::gpu_references_workspace_bytes::<f64>(q, n, d, queries.max(0) as usize)
+        })
+    }
+}
+
+/// `rll_loss_references_f32` on device memory, stream-ordered as `rll_loss_gpu_async_f32`: `x` (n·d) and `labels`
+/// (n) are the stacked rows [queries; references], the first `queries` rows the queries; `own` (queries values,
+/// −1 for none, or NULL) each query's own copy among the references; `grad` (queries·d, or NULL) receives
+/// loss_weight · ∂E/∂queries (the references get no gradient on the device); `*loss`, `*status`, `workspace` as in
+/// `rll_loss_gpu_async_f32` (`rll_gpu_references_workspace_bytes_f32` bytes). PAPER semantics.
+///
+/// # Safety
+/// As `rll_loss_gpu_async_f32`, with the sizes above.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_references_gpu_async_f32(
+    p: *const rll_params,
+    x: *const f32,
+    labels: *const f32,
+    n: i64,
+    queries: i64,
+    d: i64,
+    own: *const i64,
+    loss_weight: f32,
+    loss: *mut f32,
+    grad: *mut f32,
+    status: *mut i64,
+    workspace: *mut std::ffi::c_void,
+    workspace_bytes: usize,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    let out = async_out(loss, status, workspace, workspace_bytes);
+    let a = (x as usize, labels as usize, n, queries, d, own as usize, grad as usize);
+    // SAFETY: forwarded under the same contract.
+    unsafe { references_gpu_async_c::<f32>(p, a, loss_weight, &out, stream, device) }
+}
+
+/// `rll_loss_references_gpu_async_f32` in double precision.
+///
+/// # Safety
+/// As `rll_loss_references_gpu_async_f32`.
+#[no_mangle]
+pub unsafe extern "C" fn rll_loss_references_gpu_async_f64(
+    p: *const rll_params,
+    x: *const f64,
+    labels: *const f64,
+    n: i64,
+    queries: i64,
+    d: i64,
+    own: *const i64,
+    loss_weight: f64,
+    loss: *mut f64,
+    grad: *mut f64,
+    status: *mut i64,
+    workspace: *mut std::ffi::c_void,
+    workspace_bytes: usize,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    let out = async_out(loss, status, workspace, workspace_bytes);
+    let a = (x as usize, labels as usize, n, queries, d, own as usize, grad as usize);
+    // SAFETY: forwarded under the same contract.
+    unsafe { references_gpu_async_c::<f64>(p, a, loss_weight, &out, stream, device) }
+}
+
+/// The shared body of `rll_loss_references_gpu_async_f32` and `_f64`; `a` = (x, labels, n, queries, d, own, grad).
+///
+/// # Safety
+/// As documented on those functions.
+unsafe fn references_gpu_async_c<T: GpuReal>(
+    p: *const rll_params,
+    a: (usize, usize, i64, i64, i64, usize, usize),
+    loss_weight: T,
+    out: &cuda::GpuOutputs,
+    stream: *mut std::ffi::c_void,
+    device: c_int,
+) -> c_int {
+    let (x, labels, n, queries, d, own, grad) = a;
+    report(|| {
+        // SAFETY: `p` is NULL or valid, under this function's contract.
+        let (params, args) = unsafe { gpu_call(p, x, labels, n, d, grad, stream, device)? };
+        let queries =
+            usize::try_from(queries).map_err(|_| RllError::size(format!("queries = {queries} is negative")))?;
+        // SAFETY: the device pointers are the caller's, under this function's contract.
+        unsafe { cuda::compute_gpu_references_async::<T>(&params, &args, queries, own, loss_weight, out) }
+    })
+}
+
 /// A query range of a C call: start ≥ 0 and count ≥ 0 (their place in the batch is checked by the engine).
 fn query_range(start: i64, count: i64) -> Result<(usize, usize)> {
     if start < 0 || count < 0 {

@@ -1155,8 +1155,61 @@ fn references_agree<T: GpuReal>(tol: f64) {
     }
 }
 
+/// The C ABI's `rll_loss_references_gpu_async_f32` gives `compute_gpu_references`' value.
+fn references_through_the_c_abi() {
+    let s = stream();
+    let (nq, nr, d) = (9usize, 30usize, 6usize);
+    let data = batch(120, nq + nr, d, 0.8, true);
+    let (x, y) = (to::<f32>(&data.x), to::<f32>(&data.labels));
+    let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
+    let gd = s.alloc_zeros::<f32>(nq * d).unwrap();
+    let p = capi::rll_params::from(&Params::default());
+    let (n, q) = ((nq + nr) as i64, nq as i64);
+    // SAFETY: a valid rll_params.
+    let bytes = unsafe { capi::rll_gpu_references_workspace_bytes_f32(&p, n, q, d as i64) };
+    let ws = s.alloc_zeros::<u8>(bytes).unwrap();
+    let (loss, status) = (s.alloc_zeros::<f32>(1).unwrap(), s.alloc_zeros::<i64>(1).unwrap());
+    // SAFETY: the buffers above, of the sizes the call reads and writes.
+    let rc = unsafe {
+        capi::rll_loss_references_gpu_async_f32(
+            &p,
+            ptr(&s, &xd) as _,
+            ptr(&s, &yd) as _,
+            n,
+            q,
+            d as i64,
+            std::ptr::null(),
+            1.0,
+            ptr(&s, &loss) as _,
+            ptr(&s, &gd) as _,
+            ptr(&s, &status) as _,
+            ptr(&s, &ws) as _,
+            bytes,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    assert_eq!(rc, 0);
+    let args = GpuLoss {
+        x: ptr(&s, &xd),
+        labels: ptr(&s, &yd),
+        n: nq + nr,
+        d,
+        grad: 0,
+        stats: 0,
+        stream: 0,
+        device: 0,
+    };
+    // SAFETY: as above.
+    let want = unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&Params::default(), &args, nq, 0, 1.0) }
+        .unwrap();
+    assert_eq!(s.clone_dtoh(&loss).unwrap()[0], want);
+    assert_eq!(s.clone_dtoh(&status).unwrap(), [-1]);
+}
+
 #[test]
 fn gpu_queries_against_references_match_the_host() {
+    references_through_the_c_abi();
     references_agree::<f32>(1e-5);
     references_agree::<f64>(1e-11);
     // OFFICIAL and a call without references are refused on the host.

@@ -176,6 +176,40 @@ mod tests {
         ) -> i32;
         let _: (Refs<P, f32>, Refs<P, f64>) = (h::rll_loss_references_f32, h::rll_loss_references_f64);
         let _: (Refs<R, f32>, Refs<R, f64>) = (r::rll_loss_references_f32, r::rll_loss_references_f64);
+        type RefsGpu<P, T> = unsafe extern "C" fn(
+            *const P,
+            *const T,
+            *const T,
+            i64,
+            i64,
+            i64,
+            *const i64,
+            T,
+            *mut T,
+            *mut T,
+            *mut i64,
+            *mut c_void,
+            usize,
+            *mut c_void,
+            i32,
+        ) -> i32;
+        let _: (RefsGpu<P, f32>, RefsGpu<P, f64>) = (
+            h::rll_loss_references_gpu_async_f32,
+            h::rll_loss_references_gpu_async_f64,
+        );
+        let _: (RefsGpu<R, f32>, RefsGpu<R, f64>) = (
+            r::rll_loss_references_gpu_async_f32,
+            r::rll_loss_references_gpu_async_f64,
+        );
+        type RefBytes<P> = unsafe extern "C" fn(*const P, i64, i64, i64) -> usize;
+        let _: [RefBytes<P>; 2] = [
+            h::rll_gpu_references_workspace_bytes_f32,
+            h::rll_gpu_references_workspace_bytes_f64,
+        ];
+        let _: [RefBytes<R>; 2] = [
+            r::rll_gpu_references_workspace_bytes_f32,
+            r::rll_gpu_references_workspace_bytes_f64,
+        ];
         type Masses<P, T> = unsafe extern "C" fn(*const P, *const T, *const T, i64, i64, i64, i64, *mut f64) -> i32;
         let _: (Masses<P, f32>, Masses<P, f64>) = (h::rll_query_ln_mass_f32, h::rll_query_ln_mass_f64);
         let _: (Masses<R, f32>, Masses<R, f64>) = (r::rll_query_ln_mass_f32, r::rll_query_ln_mass_f64);
