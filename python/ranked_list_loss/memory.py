@@ -3,21 +3,28 @@ Embedding Learning", CVPR 2020) that each batch's queries are ranked against, wi
 contract: the batch is enqueued (detached) before the loss, each query's own copy in the queue is left out of its
 list, ``enqueue_mask`` enqueues only the rows it marks (the others are the queries, and none of them has a copy),
 ``reset_queue()`` empties the queue. The queue, its position and whether it has wrapped are buffers, so a state
-dict resumes a run where it stopped (docs/memory.md)."""
+dict resumes a run where it stopped. With a ``distributed=True`` loss every rank enqueues the global batch (the
+ranks' batches in rank order), so the queues stay identical, and ranks its own queries against it (docs/memory.md).
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
+from ._ops import exact_labels
 from ._params import LossParams
+from .distributed import _comm_device, _gather_padded, _share_status, world
 from .references import references_loss
 
 
 class CrossBatchMemory(nn.Module):
     """``CrossBatchMemory(loss, embedding_size, memory_size=1024)``: ``loss`` is an ``rll.RankedListLoss`` or
     ``rll.pml.RankedListLoss`` (its ``params`` are used); ``memory(embeddings, labels, enqueue_mask=None)``
-    returns the loss of the queries against the queue."""
+    returns the loss of the queries against the queue. With ``loss.distributed`` (enqueue_mask not supported
+    there) the value is the single-process memory loss of the ranks' concatenated batches on every rank and the
+    gradient world_size times its local rows, as for ``distributed=True`` (docs/distributed.md)."""
 
     def __init__(self, loss: nn.Module, embedding_size: int, memory_size: int = 1024) -> None:
         super().__init__()
@@ -25,8 +32,8 @@ class CrossBatchMemory(nn.Module):
         if not isinstance(params, LossParams):
             raise TypeError(f"CrossBatchMemory: loss = {type(loss).__name__}: an rll.RankedListLoss or "
                             "rll.pml.RankedListLoss expected")
-        if getattr(loss, "distributed", False):
-            raise NotImplementedError("CrossBatchMemory: a loss with distributed=True is not supported yet")
+        self.distributed = bool(getattr(loss, "distributed", False))
+        self.process_group = getattr(loss, "process_group", None)
         reducer = getattr(loss, "reducer", None)
         if reducer is not None and type(reducer).__name__ != "MeanReducer":
             raise ValueError(f"CrossBatchMemory: reducer = {type(reducer).__name__}: the mean only")
@@ -59,8 +66,14 @@ class CrossBatchMemory(nn.Module):
             raise ValueError(f"CrossBatchMemory: embeddings {tuple(embeddings.shape)}: (N, {self.embedding_size}) "
                              "expected")
         labels = labels.to(embeddings.device)
+        if self.distributed:
+            labels = exact_labels(labels, embeddings.device)
         self.embedding_memory = self.embedding_memory.to(device=embeddings.device, dtype=embeddings.dtype)
         self.label_memory = self.label_memory.to(device=embeddings.device, dtype=labels.dtype)
+        if self.distributed:
+            if enqueue_mask is not None:
+                raise ValueError("CrossBatchMemory: enqueue_mask with a distributed=True loss is not supported")
+            return self._distributed(embeddings, labels)
         if enqueue_mask is not None:
             if enqueue_mask.dtype != torch.bool or enqueue_mask.shape != (len(embeddings),):
                 raise ValueError(f"CrossBatchMemory: enqueue_mask {tuple(enqueue_mask.shape)} "
@@ -81,6 +94,34 @@ class CrossBatchMemory(nn.Module):
         own = slots if enqueue_mask is None else None
         return references_loss(embeddings, labels, refs, ref_labels, self.loss.params, own=own,
                                reduction=self.reduction)
+
+    def _distributed(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        """Every rank enqueues the global batch and ranks its own rows against the queue: the global mean's value,
+        world_size / N times the gradient of the local rows' sum (DistributedDataParallel averages it to the
+        single-process gradient)."""
+        rank, size = world(self.process_group)
+        device = _comm_device(self.process_group, embeddings)
+        need_grad = embeddings.requires_grad and torch.is_grad_enabled()
+        sizes, _, _ = _share_status(embeddings, labels, self.process_group, device, self.loss.params, need_grad)
+        total = sum(sizes)
+        if total > self.memory_size:
+            raise ValueError(f"CrossBatchMemory: a global batch of {total} rows (the ranks' {sizes}) does not fit "
+                             f"a memory of {self.memory_size}")
+        gathered = _gather_padded(embeddings.detach().to(device), sizes, self.process_group).to(embeddings.device)
+        gathered_labels = _gather_padded(labels.to(device), sizes, self.process_group).to(embeddings.device)
+        slots = self._enqueue(gathered, gathered_labels)
+        end = self.memory_size if self._filled else self._position
+        refs, ref_labels = self.embedding_memory[:end], self.label_memory[:end]
+        start = sum(sizes[:rank])
+        if sizes[rank]:
+            local = references_loss(embeddings, labels, refs, ref_labels, self.loss.params,
+                                    own=slots[start:start + sizes[rank]], reduction="sum")
+        else:
+            local = embeddings.sum() * 0
+        part = local.detach().to(device=device, dtype=torch.float64).reshape(1)
+        dist.all_reduce(part, group=self.process_group)
+        scaled = local * (size / total)
+        return scaled + (part.to(scaled.device, scaled.dtype).reshape(()) / total - scaled.detach())
 
     def _enqueue(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         """Writes the rows (detached) at the queue's position, wrapping around; returns their slots."""

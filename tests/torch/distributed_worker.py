@@ -54,6 +54,23 @@ def losses(rank: int, world: int, rendezvous: str, cases: list[dict], out: str) 
     leave()
 
 
+def memory_steps(rank: int, world: int, rendezvous: str, steps: list[dict], out: str) -> None:
+    """Each step: this rank's shard through one CrossBatchMemory of a distributed=True loss (the loss, the local
+    gradient)."""
+    init(rank, world, rendezvous)
+    memory = rll.CrossBatchMemory(rll.RankedListLoss(distributed=True, t_p=1.0), embedding_size=steps[0]["d"],
+                                  memory_size=steps[0]["memory"])
+    results = []
+    for step in steps:
+        x, labels = full_batch(step["n"], step["d"], step["classes"], step["seed"], torch.float64)
+        local = shard(x, step["sizes"], rank).clone().requires_grad_(True)
+        loss = memory(local, shard(labels, step["sizes"], rank))
+        loss.backward()
+        results.append((loss.detach(), local.grad))
+    torch.save(results, os.path.join(out, f"rank{rank}.pt"))
+    leave()
+
+
 def model(d: int) -> torch.nn.Module:
     torch.manual_seed(5)
     return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8)).double()

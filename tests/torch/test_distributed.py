@@ -17,6 +17,7 @@ from distributed_worker import (
     faults,
     full_batch,
     losses,
+    memory_steps,
     model,
     shard,
     train,
@@ -139,3 +140,24 @@ def test_a_fault_on_one_rank_never_leaves_another_waiting(world, tmp_path):
                 continue
             rows = shard(x.grad, sizes, r) * world
             assert (outcome["grad"] - rows).abs().max().item() <= 1e-12 * rows.abs().max().item(), (fault, r)
+
+
+def test_a_distributed_memory_is_the_single_process_memory_of_the_global_batch(tmp_path):
+    # 2 ranks with unequal shards, a memory that wraps: every rank holds the global queue, its loss is the
+    # single-process memory loss of the concatenated batch and its gradient world_size times its rows.
+    steps = [{"n": 12, "d": 6, "classes": 3, "seed": 700 + k, "sizes": [5, 7] if k % 2 == 0 else [8, 4],
+              "memory": 30} for k in range(4)]
+    mp.spawn(memory_steps, args=(2, str(tmp_path / "rendezvous"), steps, str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    single = rll.CrossBatchMemory(rll.RankedListLoss(t_p=1.0), embedding_size=6, memory_size=30)
+    for k, step in enumerate(steps):
+        x, labels = full_batch(step["n"], step["d"], step["classes"], step["seed"], torch.float64)
+        x.requires_grad_(True)
+        want = single(x, labels)
+        want.backward()
+        start = 0
+        for r, size in enumerate(step["sizes"]):
+            loss, grad = ranks[r][k]
+            assert loss.item() == pytest.approx(want.item(), rel=1e-12), (k, r)
+            assert torch.allclose(grad, 2 * x.grad[start:start + size], rtol=1e-9, atol=1e-13), (k, r)
+            start += size
