@@ -24,8 +24,8 @@ MUTANTS = [
      "template <typename T> __device__ T block_sum(T v, T* buf) {\n  buf[threadIdx.x] = v;\n  __syncthreads();\n"
      "  for (int s = RLL_THREADS / 2; s > 1; s >>= 1) {", "gpu_matches_cpu_f32"),
     ("wrong index: the gradient's tile of A", "cuda/gradient.cu",
-     "as[k][r] = (row0 + r < n && k0 + k < n) ? a[(row0 + r) * n + k0 + k] : (T)0;",
-     "as[k][r] = (row0 + r < n && k0 + k < n) ? a[(row0 + r) * n + k0 + k + 1] : (T)0;", "gpu_matches_cpu_f32"),
+     "as[k][r] = (row0 + r < m && k0 + k < n) ? a[(row0 + r) * n + k0 + k] : (T)0;",
+     "as[k][r] = (row0 + r < m && k0 + k < n) ? a[(row0 + r) * n + k0 + k + 1] : (T)0;", "gpu_matches_cpu_f32"),
     ("read past a buffer: one column too many in the row norms", "cuda/distance.cu",
      "for (long k = 0; k < d; ++k) a += xs[i * d + k] * xs[i * d + k];",
      "for (long k = 0; k <= d; ++k) a += xs[i * d + k] * xs[i * d + k];", "gpu_matches_cpu_f32"),
@@ -39,7 +39,7 @@ MUTANTS = [
      "for (long j0 = 0; j0 < n; j0 += RLL_THREADS) {\n    __syncthreads();\n",
      "for (long j0 = 0; j0 < n; j0 += RLL_THREADS) {\n", "gpu_matches_cpu_f32"),
     ("wrong argument list: n and d swapped in a launch", "src/cuda/distance.rs",
-     "args![xs = xs, n = ni, d = di, norms = norms]", "args![xs = xs, d = di, n = ni, norms = norms]",
+     "args![xs = xs, n = ni, d = di, norms = w.norms]", "args![xs = xs, d = di, n = ni, norms = w.norms]",
      "gpu_matches_cpu_f32"),
 ]
 
