@@ -3,7 +3,7 @@
 naming them, where the committed files differ from its output (make lint).
 
   tiny/                      a small net for tests: HDF5 features -> FC -> Normalization -> RankedListLoss
-  fashion_mnist/             the main job's convnet (make demo)
+  fashion_mnist/             the main job's convnet (make demo); train_memory.prototxt with a cross-batch memory
   <dataset>/rll/             the paper's layout with type "RankedListLoss" (PAPER semantics)
   <dataset>/original/        the same nets written like the original release (legacy inputs,
                              DistanceWeightedValidPairLossV12 with contrastive_loss_param_v2, softmax_t_*_param)
@@ -296,6 +296,10 @@ def main():
             write(f"{key}/deploy_prototxts/test_{name}.prototxt", deploy_net(key, heads))
     train, deploy, sol = fashion_mnist()
     write("fashion_mnist/train.prototxt", train)
+    # The same net with a cross-batch memory of the last 1,200 embeddings (20 batches; docs/memory.md).
+    write("fashion_mnist/train_memory.prototxt", train.replace(
+        "semantics: PAPER }", "semantics: PAPER memory_size: 1200 }").replace(
+        'name: "fashion_mnist_rll"', 'name: "fashion_mnist_rll_memory"'))
     write("fashion_mnist/deploy.prototxt", deploy)
     write("fashion_mnist/solver.prototxt", sol)
     net, sol = tiny()

@@ -5,6 +5,7 @@
 
 use crate::batch::Batch;
 use crate::cpu::compute;
+use crate::cpu::references::{compute_references, References};
 use crate::cuda::{self, GpuReal};
 use crate::device_args::{GpuL2, GpuLoss, GpuOutputs};
 use crate::error::Result;
@@ -34,6 +35,36 @@ mod ffi {
     extern "Rust" {
         /// Checks a serialized LayerParameter of a RankedListLoss or DistanceWeightedValidPairLossV12 layer.
         fn check_layer_param(layer_param: &[u8]) -> Result<()>;
+        /// The layer's cross-batch memory size (`memory_size`; 0: none), checked against its semantics.
+        fn memory_size(layer_param: &[u8]) -> Result<usize>;
+        /// The loss of the n queries `x` ranked against the `n_ref` references (the layer's memory), each query's own
+        /// copy at `own[i]` (−1: none); `grad` (n·d) receives loss_weight · ∂E/∂x.
+        #[allow(clippy::too_many_arguments)]
+        fn loss_references_f32(
+            layer_param: &[u8],
+            x: &[f32],
+            labels: &[f32],
+            n: usize,
+            refs: &[f32],
+            ref_labels: &[f32],
+            n_ref: usize,
+            d: usize,
+            own: &[i64],
+            grad: &mut [f32],
+        ) -> Result<f32>;
+        #[allow(clippy::too_many_arguments)]
+        fn loss_references_f64(
+            layer_param: &[u8],
+            x: &[f64],
+            labels: &[f64],
+            n: usize,
+            refs: &[f64],
+            ref_labels: &[f64],
+            n_ref: usize,
+            d: usize,
+            own: &[i64],
+            grad: &mut [f64],
+        ) -> Result<f64>;
         /// The schedule's values of a layer, as the engine reads them (τ = contrastive_loss_param_v2.margin when
         /// set, else negative_threshold, for DistanceWeightedValidPairLossV12; α for RankedListLoss).
         fn schedule_values(layer_param: &[u8]) -> Result<ScheduleValues>;
@@ -72,6 +103,25 @@ mod ffi {
         /// `*out.status` −1 or the first non-finite input's index; nothing allocated, read back or waited for.
         fn loss_gpu_async_f32(layer_param: &[u8], args: &GpuLoss, loss_weight: f32, out: &GpuOutputs) -> Result<()>;
         fn loss_gpu_async_f64(layer_param: &[u8], args: &GpuLoss, loss_weight: f64, out: &GpuOutputs) -> Result<()>;
+        /// `loss_gpu_async_f32` for the first `queries` rows of `args` ranked against the rest (the stacked batch
+        /// and memory), `own` (device, `queries` i64) each query's copy among them.
+        fn loss_gpu_references_async_f32(
+            layer_param: &[u8],
+            args: &GpuLoss,
+            queries: usize,
+            own: usize,
+            out: &GpuOutputs,
+        ) -> Result<()>;
+        fn loss_gpu_references_async_f64(
+            layer_param: &[u8],
+            args: &GpuLoss,
+            queries: usize,
+            own: usize,
+            out: &GpuOutputs,
+        ) -> Result<()>;
+        /// The workspace bytes of `loss_gpu_references_async_*`.
+        fn gpu_references_workspace_bytes_f32(layer_param: &[u8], n: usize, queries: usize, d: usize) -> Result<usize>;
+        fn gpu_references_workspace_bytes_f64(layer_param: &[u8], n: usize, queries: usize, d: usize) -> Result<usize>;
         /// The workspace bytes of `loss_gpu_async_*` for n rows of d values.
         fn gpu_workspace_bytes_f32(layer_param: &[u8], n: usize, d: usize) -> Result<usize>;
         fn gpu_workspace_bytes_f64(layer_param: &[u8], n: usize, d: usize) -> Result<usize>;
@@ -104,7 +154,115 @@ mod ffi {
 }
 
 fn check_layer_param(layer_param: &[u8]) -> Result<()> {
-    crate::catch(|| Params::decode_layer(layer_param).map(|_| ()))
+    crate::catch(|| {
+        Params::decode_layer(layer_param)?;
+        Params::layer_memory_size(layer_param).map(|_| ())
+    })
+}
+
+fn memory_size(layer_param: &[u8]) -> Result<usize> {
+    crate::catch(|| Params::layer_memory_size(layer_param))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn references_any<T: Real>(
+    layer_param: &[u8],
+    x: &[T],
+    labels: &[T],
+    n: usize,
+    refs: &[T],
+    ref_labels: &[T],
+    n_ref: usize,
+    d: usize,
+    own: &[i64],
+    grad: &mut [T],
+) -> Result<T> {
+    crate::catch(|| {
+        let params = Params::decode_layer(layer_param)?;
+        let queries = Batch { x, labels, n, d };
+        let references = References {
+            x: refs,
+            labels: ref_labels,
+            n: n_ref,
+            own: Some(own),
+        };
+        compute_references(&params, queries, references, T::one(), Some(grad), None)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn loss_references_f32(
+    layer_param: &[u8],
+    x: &[f32],
+    labels: &[f32],
+    n: usize,
+    refs: &[f32],
+    ref_labels: &[f32],
+    n_ref: usize,
+    d: usize,
+    own: &[i64],
+    grad: &mut [f32],
+) -> Result<f32> {
+    references_any(layer_param, x, labels, n, refs, ref_labels, n_ref, d, own, grad)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn loss_references_f64(
+    layer_param: &[u8],
+    x: &[f64],
+    labels: &[f64],
+    n: usize,
+    refs: &[f64],
+    ref_labels: &[f64],
+    n_ref: usize,
+    d: usize,
+    own: &[i64],
+    grad: &mut [f64],
+) -> Result<f64> {
+    references_any(layer_param, x, labels, n, refs, ref_labels, n_ref, d, own, grad)
+}
+
+/// The layers' stream-ordered device call for queries against the layer's memory.
+fn loss_gpu_references_async<T: GpuReal>(
+    layer_param: &[u8],
+    args: &GpuLoss,
+    queries: usize,
+    own: usize,
+    out: &GpuOutputs,
+) -> Result<()> {
+    // SAFETY: the Caffe layer fills `args`, `own` and `out` with its blobs' device memory of the sizes it states
+    // (rll_bridge.hpp), alive across the layer's Forward, whose later work and reads are on the same stream.
+    crate::catch(|| unsafe {
+        cuda::compute_gpu_references_async(&Params::decode_layer(layer_param)?, args, queries, own, T::one(), out)
+    })
+}
+
+fn loss_gpu_references_async_f32(
+    layer_param: &[u8],
+    args: &GpuLoss,
+    queries: usize,
+    own: usize,
+    out: &GpuOutputs,
+) -> Result<()> {
+    loss_gpu_references_async::<f32>(layer_param, args, queries, own, out)
+}
+
+fn loss_gpu_references_async_f64(
+    layer_param: &[u8],
+    args: &GpuLoss,
+    queries: usize,
+    own: usize,
+    out: &GpuOutputs,
+) -> Result<()> {
+    loss_gpu_references_async::<f64>(layer_param, args, queries, own, out)
+}
+
+fn gpu_references_workspace_bytes_f32(layer_param: &[u8], n: usize, queries: usize, d: usize) -> Result<usize> {
+    crate::catch(|| cuda::gpu_references_workspace_bytes::<f32>(&Params::decode_layer(layer_param)?, n, d, queries))
+}
+
+fn gpu_references_workspace_bytes_f64(layer_param: &[u8], n: usize, queries: usize, d: usize) -> Result<usize> {
+    crate::catch(|| cuda::gpu_references_workspace_bytes::<f64>(&Params::decode_layer(layer_param)?, n, d, queries))
 }
 
 fn schedule_values(layer_param: &[u8]) -> Result<ffi::ScheduleValues> {

@@ -166,6 +166,25 @@ impl Params {
             .map_err(|e| RllError::new(e.kind, format!("layer '{name}': {}", e.message)))
     }
 
+    /// The cross-batch memory size of a serialized layer (`ranked_list_loss_param.memory_size`; 0 for the original
+    /// layer type, which has no memory): a Parameter error naming the layer when a memory is asked for with a
+    /// semantics other than PAPER.
+    pub fn layer_memory_size(bytes: &[u8]) -> Result<usize> {
+        let l = decode_layer_fields(bytes)?;
+        if l.r#type() == "DistanceWeightedValidPairLossV12" {
+            return Ok(0);
+        }
+        let rll = l.ranked_list_loss_param.unwrap_or_default();
+        let size = rll.memory_size() as usize;
+        if size > 0 && Self::from_proto(&rll).semantics != Semantics::Paper {
+            return Err(RllError::param(format!(
+                "layer '{}': memory_size = {size} needs semantics PAPER (queries against references)",
+                l.name()
+            )));
+        }
+        Ok(size)
+    }
+
     /// The `contrastive_loss_param_v2` of a serialized DistanceWeightedValidPairLossV12 LayerParameter (a Parameter
     /// error for any other type: only that layer keeps the schedule's handles).
     pub fn original_fields(bytes: &[u8]) -> Result<pb::ContrastiveLossParameterV2> {

@@ -251,6 +251,33 @@ fn c_abi_rejects_null_pointers_and_bad_sizes_without_writing() {
 }
 
 #[test]
+fn a_layer_memory_needs_the_paper_semantics() {
+    let layer = |semantics: i32, memory: u32| {
+        pb::RllLayerFields {
+            name: Some("loss".into()),
+            r#type: Some("RankedListLoss".into()),
+            ranked_list_loss_param: Some(pb::RankedListLossParameter {
+                semantics: Some(semantics),
+                memory_size: Some(memory),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    assert_eq!(Params::layer_memory_size(&layer(0, 1200)).unwrap(), 1200);
+    assert_eq!(Params::layer_memory_size(&layer(1, 0)).unwrap(), 0);
+    let e = Params::layer_memory_size(&layer(1, 64)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.message.as_str()),
+        (
+            ErrorKind::Parameter,
+            "layer 'loss': memory_size = 64 needs semantics PAPER (queries against references)"
+        )
+    );
+}
+
+#[test]
 fn layer_parameters_decode_from_a_serialized_layer() {
     let rll = pb::RllLayerFields {
         name: Some("loss_h".into()),

@@ -45,7 +45,12 @@ template <typename Dtype>
 class RankedListLossLayer : public LossLayer<Dtype> {
  public:
   explicit RankedListLossLayer(const LayerParameter& param)
-      : LossLayer<Dtype>(param), grad_(), status_(sizeof(int64_t)) {}
+      : LossLayer<Dtype>(param),
+        grad_(),
+        status_(sizeof(int64_t)),
+        memory_size_(0),
+        queue_next_(0),
+        queue_filled_(0) {}
   virtual void LayerSetUp(const vector<Blob<Dtype>*>& bottom,
                           const vector<Blob<Dtype>*>& top);
   virtual void Reshape(const vector<Blob<Dtype>*>& bottom,
@@ -80,6 +85,15 @@ class RankedListLossLayer : public LossLayer<Dtype> {
   /// Serializes layer_param_ into param_bytes_ and has Rust check it (fatal,
   /// naming the layer, if bad).
   void SetParamBytes();
+  /// Grows workspace_ to hold `bytes` (kept across iterations).
+  void GrowWorkspace(size_t bytes);
+  /// memory_size > 0: writes the batch into the queue at its next slots
+  /// (wrapping around), before the loss, and records each row's slot in own_.
+  void Enqueue(const Blob<Dtype>& x, const Blob<Dtype>& labels);
+  /// The GPU Forward with a memory: the batch and the queue stacked, ranked
+  /// by one stream-ordered call.
+  void ForwardMemoryGpu(const vector<Blob<Dtype>*>& bottom,
+                        const vector<Blob<Dtype>*>& top);
 
   /// The serialized LayerParameter, handed to Rust on every call.
   std::string param_bytes_;
@@ -90,6 +104,19 @@ class RankedListLossLayer : public LossLayer<Dtype> {
   Blob<Dtype> workspace_;
   /// The GPU call's input check: -1, or the first non-finite input's index.
   SyncedMemory status_;
+  /// The cross-batch memory (ranked_list_loss_param.memory_size > 0): its
+  /// rows and labels, the next slot, how many slots are filled, and each
+  /// batch row's slot in the last Forward (its own copy, left out of its list).
+  int memory_size_;
+  Blob<Dtype> memory_;
+  Blob<Dtype> memory_labels_;
+  int queue_next_;
+  int queue_filled_;
+  vector<int64_t> own_;
+  /// The GPU call's stacked batch and queue, their labels, and own_ there.
+  Blob<Dtype> stacked_;
+  Blob<Dtype> stacked_labels_;
+  shared_ptr<SyncedMemory> own_gpu_;
 };
 
 /**

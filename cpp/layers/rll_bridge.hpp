@@ -73,6 +73,28 @@ inline void L2NormalizeBackward(const double* y, const double* dy,
                                  Span(dx, size_t(n) * d));
 }
 
+// The layer's cross-batch memory: the n queries x ranked against the n_ref
+// references (its queue), own[i] each query's slot there; grad receives
+// dE/dx.
+inline float LossReferences(const std::string& param, const float* x,
+                            const float* labels, int n, const float* refs,
+                            const float* ref_labels, int n_ref, int d,
+                            const int64_t* own, float* grad) {
+  return rll::loss_references_f32(
+      Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n,
+      Span(refs, size_t(n_ref) * d), Span(ref_labels, n_ref), n_ref, d,
+      Span(own, n), Span(grad, size_t(n) * d));
+}
+inline double LossReferences(const std::string& param, const double* x,
+                             const double* labels, int n, const double* refs,
+                             const double* ref_labels, int n_ref, int d,
+                             const int64_t* own, double* grad) {
+  return rll::loss_references_f64(
+      Bytes(param), Span(x, size_t(n) * d), Span(labels, n), n,
+      Span(refs, size_t(n_ref) * d), Span(ref_labels, n_ref), n_ref, d,
+      Span(own, n), Span(grad, size_t(n) * d));
+}
+
 // The device-memory entry points (a GPU build of Caffe; Rust built with
 // --features cuda): the arguments go in one struct shared with Rust
 // (rll::GpuLoss, rll::GpuL2), filled here and passed on unchanged. Pointers
@@ -122,6 +144,40 @@ inline rll::GpuOutputs GpuOutputsArgs(const void* loss, int64_t* status,
   o.workspace = Addr(workspace);
   o.workspace_bytes = bytes;
   return o;
+}
+// Queries against the layer's memory on the device: the first `queries` rows
+// of x (n x d, the batch and then the queue) ranked against the rest.
+inline size_t GpuReferencesWorkspaceBytes(const std::string& param, int n,
+                                          int queries, int d, float) {
+  return rll::gpu_references_workspace_bytes_f32(Bytes(param), size_t(n),
+                                                 size_t(queries), size_t(d));
+}
+inline size_t GpuReferencesWorkspaceBytes(const std::string& param, int n,
+                                          int queries, int d, double) {
+  return rll::gpu_references_workspace_bytes_f64(Bytes(param), size_t(n),
+                                                 size_t(queries), size_t(d));
+}
+inline void LossGpuReferencesAsync(const std::string& param, const float* x,
+                                   const float* labels, int n, int queries,
+                                   int d, const int64_t* own, float* grad,
+                                   float* loss, int64_t* status,
+                                   void* workspace, size_t bytes, int device) {
+  float* no_stats = NULL;
+  rll::loss_gpu_references_async_f32(
+      Bytes(param), GpuLossArgs(x, labels, n, d, grad, no_stats, device),
+      size_t(queries), Addr(own),
+      GpuOutputsArgs(loss, status, workspace, bytes));
+}
+inline void LossGpuReferencesAsync(const std::string& param, const double* x,
+                                   const double* labels, int n, int queries,
+                                   int d, const int64_t* own, double* grad,
+                                   double* loss, int64_t* status,
+                                   void* workspace, size_t bytes, int device) {
+  double* no_stats = NULL;
+  rll::loss_gpu_references_async_f64(
+      Bytes(param), GpuLossArgs(x, labels, n, d, grad, no_stats, device),
+      size_t(queries), Addr(own),
+      GpuOutputsArgs(loss, status, workspace, bytes));
 }
 inline size_t GpuWorkspaceBytes(const std::string& param, int n, int d,
                                 float) {

@@ -217,6 +217,80 @@ TYPED_TEST(RankedListLossLayerTest, TestGradientPaperWithPositiveWeights) {
                                   this->blob_top_vec_, 0);
 }
 
+// The C ABI's queries against references, per Dtype.
+inline int RllRefs(const rll_params* p, const float* x, const float* y, int n,
+                   const float* rx, const float* ry, int nr, int d,
+                   const int64_t* own, float* loss, float* grad) {
+  return rll_loss_references_f32(p, x, y, n, rx, ry, nr, d, own, 1.0f, loss,
+                                 grad, NULL);
+}
+inline int RllRefs(const rll_params* p, const double* x, const double* y, int n,
+                   const double* rx, const double* ry, int nr, int d,
+                   const int64_t* own, double* loss, double* grad) {
+  return rll_loss_references_f64(p, x, y, n, rx, ry, nr, d, own, 1.0, loss,
+                                 grad, NULL);
+}
+
+// memory_size: each Forward enqueues the batch, then ranks it against the
+// filled queue (own copies left out); loss and gradient equal the C ABI's on
+// a queue tracked here, over batches that fill the queue and wrap around it.
+// (GradientChecker does not apply: the memory's copies are detached by
+// design, so the loss's full derivative is not the layer's gradient.)
+TYPED_TEST(RankedListLossLayerTest, TestMemoryRanksTheBatchAgainstTheQueue) {
+  typedef typename TypeParam::Dtype Dtype;
+  const int memory = 20, num = 9, dim = 4;
+  LayerParameter layer_param;
+  layer_param.mutable_ranked_list_loss_param()->set_memory_size(memory);
+  layer_param.mutable_ranked_list_loss_param()->set_t_p(1);
+  layer_param.add_loss_weight(2);
+  RankedListLossLayer<Dtype> layer(layer_param);
+  layer.SetUp(this->blob_bottom_vec_, this->blob_top_vec_);
+  vector<Dtype> queue(memory * dim), queue_y(memory);
+  int next = 0, filled = 0;
+  FillerParameter filler_param;
+  filler_param.set_min(-0.45);
+  filler_param.set_max(0.45);
+  UniformFiller<Dtype> filler(filler_param);
+  rll_params c;
+  rll_params_default(&c);
+  c.t_p = 1;
+  for (int step = 0; step < 4; ++step) {
+    filler.Fill(this->blob_bottom_data_);
+    for (int i = 0; i < num; ++i) {
+      this->blob_bottom_y_->mutable_cpu_data()[i] = (i + step) % 3;
+    }
+    layer.Forward(this->blob_bottom_vec_, this->blob_top_vec_);
+    vector<bool> down(2, false);
+    down[0] = true;
+    layer.Backward(this->blob_top_vec_, down, this->blob_bottom_vec_);
+    const Dtype* x = this->blob_bottom_data_->cpu_data();
+    const Dtype* y = this->blob_bottom_y_->cpu_data();
+    vector<int64_t> own(num);
+    for (int i = 0; i < num; ++i) {
+      own[i] = (next + i) % memory;
+      std::copy(x + i * dim, x + (i + 1) * dim, &queue[own[i] * dim]);
+      queue_y[own[i]] = y[i];
+    }
+    next = (next + num) % memory;
+    filled = std::min(memory, filled + num);
+    Dtype loss;
+    vector<Dtype> grad(num * dim);
+    ASSERT_EQ(0, RllRefs(&c, x, y, num, &queue[0], &queue_y[0], filled, dim,
+                         &own[0], &loss, &grad[0]))
+        << rll_last_error();
+    const bool gpu = Caffe::mode() == Caffe::GPU;
+    const double tol = gpu ? (sizeof(Dtype) == 4 ? 1e-5 : 1e-12) : 0;
+    EXPECT_NEAR(loss, this->blob_top_loss_->cpu_data()[0],
+                tol * std::fabs(loss))
+        << "step " << step;
+    for (int k = 0; k < num * dim; ++k) {
+      EXPECT_NEAR(this->blob_bottom_data_->cpu_diff()[k], Dtype(2) * grad[k],
+                  std::max(tol, 1e-7) * std::max(Dtype(1), std::fabs(grad[k])))
+          << "step " << step << " k " << k;
+    }
+  }
+}
+
 TYPED_TEST(RankedListLossLayerTest, TestStatsTop) {
   typedef typename TypeParam::Dtype Dtype;
   this->blob_top_vec_.push_back(this->blob_top_stats_);

@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use rll::cuda::GpuOutputs;
 use rll::half_precision::{compute_half, Half};
 use rll::{Batch, ErrorKind, GpuLoss, Params, RllError, Semantics};
-use tensors::{check_batch, check_output, internal, Device, Dtype, Tensor};
+use tensors::{check_batch, check_output, internal, AsyncTensors, Device, Dtype, Tensor};
 
 /// The semantics' names, in the engine's order (`Semantics as i32`): the package validates against these.
 const SEMANTICS: [&str; 3] = ["paper", "official_v2020", "official_v2019"];
@@ -604,31 +604,15 @@ fn loss_call(
     let outputs = match out {
         None => None,
         Some((loss, workspace)) => {
-            let (loss, workspace) = (Tensor::import(loss, "loss")?, Tensor::import(workspace, "workspace")?);
             let mut inputs = vec![&x, &l];
             inputs.extend(g.as_ref());
             inputs.extend(u.as_ref());
             inputs.extend(st.as_ref());
             let wanted = if x.dtype == Dtype::F64 { Dtype::F64 } else { Dtype::F32 };
-            check_output(&loss, "loss", wanted, &[], x.device, &inputs)?;
-            inputs.push(&loss);
-            check_output(
-                &workspace,
-                "workspace",
-                Dtype::Uint(8),
-                &[workspace.len()],
-                x.device,
-                &inputs,
-            )?;
-            Some((loss, workspace))
+            Some(AsyncTensors::import(loss, workspace, wanted, x.device, &inputs)?)
         }
     };
-    let target = outputs.as_ref().map(|(loss, workspace)| GpuOutputs {
-        loss: loss.addr,
-        status: 0,
-        workspace: workspace.addr,
-        workspace_bytes: workspace.len(),
-    });
+    let target = outputs.as_ref().map(AsyncTensors::outputs);
     cuda_loss(py, &p, &x, &l, g.as_ref(), device, stream, s, per_query, target)
 }
 

@@ -1,7 +1,7 @@
 //! `_engine.loss_references`: queries ranked against references (a cross-batch memory), on the CPU, through
 //! [`rll::compute_references`] (PAPER semantics; docs/memory.md).
 
-use crate::tensors::{check_output, internal, Device, Dtype, Tensor};
+use crate::tensors::{check_output, internal, AsyncTensors, Device, Dtype, Tensor};
 use crate::{detached, labels, Feature, LossParams};
 use pyo3::prelude::*;
 use rll::{Batch, References};
@@ -176,17 +176,7 @@ pub fn loss_references_async(
         check_output(g, "grad", x.dtype, &[queries, d], x.device, &inputs)?;
         inputs.push(g);
     }
-    let (loss, workspace) = (Tensor::import(loss, "loss")?, Tensor::import(workspace, "workspace")?);
-    check_output(&loss, "loss", x.dtype, &[], x.device, &inputs)?;
-    inputs.push(&loss);
-    check_output(
-        &workspace,
-        "workspace",
-        Dtype::Uint(8),
-        &[workspace.len()],
-        x.device,
-        &inputs,
-    )?;
+    let outputs = AsyncTensors::import(loss, workspace, x.dtype, x.device, &inputs)?;
     let args = rll::GpuLoss {
         x: x.addr,
         labels: l.addr,
@@ -197,12 +187,7 @@ pub fn loss_references_async(
         stream,
         device,
     };
-    let out = rll::GpuOutputs {
-        loss: loss.addr,
-        status: 0,
-        workspace: workspace.addr,
-        workspace_bytes: workspace.len(),
-    };
+    let out = outputs.outputs();
     let own = own.as_ref().map_or(0, |o| o.addr);
     let dtype = x.dtype;
     detached(py, "embeddings", move || {

@@ -227,6 +227,47 @@ pub fn check_output(
     Ok(())
 }
 
+/// A stream-ordered call's loss (a 0-dim tensor of `dtype`) and workspace (a 1-D uint8 tensor), on `device`, not
+/// overlapping `inputs` or each other, kept alive while the engine enqueues work into them.
+pub struct AsyncTensors {
+    pub loss: Tensor,
+    pub workspace: Tensor,
+}
+
+impl AsyncTensors {
+    pub fn import(
+        loss: &Bound<'_, PyAny>,
+        workspace: &Bound<'_, PyAny>,
+        dtype: Dtype,
+        device: Device,
+        inputs: &[&Tensor],
+    ) -> PyResult<Self> {
+        let (loss, workspace) = (Tensor::import(loss, "loss")?, Tensor::import(workspace, "workspace")?);
+        check_output(&loss, "loss", dtype, &[], device, inputs)?;
+        let mut all = inputs.to_vec();
+        all.push(&loss);
+        check_output(
+            &workspace,
+            "workspace",
+            Dtype::Uint(8),
+            &[workspace.len()],
+            device,
+            &all,
+        )?;
+        Ok(AsyncTensors { loss, workspace })
+    }
+
+    /// The engine's outputs over them (no status: a non-finite input shows as NaN).
+    pub fn outputs(&self) -> rll::GpuOutputs {
+        rll::GpuOutputs {
+            loss: self.loss.addr,
+            status: 0,
+            workspace: self.workspace.addr,
+            workspace_bytes: self.workspace.len(),
+        }
+    }
+}
+
 /// A broken contract between the package's Python side and this extension (never a user's input).
 pub fn internal(message: String) -> PyErr {
     PyRuntimeError::new_err(format!(

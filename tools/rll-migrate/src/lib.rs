@@ -63,6 +63,7 @@ pub fn migrated_params(original: &Params, paper: bool) -> pb::RankedListLossPara
         semantics: Some(p.semantics as i32),
         query_only: None,
         detach_weights: None,
+        memory_size: None,
     }
 }
 
