@@ -119,9 +119,46 @@ __device__ void gradient(const T* a, const T* xs, const T* rsum, const unsigned 
   }
 }
 
+// The references' side of queries against references. Launch: grid n - m (one block per reference row
+// j = m + blockIdx.x), block RLL_THREADS; A is m x n (row stride n), before zero_close. Row j's gradient is
+// loss_weight [(sum_i A_ij) xs_j - sum_i A_ij xs_i] over the pairs that are not close, plus sum_i A_ij (x_j - x_i)
+// along their exact differences over the close ones (PAPER: unit directions, no power of two), i in index order;
+// NaN everywhere when status[0] >= 0.
+template <typename T>
+__device__ void ref_gradient(const T* a, const T* xs, const T* x, const int* info, const unsigned char* close, long n,
+                             long m, long d, T loss_weight, const long* status, T* grad) {
+  __shared__ T buf[RLL_THREADS];
+  const long j = m + blockIdx.x;
+  T s = 0;
+  for (long i = threadIdx.x; i < m; i += RLL_THREADS)
+    if (!close[i * n + j]) s += a[i * n + j];
+  const T csum = block_sum(s, buf);
+  const bool poisoned = status[0] >= 0;
+  for (long k = threadIdx.x; k < d; k += RLL_THREADS) {
+    T acc = 0;
+    double exact = 0.0;
+    for (long i = 0; i < m; ++i) {
+      const T aij = a[i * n + j];
+      if (aij == 0) continue;
+      if (close[i * n + j]) {
+        exact += (double)aij * exact_diff(x, info, j, i, d, k);
+      } else {
+        acc = Num<T>::fma(aij, xs[i * d + k], acc);
+      }
+    }
+    grad[blockIdx.x * d + k] =
+        poisoned ? Num<T>::nan() : saturate(loss_weight * (csum * xs[j * d + k] - acc + (T)exact));
+  }
+}
+
 #define RLL_INSTANTIATE(T, S)                                                                                   \
   extern "C" __global__ void rll_symmetrize_add_##S(T* a, long n) { symmetrize_add<T>(a, n); }                 \
   extern "C" __global__ void rll_row_sums_##S(const T* a, long n, T* rsum) { row_sums<T>(a, n, rsum); }        \
+  extern "C" __global__ void rll_ref_gradient_##S(const T* a, const T* xs, const T* x, const int* info,        \
+                                                  const unsigned char* close, long n, long m, long d,          \
+                                                  T loss_weight, const long* status, T* grad) {                \
+    ref_gradient<T>(a, xs, x, info, close, n, m, d, loss_weight, status, grad);                                 \
+  }                                                                                                             \
   extern "C" __global__ void rll_gradient_##S(const T* a, const T* xs, const T* rsum, const unsigned char* flags, \
                                               const double* c, long n, long m, long d, const int* info,         \
                                               T loss_weight, int scale_exp, const long* status, T* grad) {      \

@@ -233,7 +233,15 @@ fn loss_gpu_references_async<T: GpuReal>(
     // SAFETY: the Caffe layer fills `args`, `own` and `out` with its blobs' device memory of the sizes it states
     // (rll_bridge.hpp), alive across the layer's Forward, whose later work and reads are on the same stream.
     crate::catch(|| unsafe {
-        cuda::compute_gpu_references_async(&Params::decode_layer(layer_param)?, args, queries, own, T::one(), out)
+        cuda::compute_gpu_references_async(
+            &Params::decode_layer(layer_param)?,
+            args,
+            queries,
+            own,
+            0,
+            T::one(),
+            out,
+        )
     })
 }
 

@@ -794,7 +794,8 @@ pub unsafe extern "C" fn rll_gpu_references_workspace_bytes_f64(
 /// `rll_loss_references_f32` on device memory, stream-ordered as `rll_loss_gpu_async_f32`: `x` (n·d) and `labels`
 /// (n) are the stacked rows [queries; references], the first `queries` rows the queries; `own` (queries values,
 /// −1 for none, or NULL) each query's own copy among the references; `grad` (queries·d, or NULL) receives
-/// loss_weight · ∂E/∂queries (the references get no gradient on the device); `*loss`, `*status`, `workspace` as in
+/// loss_weight · ∂E/∂queries and `ref_grad` ((n − queries)·d, or NULL) loss_weight · ∂E/∂references; `*loss`,
+/// `*status`, `workspace` as in
 /// `rll_loss_gpu_async_f32` (`rll_gpu_references_workspace_bytes_f32` bytes). PAPER semantics.
 ///
 /// # Safety
@@ -811,6 +812,7 @@ pub unsafe extern "C" fn rll_loss_references_gpu_async_f32(
     loss_weight: f32,
     loss: *mut f32,
     grad: *mut f32,
+    ref_grad: *mut f32,
     status: *mut i64,
     workspace: *mut std::ffi::c_void,
     workspace_bytes: usize,
@@ -818,7 +820,16 @@ pub unsafe extern "C" fn rll_loss_references_gpu_async_f32(
     device: c_int,
 ) -> c_int {
     let out = async_out(loss, status, workspace, workspace_bytes);
-    let a = (x as usize, labels as usize, n, queries, d, own as usize, grad as usize);
+    let a = RefsArgs {
+        x: x as usize,
+        labels: labels as usize,
+        n,
+        queries,
+        d,
+        own: own as usize,
+        grad: grad as usize,
+        ref_grad: ref_grad as usize,
+    };
     // SAFETY: forwarded under the same contract.
     unsafe { references_gpu_async_c::<f32>(p, a, loss_weight, &out, stream, device) }
 }
@@ -839,6 +850,7 @@ pub unsafe extern "C" fn rll_loss_references_gpu_async_f64(
     loss_weight: f64,
     loss: *mut f64,
     grad: *mut f64,
+    ref_grad: *mut f64,
     status: *mut i64,
     workspace: *mut std::ffi::c_void,
     workspace_bytes: usize,
@@ -846,31 +858,51 @@ pub unsafe extern "C" fn rll_loss_references_gpu_async_f64(
     device: c_int,
 ) -> c_int {
     let out = async_out(loss, status, workspace, workspace_bytes);
-    let a = (x as usize, labels as usize, n, queries, d, own as usize, grad as usize);
+    let a = RefsArgs {
+        x: x as usize,
+        labels: labels as usize,
+        n,
+        queries,
+        d,
+        own: own as usize,
+        grad: grad as usize,
+        ref_grad: ref_grad as usize,
+    };
     // SAFETY: forwarded under the same contract.
     unsafe { references_gpu_async_c::<f64>(p, a, loss_weight, &out, stream, device) }
 }
 
-/// The shared body of `rll_loss_references_gpu_async_f32` and `_f64`; `a` = (x, labels, n, queries, d, own, grad).
+/// The device addresses and sizes of a `rll_loss_references_gpu_async_*` call.
+struct RefsArgs {
+    x: usize,
+    labels: usize,
+    n: i64,
+    queries: i64,
+    d: i64,
+    own: usize,
+    grad: usize,
+    ref_grad: usize,
+}
+
+/// The shared body of `rll_loss_references_gpu_async_f32` and `_f64`.
 ///
 /// # Safety
 /// As documented on those functions.
 unsafe fn references_gpu_async_c<T: GpuReal>(
     p: *const rll_params,
-    a: (usize, usize, i64, i64, i64, usize, usize),
+    a: RefsArgs,
     loss_weight: T,
     out: &cuda::GpuOutputs,
     stream: *mut std::ffi::c_void,
     device: c_int,
 ) -> c_int {
-    let (x, labels, n, queries, d, own, grad) = a;
     report(|| {
         // SAFETY: `p` is NULL or valid, under this function's contract.
-        let (params, args) = unsafe { gpu_call(p, x, labels, n, d, grad, stream, device)? };
+        let (params, args) = unsafe { gpu_call(p, a.x, a.labels, a.n, a.d, a.grad, stream, device)? };
         let queries =
-            usize::try_from(queries).map_err(|_| RllError::size(format!("queries = {queries} is negative")))?;
+            usize::try_from(a.queries).map_err(|_| RllError::size(format!("queries = {} is negative", a.queries)))?;
         // SAFETY: the device pointers are the caller's, under this function's contract.
-        unsafe { cuda::compute_gpu_references_async::<T>(&params, &args, queries, own, loss_weight, out) }
+        unsafe { cuda::compute_gpu_references_async::<T>(&params, &args, queries, a.own, a.ref_grad, loss_weight, out) }
     })
 }
 

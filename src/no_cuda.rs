@@ -114,6 +114,7 @@ pub unsafe fn compute_gpu_references_async<T: GpuReal>(
     _: &GpuLoss,
     _: usize,
     _: usize,
+    _: usize,
     _: T,
     _: &GpuOutputs,
 ) -> Result<()> {
@@ -124,7 +125,14 @@ pub unsafe fn compute_gpu_references_async<T: GpuReal>(
 ///
 /// # Safety
 /// None needed here; the CUDA backend's contract.
-pub unsafe fn compute_gpu_references<T: GpuReal>(_: &Params, _: &GpuLoss, _: usize, _: usize, _: T) -> Result<T> {
+pub unsafe fn compute_gpu_references<T: GpuReal>(
+    _: &Params,
+    _: &GpuLoss,
+    _: usize,
+    _: usize,
+    _: usize,
+    _: T,
+) -> Result<T> {
     unavailable()
 }
 

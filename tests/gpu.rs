@@ -1085,6 +1085,7 @@ fn references_agree<T: GpuReal>(tol: f64) {
         let (xd, yd) = (s.clone_htod(&x).unwrap(), s.clone_htod(&y).unwrap());
         let own_d = s.clone_htod(&own).unwrap();
         let gd = s.alloc_zeros::<T>(nq * d).unwrap();
+        let rgd = s.alloc_zeros::<T>(nr * d).unwrap();
         let args = GpuLoss {
             x: ptr(&s, &xd),
             labels: ptr(&s, &yd),
@@ -1100,7 +1101,7 @@ fn references_agree<T: GpuReal>(tol: f64) {
             .filter(|p| p.semantics == ranked_list_loss::Semantics::Paper)
         {
             for with_own in [true, false] {
-                let mut gc = vec![T::zero(); nq * d];
+                let (mut gc, mut rgc) = (vec![T::zero(); nq * d], vec![T::zero(); nr * d]);
                 let queries = Batch {
                     x: &x[..nq * d],
                     labels: &y[..nq],
@@ -1114,12 +1115,15 @@ fn references_agree<T: GpuReal>(tol: f64) {
                     own: with_own.then_some(&own[..]),
                 };
                 let lc =
-                    ranked_list_loss::compute_references(&p, queries, refs, T::one(), Some(&mut gc), None).unwrap();
+                    ranked_list_loss::compute_references(&p, queries, refs, T::one(), Some(&mut gc), Some(&mut rgc))
+                        .unwrap();
                 let own_addr = if with_own { ptr(&s, &own_d) } else { 0 };
                 // SAFETY: the buffers above: n rows and labels, nq·d gradient, nq own indices.
-                let lg =
-                    unsafe { ranked_list_loss::cuda::compute_gpu_references::<T>(&p, &args, nq, own_addr, T::one()) }
-                        .unwrap();
+                let ref_grad = ptr(&s, &rgd);
+                let lg = unsafe {
+                    ranked_list_loss::cuda::compute_gpu_references::<T>(&p, &args, nq, own_addr, ref_grad, T::one())
+                }
+                .unwrap();
                 let le = (lg.f64() - lc.f64()).abs() / lc.f64().abs().max(1e-30);
                 assert!(
                     le < tol,
@@ -1129,6 +1133,13 @@ fn references_agree<T: GpuReal>(tol: f64) {
                 let g_sync = s.clone_dtoh(&gd).unwrap();
                 let ge = rel(&g_sync, &gc);
                 assert!(ge < tol, "{} {nq}x{nr} {p:?} own {with_own}: gradient {ge}", T::NAME);
+                let rg_sync = s.clone_dtoh(&rgd).unwrap();
+                let re = rel(&rg_sync, &rgc);
+                assert!(
+                    re < tol,
+                    "{} {nq}x{nr} {p:?} own {with_own}: references' gradient {re}",
+                    T::NAME
+                );
                 // The stream-ordered call: nothing but launches, and the same bits.
                 let bytes = ranked_list_loss::cuda::gpu_references_workspace_bytes::<T>(&p, nq + nr, d, nq).unwrap();
                 let ws = s.alloc_zeros::<u8>(bytes).unwrap();
@@ -1142,7 +1153,15 @@ fn references_agree<T: GpuReal>(tol: f64) {
                 let before = emu_counts();
                 // SAFETY: as above, and the workspace and loss just allocated.
                 unsafe {
-                    ranked_list_loss::cuda::compute_gpu_references_async::<T>(&p, &args, nq, own_addr, T::one(), &out)
+                    ranked_list_loss::cuda::compute_gpu_references_async::<T>(
+                        &p,
+                        &args,
+                        nq,
+                        own_addr,
+                        ref_grad,
+                        T::one(),
+                        &out,
+                    )
                 }
                 .unwrap();
                 if let (Some(b), Some(a)) = (before, emu_counts()) {
@@ -1150,6 +1169,7 @@ fn references_agree<T: GpuReal>(tol: f64) {
                 }
                 assert_eq!(s.clone_dtoh(&loss_d).unwrap()[0].f64().to_bits(), lg.f64().to_bits());
                 assert_eq!(s.clone_dtoh(&gd).unwrap(), g_sync);
+                assert_eq!(s.clone_dtoh(&rgd).unwrap(), rg_sync);
             }
         }
     }
@@ -1182,6 +1202,7 @@ fn references_through_the_c_abi() {
             1.0,
             ptr(&s, &loss) as _,
             ptr(&s, &gd) as _,
+            std::ptr::null_mut(),
             ptr(&s, &status) as _,
             ptr(&s, &ws) as _,
             bytes,
@@ -1201,8 +1222,9 @@ fn references_through_the_c_abi() {
         device: 0,
     };
     // SAFETY: as above.
-    let want = unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&Params::default(), &args, nq, 0, 1.0) }
-        .unwrap();
+    let want =
+        unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&Params::default(), &args, nq, 0, 0, 1.0) }
+            .unwrap();
     assert_eq!(s.clone_dtoh(&loss).unwrap()[0], want);
     assert_eq!(s.clone_dtoh(&status).unwrap(), [-1]);
 }
@@ -1228,10 +1250,11 @@ fn gpu_queries_against_references_match_the_host() {
     };
     let official = params(ranked_list_loss::Semantics::OfficialV2020);
     // SAFETY: refused before the device is touched.
-    let e = unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&official, &args, 2, 0, 1.0) }.unwrap_err();
+    let e =
+        unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&official, &args, 2, 0, 0, 1.0) }.unwrap_err();
     assert!(e.message.contains("PAPER semantics only"), "{e}");
     // SAFETY: as above.
-    let e = unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&Params::default(), &args, 4, 0, 1.0) }
+    let e = unsafe { ranked_list_loss::cuda::compute_gpu_references::<f32>(&Params::default(), &args, 4, 0, 0, 1.0) }
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Size, "{e}");
 }

@@ -173,8 +173,8 @@ int rll_loss_gpu_async_bf16(const rll_params *p, const uint16_t *x,
  * rll_loss_gpu_async_*: x (n*d) and labels (n) are the stacked rows [queries;
  * references], the first `queries` rows the queries; own (queries values, -1
  * for none, or NULL) each query's own copy among the references; grad
- * (queries*d, or NULL) receives loss_weight * dE/dqueries (the references get
- * no gradient here). PAPER semantics. */
+ * (queries*d, or NULL) receives loss_weight * dE/dqueries and ref_grad
+ * ((n - queries)*d, or NULL) loss_weight * dE/dreferences. PAPER semantics. */
 size_t rll_gpu_references_workspace_bytes_f32(const rll_params *p, int64_t n,
                                               int64_t queries, int64_t d);
 size_t rll_gpu_references_workspace_bytes_f64(const rll_params *p, int64_t n,
@@ -182,12 +182,13 @@ size_t rll_gpu_references_workspace_bytes_f64(const rll_params *p, int64_t n,
 int rll_loss_references_gpu_async_f32(
     const rll_params *p, const float *x, const float *labels, int64_t n,
     int64_t queries, int64_t d, const int64_t *own, float loss_weight,
-    float *loss, float *grad, int64_t *status, void *workspace,
+    float *loss, float *grad, float *ref_grad, int64_t *status, void *workspace,
     size_t workspace_bytes, void *stream, int device);
 int rll_loss_references_gpu_async_f64(
     const rll_params *p, const double *x, const double *labels, int64_t n,
     int64_t queries, int64_t d, const int64_t *own, double loss_weight,
-    double *loss, double *grad, int64_t *status, void *workspace,
+    double *loss, double *grad, double *ref_grad, int64_t *status,
+    void *workspace,
     size_t workspace_bytes, void *stream, int device);
 /* Thread-local message for the last nonzero return ("" if none). */
 const char *rll_last_error(void);

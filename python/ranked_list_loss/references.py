@@ -1,8 +1,7 @@
 """Queries ranked against references (``ref_emb``, ``ref_labels``): the loss of each query's ranked list over the
 reference rows instead of its own batch, with the query's own copy among them left out by index (``own``: what
 ``CrossBatchMemory`` passes). One engine call (PAPER semantics; docs/memory.md): ``_engine.loss_references`` on the
-CPU; on CUDA ``_engine.loss_references_async`` on the stacked rows [Q; R], stream-ordered, the queries' gradient
-only."""
+CPU; on CUDA ``_engine.loss_references_async`` on the stacked rows [Q; R], stream-ordered."""
 
 from __future__ import annotations
 
@@ -46,7 +45,7 @@ class ReferencesFunction(torch.autograd.Function):
         own = None if own is None else own.to(device=x.device, dtype=torch.int64).contiguous()
         keys = _keys(labels, ref_labels, x.device)
         if x.is_cuda:
-            loss = _cuda_call(x, r, keys, params, own, grad)
+            loss = _cuda_call(x, r, keys, params, own, grad, ref_grad)
         else:
             loss = torch.tensor(_engine.loss_references(x, r, keys, params, own, grad, ref_grad), dtype=x.dtype)
         ctx.save_for_backward(x.new_empty(0) if grad is None else grad, r.new_empty(0) if ref_grad is None
@@ -64,7 +63,7 @@ class ReferencesFunction(torch.autograd.Function):
 
 
 def _cuda_call(x: Tensor, r: Tensor, keys: Tensor, params: LossParams, own: Tensor | None,
-               grad: Tensor | None) -> Tensor:
+               grad: Tensor | None, ref_grad: Tensor | None) -> Tensor:
     """The stream-ordered CUDA call on the stacked rows [Q; R] (outputs and workspace from PyTorch's caching
     allocator on the current stream; nothing read back: a non-finite input gives NaN)."""
     stacked = torch.cat([x, r]).contiguous()
@@ -73,7 +72,7 @@ def _cuda_call(x: Tensor, r: Tensor, keys: Tensor, params: LossParams, own: Tens
     workspace = torch.empty(_engine.gpu_references_workspace_bytes(stacked, params, len(x)), dtype=torch.uint8,
                             device=x.device)
     stream = torch.cuda.current_stream(x.device).cuda_stream
-    _engine.loss_references_async(stacked, ids, params, len(x), loss, workspace, own, grad, stream)
+    _engine.loss_references_async(stacked, ids, params, len(x), loss, workspace, own, grad, ref_grad, stream)
     return loss
 
 
@@ -92,9 +91,6 @@ def references_loss(embeddings: Tensor, labels: Tensor, ref_emb: Tensor, ref_lab
         raise _fail(f"reduction = {reduction!r} with ref_emb: 'mean' or 'sum' expected")
     if embeddings.device != ref_emb.device:
         raise _fail(f"embeddings on {embeddings.device} and ref_emb on {ref_emb.device}: one device expected")
-    if embeddings.is_cuda and ref_emb.requires_grad and torch.is_grad_enabled():
-        raise NotImplementedError("RankedListLoss: a gradient for ref_emb on CUDA is not implemented yet (the CUDA "
-                                  "call computes the queries' gradient; detach ref_emb, as a memory is)")
     if embeddings.dim() != 2 or ref_emb.dim() != 2 or ref_emb.shape[1] != embeddings.shape[1]:
         raise _fail(f"embeddings {tuple(embeddings.shape)} and ref_emb {tuple(ref_emb.shape)}: two (N, D) "
                     "tensors of one D expected")

@@ -130,10 +130,10 @@ pub fn gpu_references_workspace_bytes(
 /// Queries against references on CUDA, stream-ordered (nothing allocated, read back or waited for): `stacked`
 /// (N, D) float32/float64 holds the `queries` query rows and then the references, `ids` (N,) their dense class ids
 /// in the features' dtype, `own` (queries,) int64 or None, `loss` a 0-dim tensor of the features' dtype,
-/// `workspace` a 1-D uint8 tensor of at least `gpu_references_workspace_bytes`, `grad` (queries, D) or None, all
-/// on one CUDA device; ordered on `stream`.
+/// `workspace` a 1-D uint8 tensor of at least `gpu_references_workspace_bytes`, `grad` (queries, D) and `ref_grad`
+/// (N − queries, D) or None, all on one CUDA device; ordered on `stream`.
 #[pyfunction]
-#[pyo3(signature = (stacked, ids, params, queries, loss, workspace, own=None, grad=None, stream=0))]
+#[pyo3(signature = (stacked, ids, params, queries, loss, workspace, own=None, grad=None, ref_grad=None, stream=0))]
 #[allow(clippy::too_many_arguments)] // called from Python by keyword
 pub fn loss_references_async(
     py: Python<'_>,
@@ -145,6 +145,7 @@ pub fn loss_references_async(
     workspace: &Bound<'_, PyAny>,
     own: Option<&Bound<'_, PyAny>>,
     grad: Option<&Bound<'_, PyAny>>,
+    ref_grad: Option<&Bound<'_, PyAny>>,
     stream: usize,
 ) -> PyResult<()> {
     let p = params.engine()?;
@@ -176,6 +177,11 @@ pub fn loss_references_async(
         check_output(g, "grad", x.dtype, &[queries, d], x.device, &inputs)?;
         inputs.push(g);
     }
+    let rg = ref_grad.map(|g| Tensor::import(g, "ref_grad")).transpose()?;
+    if let Some(rg) = &rg {
+        check_output(rg, "ref_grad", x.dtype, &[n - queries, d], x.device, &inputs)?;
+        inputs.push(rg);
+    }
     let outputs = AsyncTensors::import(loss, workspace, x.dtype, x.device, &inputs)?;
     let args = rll::GpuLoss {
         x: x.addr,
@@ -189,6 +195,7 @@ pub fn loss_references_async(
     };
     let out = outputs.outputs();
     let own = own.as_ref().map_or(0, |o| o.addr);
+    let ref_grad = rg.as_ref().map_or(0, |g| g.addr);
     let dtype = x.dtype;
     detached(py, "embeddings", move || {
         // SAFETY: `args`, `out` and `own` hold the addresses of live contiguous CUDA tensors of `device` (imported,
@@ -196,8 +203,10 @@ pub fn loss_references_async(
         // dtypes, and the caller's current stream there.
         unsafe {
             match dtype {
-                Dtype::F32 => rll::cuda::compute_gpu_references_async::<f32>(&p, &args, queries, own, 1.0, &out),
-                _ => rll::cuda::compute_gpu_references_async::<f64>(&p, &args, queries, own, 1.0, &out),
+                Dtype::F32 => {
+                    rll::cuda::compute_gpu_references_async::<f32>(&p, &args, queries, own, ref_grad, 1.0, &out)
+                }
+                _ => rll::cuda::compute_gpu_references_async::<f64>(&p, &args, queries, own, ref_grad, 1.0, &out),
             }
         }
     })

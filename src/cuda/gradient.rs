@@ -29,6 +29,30 @@ pub(super) fn gradient<T: GpuReal>(
         launch::<T>(call, &table::SYMMETRIZE_ADD, shape, args![a = dist, n = ni])?;
     }
     let x = DevAddr(a.x);
+    if lists.ref_grad != 0 {
+        // The references' side, before zero_close takes the close pairs out of A.
+        launch::<T>(
+            call,
+            &table::REF_GRADIENT,
+            shape,
+            args![
+                a = dist,
+                xs = w.xs,
+                x = x,
+                info = w.info,
+                close = close,
+                n = ni,
+                m = m as i64,
+                d = di,
+                loss_weight = loss_weight,
+                status = w.status,
+                grad = DevAddr(lists.ref_grad)
+            ],
+        )?;
+    }
+    if a.grad == 0 {
+        return Ok(());
+    }
     launch::<T>(
         call,
         &table::CLOSE_TERMS,

@@ -136,6 +136,7 @@ fn extent(e: Extent, s: Shape) -> Option<usize> {
         Extent::D => Some(s.d),
         Extent::Nd => s.n.checked_mul(s.d),
         Extent::Mn => s.m.checked_mul(s.n),
+        Extent::Refs => s.n.checked_sub(s.m),
     }
 }
 

@@ -214,10 +214,10 @@ pub fn gpu_references_workspace_bytes<T: GpuReal>(
 
 /// Queries against references on the device, as [`crate::compute_references`] on the host, stream-ordered as
 /// [`compute_gpu_async`]: `a` is the stacked batch [Q; R] (n rows: the first `queries` are the queries, the rest the
-/// references; n labels), `a.grad` 0 or queries·d values receiving loss_weight · ∂E/∂Q (the references get no
-/// gradient here), `a.stats` 0 or queries·4 values; `own` 0 or `queries` i64 on the device, each query's own copy
-/// among the references (−1: none), left out of its list (an index outside the references, or one of another
-/// label, leaves nothing out: the host does not read them). PAPER semantics.
+/// references; n labels), `a.grad` 0 or queries·d values receiving loss_weight · ∂E/∂Q, `ref_grad` 0 or
+/// (n − queries)·d values receiving loss_weight · ∂E/∂R, `a.stats` 0 or queries·4 values; `own` 0 or `queries` i64
+/// on the device, each query's own copy among the references (−1: none), left out of its list (an index outside
+/// the references, or one of another label, leaves nothing out: the host does not read them). PAPER semantics.
 ///
 /// # Safety
 /// As [`compute_gpu_async`], with the sizes above.
@@ -226,6 +226,7 @@ pub unsafe fn compute_gpu_references_async<T: GpuReal>(
     a: &GpuLoss,
     queries: usize,
     own: usize,
+    ref_grad: usize,
     loss_weight: T,
     out: &GpuOutputs,
 ) -> Result<()> {
@@ -241,6 +242,7 @@ pub unsafe fn compute_gpu_references_async<T: GpuReal>(
         m: queries,
         col0: queries,
         own,
+        ref_grad,
     };
     run_async::<T>(&call, params, a, lists, 0, loss_weight, &w, out)
 }
@@ -255,6 +257,7 @@ pub unsafe fn compute_gpu_references<T: GpuReal>(
     a: &GpuLoss,
     queries: usize,
     own: usize,
+    ref_grad: usize,
     loss_weight: T,
 ) -> Result<T> {
     check_args(params, a)?;
@@ -271,6 +274,7 @@ pub unsafe fn compute_gpu_references<T: GpuReal>(
             m: queries,
             col0: queries,
             own,
+            ref_grad,
         };
         run_async::<T>(&call, params, a, lists, 0, loss_weight, &w, out)?;
         Ok(*a)
@@ -335,7 +339,7 @@ fn run_async<T: GpuReal>(
 ) -> Result<()> {
     distance::distances::<T>(call, a, w, out.status, lists)?;
     let stage = semantics::rows(call, params, a, w, weights, out.loss, lists)?;
-    if a.grad != 0 {
+    if a.grad != 0 || lists.ref_grad != 0 {
         gradient::gradient(call, a, w, &stage, loss_weight, lists)?;
     }
     Ok(())

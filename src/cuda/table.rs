@@ -43,6 +43,8 @@ pub enum Extent {
     Nd,
     /// m·n values.
     Mn,
+    /// The rows after the queries (n − m: the references).
+    Refs,
 }
 
 /// One grid dimension: a fixed count of blocks, ⌈extent / per⌉ blocks, or that many up to a most (a
@@ -56,7 +58,7 @@ pub enum Blocks {
 
 use ArgType::{Ptr, Real, I32, I64};
 use Blocks::{Cover, CoverAtMost, Fixed};
-use Extent::{Mn, Nd, D, M, N};
+use Extent::{Mn, Nd, Refs, D, M, N};
 
 /// One kernel: `rll_<base>_<f32|f64>` when `typed` (a template instantiated per element type), else
 /// `rll_<base>`; its parameters in order; grid (x, y) and block (x, y).
@@ -321,6 +323,25 @@ pub const GRADIENT: Kernel = k(
     (Cover(D, GRAD_COLS), Cover(M, FLAG_TILE_ROWS as u32)),
     (GRAD_THREADS, GRAD_THREADS),
 );
+pub const REF_GRADIENT: Kernel = k(
+    "ref_gradient",
+    true,
+    &[
+        ("a", Ptr),
+        ("xs", Ptr),
+        ("x", Ptr),
+        ("info", Ptr),
+        ("close", Ptr),
+        ("n", I64),
+        ("m", I64),
+        ("d", I64),
+        ("loss_weight", Real),
+        ("status", Ptr),
+        ("grad", Ptr),
+    ],
+    (Cover(Refs, 1), Fixed(1)),
+    (THREADS, 1),
+);
 pub const CLOSE_TERMS: Kernel = k(
     "close_terms",
     true,
@@ -404,7 +425,14 @@ pub const FAMILIES: [(&str, &[Kernel]); 5] = [
     ),
     (
         "gradient",
-        &[SYMMETRIZE_ADD, ROW_SUMS, GRADIENT, CLOSE_TERMS, ZERO_CLOSE],
+        &[
+            SYMMETRIZE_ADD,
+            ROW_SUMS,
+            GRADIENT,
+            REF_GRADIENT,
+            CLOSE_TERMS,
+            ZERO_CLOSE,
+        ],
     ),
     ("normalize", &[L2_FORWARD, L2_BACKWARD]),
     ("convert", &[F16_TO_F32, BF16_TO_F32, F32_TO_F16, F32_TO_BF16]),

@@ -113,17 +113,24 @@ pub(super) fn flag_count(m: usize, n: usize) -> usize {
 
 /// The ranked lists of a call: the first `m` rows of the batch are the queries, each ranked against columns
 /// `col0..n`, with its own copy at column i (`own` 0) or `col0 + own[i]` (`own`: m device i64, −1 for none).
-/// m = n, col0 = 0: the batch against itself; col0 = m: queries against the references that follow them.
+/// m = n, col0 = 0: the batch against itself; col0 = m: queries against the references that follow them, whose
+/// gradient goes to `ref_grad` ((n − m)·d device values, or 0 for none).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Lists {
     pub m: usize,
     pub col0: usize,
     pub own: usize,
+    pub ref_grad: usize,
 }
 
 impl Lists {
     pub fn batch(n: usize) -> Self {
-        Lists { m: n, col0: 0, own: 0 }
+        Lists {
+            m: n,
+            col0: 0,
+            own: 0,
+            ref_grad: 0,
+        }
     }
     /// Whether every row ranks every row (a batch against itself).
     pub fn square(&self, n: usize) -> bool {

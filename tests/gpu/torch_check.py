@@ -136,11 +136,12 @@ def stream_ordered(dev: str) -> None:
         out = []
         for device in ("cpu", dev):
             e = q.to(dtype=dtype, device=device).requires_grad_(True)
+            rr = r.to(dtype=dtype, device=device).requires_grad_(True)
             torch.cuda.synchronize()
             torch.cuda.set_sync_debug_mode("error" if device != "cpu" else 0)
             try:
-                loss = references_loss(e, yq.to(device), r.to(dtype=dtype, device=device), yr.to(device),
-                                       rll.LossParams(t_p=1.0), own=own.to(device))
+                loss = references_loss(e, yq.to(device), rr, yr.to(device), rll.LossParams(t_p=1.0),
+                                       own=own.to(device))
                 loss.backward()
                 what = "ok"
             except RuntimeError as err:
@@ -148,10 +149,11 @@ def stream_ordered(dev: str) -> None:
             finally:
                 torch.cuda.set_sync_debug_mode(0)
             check(what == "ok", f"ref_emb on {device} {dtype}: {what}")
-            out.append((loss.detach().cpu(), e.grad.cpu()))
-        (lc, gc), (lg, gg) = out
-        check(rel(lg, lc) < tol and rel(gg, gc) < tol,
-              f"ref_emb CPU vs CUDA {dtype}: loss {rel(lg, lc):.2e}, grad {rel(gg, gc):.2e}")
+            out.append((loss.detach().cpu(), e.grad.cpu(), rr.grad.cpu()))
+        (lc, gc, rc), (lg, gg, rg) = out
+        check(rel(lg, lc) < tol and rel(gg, gc) < tol and rel(rg, rc) < tol,
+              f"ref_emb CPU vs CUDA {dtype}: loss {rel(lg, lc):.2e}, grad {rel(gg, gc):.2e}, ref grad "
+              f"{rel(rg, rc):.2e}")
     memories = [rll.CrossBatchMemory(rll.RankedListLoss(), 64, 600).to(device) for device in ("cpu", dev)]
     for step in range(5):
         x, y = batch(120, 64, torch.float32, "cpu", 40 + step)

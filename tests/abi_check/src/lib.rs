@@ -187,6 +187,7 @@ mod tests {
             T,
             *mut T,
             *mut T,
+            *mut T,
             *mut i64,
             *mut c_void,
             usize,
