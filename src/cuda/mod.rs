@@ -84,9 +84,7 @@ pub unsafe fn compute_gpu_async<T: GpuReal>(
     out: &GpuOutputs,
 ) -> Result<()> {
     check_async::<T>(params, a, out, loss_weight)?;
-    let call = Call::new(a.device, a.stream)?;
-    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
-    run_async::<T>(&call, params, a, Lists::batch(a.n), 0, loss_weight, &w, out)
+    enqueue::<T>(params, a, Lists::batch(a.n), 0, loss_weight, out)
 }
 
 /// [`compute_gpu_async`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] for per-query weights u at `weights` (n values of T
@@ -105,9 +103,7 @@ pub unsafe fn compute_gpu_weighted_async<T: GpuReal>(
 ) -> Result<()> {
     check_async::<T>(params, a, out, loss_weight)?;
     check_weights(params, weights)?;
-    let call = Call::new(a.device, a.stream)?;
-    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
-    run_async::<T>(&call, params, a, Lists::batch(a.n), weights, loss_weight, &w, out)
+    enqueue::<T>(params, a, Lists::batch(a.n), weights, loss_weight, out)
 }
 
 /// [`compute_gpu_async`] for half-precision features (`a.x`, `a.grad`: n·d 16-bit patterns of `H`), as
@@ -232,19 +228,13 @@ pub unsafe fn compute_gpu_references_async<T: GpuReal>(
 ) -> Result<()> {
     check_async::<T>(params, a, out, loss_weight)?;
     check_queries(params, a.n, queries)?;
-    let call = Call::new(a.device, a.stream)?;
-    let size = Size {
-        m: queries,
-        ..Size::batch(a.n, a.d)
-    };
-    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, size)?;
     let lists = Lists {
         m: queries,
         col0: queries,
         own,
         ref_grad,
     };
-    run_async::<T>(&call, params, a, lists, 0, loss_weight, &w, out)
+    enqueue::<T>(params, a, lists, 0, loss_weight, out)
 }
 
 /// [`compute_gpu_references_async`] on a workspace it allocates, then one read-back and one synchronisation (as
@@ -322,6 +312,28 @@ fn check_weights(params: &Params, weights: usize) -> Result<()> {
         return Err(RllError::new(ErrorKind::NullPointer, "weights is NULL"));
     }
     Ok(())
+}
+
+/// The stream-ordered calls' shared body, after their checks: the call's device and stream, the layout in `out`'s
+/// workspace, the pipeline.
+///
+/// # Safety
+/// As [`compute_gpu_async`].
+unsafe fn enqueue<T: GpuReal>(
+    params: &Params,
+    a: &GpuLoss,
+    lists: Lists,
+    weights: usize,
+    loss_weight: T,
+    out: &GpuOutputs,
+) -> Result<()> {
+    let call = Call::new(a.device, a.stream)?;
+    let size = Size {
+        m: lists.m,
+        ..Size::batch(a.n, a.d)
+    };
+    let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, size)?;
+    run_async::<T>(&call, params, a, lists, weights, loss_weight, &w, out)
 }
 
 /// Distances → rows → gradient, enqueued on the call's stream over the scratch `w`, for the ranked lists `lists`.
