@@ -137,13 +137,7 @@ pub unsafe fn compute_gpu_half_async<H: GpuHalf>(
 pub unsafe fn compute_gpu<T: GpuReal>(params: &Params, a: &GpuLoss, loss_weight: T) -> Result<T> {
     check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
-    let call = Call::new(a.device, a.stream)?;
-    let bytes = Scratch::<T>::bytes(Size::batch(a.n, a.d));
-    synchronously::<T>(&call, bytes, a.d, |out| {
-        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
-        run_async::<T>(&call, params, a, Lists::batch(a.n), 0, loss_weight, &w, out)?;
-        Ok(*a)
-    })
+    blocking::<T>(params, a, Lists::batch(a.n), 0, loss_weight)
 }
 
 /// [`compute_gpu`] of E = Σ_i u_i [L_P(i) + λ L_N(i)] (as [`compute_gpu_weighted_async`]). The weights are not
@@ -160,13 +154,7 @@ pub unsafe fn compute_gpu_weighted<T: GpuReal>(
     check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     check_weights(params, weights)?;
-    let call = Call::new(a.device, a.stream)?;
-    let bytes = Scratch::<T>::bytes(Size::batch(a.n, a.d));
-    synchronously::<T>(&call, bytes, a.d, |out| {
-        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, Size::batch(a.n, a.d))?;
-        run_async::<T>(&call, params, a, Lists::batch(a.n), weights, loss_weight, &w, out)?;
-        Ok(*a)
-    })
+    blocking::<T>(params, a, Lists::batch(a.n), weights, loss_weight)
 }
 
 /// [`compute_gpu`] for half-precision features (as [`compute_gpu_half_async`]).
@@ -253,22 +241,13 @@ pub unsafe fn compute_gpu_references<T: GpuReal>(
     check_args(params, a)?;
     validate::loss_weight(loss_weight)?;
     check_queries(params, a.n, queries)?;
-    let call = Call::new(a.device, a.stream)?;
-    let size = Size {
+    let lists = Lists {
         m: queries,
-        ..Size::batch(a.n, a.d)
+        col0: queries,
+        own,
+        ref_grad,
     };
-    synchronously::<T>(&call, Scratch::<T>::bytes(size), a.d, |out| {
-        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, size)?;
-        let lists = Lists {
-            m: queries,
-            col0: queries,
-            own,
-            ref_grad,
-        };
-        run_async::<T>(&call, params, a, lists, 0, loss_weight, &w, out)?;
-        Ok(*a)
-    })
+    blocking::<T>(params, a, lists, 0, loss_weight)
 }
 
 /// PAPER, and at least one query and one reference among the n rows.
@@ -334,6 +313,21 @@ unsafe fn enqueue<T: GpuReal>(
     };
     let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, size)?;
     run_async::<T>(&call, params, a, lists, weights, loss_weight, &w, out)
+}
+
+/// The host-synchronous calls' shared body, after their checks: [`enqueue`]'s pipeline on a workspace allocated
+/// here, then [`synchronously`]'s read-back and wait.
+fn blocking<T: GpuReal>(params: &Params, a: &GpuLoss, lists: Lists, weights: usize, loss_weight: T) -> Result<T> {
+    let call = Call::new(a.device, a.stream)?;
+    let size = Size {
+        m: lists.m,
+        ..Size::batch(a.n, a.d)
+    };
+    synchronously::<T>(&call, Scratch::<T>::bytes(size), a.d, |out| {
+        let w = Scratch::<T>::in_workspace(out.workspace, out.workspace_bytes, size)?;
+        run_async::<T>(&call, params, a, lists, weights, loss_weight, &w, out)?;
+        Ok(*a)
+    })
 }
 
 /// Distances → rows → gradient, enqueued on the call's stream over the scratch `w`, for the ranked lists `lists`.
